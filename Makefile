@@ -1,0 +1,44 @@
+# rollguard — `make demo` and `make test` are the whole set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OPA_BINDINGS := opa-golib-python-bindings==0.4.4
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-rego lint typecheck bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The OPA bindings declare Python >= 3.14 but run on 3.10+; install them outside the resolver.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --ignore-requires-python $(OPA_BINDINGS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@# The demo app has real mistakes: a failing verdict is the expected outcome.
+	-$(BIN)/rollguard check fixtures/demo/ --config fixtures/demo/rollguard.yaml --env prod
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-rego: $(STAMP)
+	$(BIN)/rollguard policy test --engine opa
+	$(BIN)/rollguard policy test --engine regorus
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/rollguard policy doc --out docs/policies
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_check.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,186 @@
+"""Human-readable terminal report: findings grouped by resource, then a one-line verdict."""
+
+from __future__ import annotations
+
+import re
+
+from rollguard.model import AppliedWaiver, Decision, Finding, Resource, Severity
+
+_RESET = "\033[0m"
+_BOLD = "\033[1m"
+_DIM = "\033[2m"
+_SEVERITY_COLORS = {
+    Severity.CRITICAL: "\033[1;35m",
+    Severity.HIGH: "\033[1;31m",
+    Severity.MEDIUM: "\033[33m",
+    Severity.LOW: "\033[36m",
+    Severity.INFO: "\033[2m",
+}
+_ERROR_COLOR = "\033[1;37;41m"
+_VERDICT_COLORS = {"pass": "\033[1;32m", "fail": "\033[1;31m"}
+
+# Wide enough for the longest label, CRITICAL, plus one space.
+_LABEL_WIDTH = 9
+
+# Control characters from policy messages or file names must not reach the terminal as escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# A sentence ends at . ! or ? followed by whitespace and a capital, so "e.g. an" does not split.
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
+
+
+def render(decision: Decision, *, color: bool = False) -> str:
+    """Render `decision` for a terminal; ANSI colour only when `color` is true."""
+    paint = _Painter(color)
+    blocks: list[str] = []
+
+    groups = _group_by_resource(decision.findings)
+    policy_width = max((len(f.policy) for f in decision.findings), default=0)
+    for (resource, file), findings in groups:
+        line = _first_line(findings)
+        header = paint(_BOLD, _one_line(resource.display()))
+        if file:
+            header += f"  ({_one_line(_location(file, line))})"
+        lines = [header]
+        for finding in findings:
+            lines.extend(_finding_lines(finding, decision, paint, policy_width, line))
+        blocks.append("\n".join(lines))
+
+    if decision.problems:
+        lines = [paint(_BOLD, "Input errors")]
+        lines.extend(f"  {_one_line(p.display())}" for p in decision.problems)
+        blocks.append("\n".join(lines))
+
+    if decision.expired_waivers:
+        lines = [paint(_BOLD, "Expired waivers (no longer applied)")]
+        lines.extend(f"  {_expired_waiver_line(w)}" for w in decision.expired_waivers)
+        blocks.append("\n".join(lines))
+
+    blocks.append(verdict_line(decision, color=color))
+    return "\n\n".join(blocks) + "\n"
+
+
+def verdict_line(decision: Decision, *, color: bool = False) -> str:
+    """One line such as `FAIL: 7 findings (3 blocking at >= high) in 5 resources, 23 policies, engine opa`."""
+    verdict = decision.verdict.upper()
+    if color:
+        verdict = f"{_VERDICT_COLORS[decision.verdict]}{verdict}{_RESET}"
+    return f"{verdict}: {summary_text(decision)}"
+
+
+def summary_text(decision: Decision) -> str:
+    """The verdict line without the verdict: counts, threshold, engine and environment."""
+    s = decision.summary()
+    text = _count(s["findings"], "finding")
+    if s["findings"]:
+        text += f" ({s['blocking']} blocking at >= {s['fail_on']})"
+    text += (
+        f" in {_count(s['resources'], 'resource')}, {_count(s['policies'], 'policy', 'policies')},"
+        f" engine {decision.engine}"
+    )
+    if decision.environment:
+        text += f", environment {decision.environment}"
+    extras = []
+    if s["waived"]:
+        extras.append(f"{s['waived']} waived")
+    if s["errors"]:
+        extras.append(_count(s["errors"], "policy error"))
+    if s["input_errors"]:
+        extras.append(_count(s["input_errors"], "input error"))
+    if decision.expired_waivers:
+        extras.append(_count(len(decision.expired_waivers), "expired waiver"))
+    return "; ".join([text, *extras])
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of `text` (all of it when there is only one), on one line."""
+    flat = " ".join(text.split())
+    match = _SENTENCE_END.search(flat)
+    return flat[: match.end()] if match else flat
+
+
+def short_message(finding: Finding) -> str:
+    """The finding's message without a leading `Kind namespace/name: ` that repeats its resource."""
+    prefix = f"{finding.resource.display()}: "
+    return finding.message[len(prefix) :] if finding.message.startswith(prefix) else finding.message
+
+
+class _Painter:
+    """Wraps text in an ANSI style when colour is on, and passes it through otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, style: str, text: str) -> str:
+        return f"{style}{text}{_RESET}" if self.enabled else text
+
+
+def _group_by_resource(findings: tuple[Finding, ...]) -> list[tuple[tuple[Resource, str | None], list[Finding]]]:
+    groups: dict[tuple[Resource, str | None], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.resource, finding.file), []).append(finding)
+    for members in groups.values():
+        # Errors lead (the policy said nothing at all), then most severe first; waived ones last.
+        members.sort(key=lambda f: (f.waived, not f.error, -f.severity, f.policy))
+    # Resources in file order so the report reads like the manifests; unlocated ones last.
+    return sorted(
+        groups.items(),
+        key=lambda item: (item[0][1] is None, item[0][1] or "", _first_line(item[1]) or 0, item[0][0].display()),
+    )
+
+
+def _finding_lines(
+    finding: Finding, decision: Decision, paint: _Painter, policy_width: int, header_line: int | None
+) -> list[str]:
+    if finding.error:
+        name, style = "ERROR", _ERROR_COLOR
+    else:
+        name, style = finding.severity.name, _SEVERITY_COLORS[finding.severity]
+    if finding.waived:
+        style = _DIM
+    label = paint(style, name) + " " * (_LABEL_WIDTH - len(name))
+    line = f"  {label}{finding.policy:<{policy_width}}  {_one_line(short_message(finding))}"
+    if finding.line is not None and finding.line != header_line:
+        line += f" (line {finding.line})"
+    marks = _marks(finding, decision)
+    if marks:
+        line += f" {marks}"
+    lines = [line]
+    if finding.remediation and not finding.waived:
+        lines.append(f"{' ' * (2 + _LABEL_WIDTH)}fix: {first_sentence(finding.remediation)}")
+    return lines
+
+
+def _marks(finding: Finding, decision: Decision) -> str:
+    marks: list[str] = []
+    if finding.enforcement != "deny":
+        marks.append(f"[{finding.enforcement}]")
+    waiver = finding.waiver
+    if waiver is not None and waiver.status == "applied":
+        marks.append(f"(waived by {waiver.id} until {waiver.expires})")
+    elif waiver is not None:
+        marks.append(f"(waiver {waiver.id} expired {waiver.expires})")
+    if finding.blocks(decision.fail_on):
+        marks.append("[blocking]")
+    return " ".join(marks)
+
+
+def _expired_waiver_line(waiver: AppliedWaiver) -> str:
+    who = f"owner {waiver.owner}" + (f", ticket {waiver.ticket}" if waiver.ticket else "")
+    return _one_line(f"{waiver.id}  expired {waiver.expires} ({who}): {waiver.reason}")
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub("\ufffd", " ".join(text.splitlines()))
+
+
+def _first_line(findings: list[Finding]) -> int | None:
+    return min((f.line for f in findings if f.line is not None), default=None)
+
+
+def _location(file: str, line: int | None) -> str:
+    return f"{file}:{line}" if line else file
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"

@@ -1,0 +1,322 @@
+"""Judge a change set: build policy inputs, ask the engine, apply enforcement and waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from rollguard.engine import Engine
+from rollguard.errors import ConfigError, EngineError, PolicyError
+from rollguard.model import (
+    AppliedWaiver,
+    Artifact,
+    ChangeSet,
+    Decision,
+    Finding,
+    InputProblem,
+)
+from rollguard.policy.bundle import PolicyBundle, PolicyInfo
+from rollguard.policy.config import Settings, Waiver
+from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, entry_module
+
+BATCH_SIZE = 256
+WAIVE_ANNOTATION = "rollguard.io/waive."
+
+# Kinds that have no namespace; everything else lands in the namespaced inventory.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+        "IngressClass",
+        "RuntimeClass",
+        "PodSecurityPolicy",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "ClusterIssuer",
+        "ComponentStatus",
+        "CertificateSigningRequest",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+        "ConstraintTemplate",
+    }
+)
+
+
+def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
+    """Reject config that names no existing policy or gives parameters the policy's schema refuses."""
+    ids = [p.id for p in bundle.policies]
+    named = [("parameters", k) for k in settings.parameters] + [("enforcement", k) for k in settings.enforcement]
+    named += [(f"waiver {w.id}", w.policy) for w in settings.waivers]
+    for where, pattern in named:
+        if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
+            raise ConfigError(f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids")
+    for info in bundle.policies:
+        params = settings.parameters_for(info.id, info.default_parameters())
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(info.parameters_schema).iter_errors(params)
+        )
+        if error is not None:
+            key = ".".join(str(p) for p in error.absolute_path)
+            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}")
+
+
+def build_inventory(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Gatekeeper's `data.inventory` layout from the objects of a change."""
+    namespaced: dict[str, Any] = {}
+    cluster: dict[str, Any] = {}
+    for doc in documents:
+        meta = doc.get("metadata") or {}
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        api, kind = doc["apiVersion"], doc["kind"]
+        if kind in CLUSTER_SCOPED_KINDS:
+            cluster.setdefault(api, {}).setdefault(kind, {})[name] = doc
+        else:
+            ns = (
+                meta.get("namespace") if isinstance(meta.get("namespace"), str) and meta.get("namespace") else "default"
+            )
+            namespaced.setdefault(ns, {}).setdefault(api, {}).setdefault(kind, {})[name] = doc
+    return {"namespace": namespaced, "cluster": cluster}
+
+
+def review_for(artifact: Artifact) -> dict[str, Any]:
+    """The AdmissionReview-shaped `input.review` the CLI builds for a file (operation CREATE)."""
+    doc = artifact.document
+    api = doc["apiVersion"]
+    group, _, version = api.rpartition("/")
+    return {
+        "object": doc,
+        "oldObject": None,
+        "operation": "CREATE",
+        "kind": {"group": group, "version": version, "kind": doc["kind"]},
+        "namespace": artifact.resource.namespace or ("" if doc["kind"] in CLUSTER_SCOPED_KINDS else "default"),
+        "name": artifact.resource.name,
+        "userInfo": {"username": "rollguard-cli", "groups": []},
+        "dryRun": True,
+    }
+
+
+@dataclass
+class Gate:
+    """A loaded policy bundle on one engine, ready to judge change sets with one set of settings."""
+
+    bundle: PolicyBundle
+    engine: Engine
+    settings: Settings
+    now: dt.datetime
+
+    def __post_init__(self) -> None:
+        check_settings(self.settings, self.bundle)
+        self.policies: tuple[PolicyInfo, ...] = tuple(p for p in self.bundle.policies if self.settings.selects(p.id))
+        self._by_id = {p.id: p for p in self.policies}
+        self.parameters = {p.id: self.settings.parameters_for(p.id, p.default_parameters()) for p in self.policies}
+        dispatch: dict[str, list[str]] = {}
+        for p in self.policies:
+            for kind in p.applies_to:
+                dispatch.setdefault(kind, []).append(p.id)
+        self.dispatch = dispatch
+        modules = dict(self.bundle.runtime_modules())
+        modules[ENTRY_FILE] = entry_module(self.policies)
+        self.engine.load(modules)
+        self._set_data(inventory={"namespace": {}, "cluster": {}})
+        self._warm()
+
+    def _set_data(self, *, inventory: Mapping[str, Any]) -> None:
+        self.engine.set_data(
+            {
+                "inventory": inventory,
+                "rollguard": {
+                    "parameters": self.parameters,
+                    "dispatch": self.dispatch,
+                    "context": self.context(),
+                },
+            }
+        )
+
+    def context(self) -> dict[str, Any]:
+        """`data.rollguard.context`: the environment and the decision time."""
+        return {
+            "environment": {"name": self.settings.environment, "risk": self.settings.risk},
+            "now_ns": int(self.now.timestamp() * 1_000_000_000),
+        }
+
+    def _warm(self) -> None:
+        """Evaluate every entry point once so compile errors surface now, with file and line."""
+        empty = {"review": {"object": {}, "kind": {"kind": ""}, "operation": "CREATE"}, "parameters": {}}
+        for p in self.policies:
+            try:
+                self.engine.evaluate(f"{p.package}.violation", {**empty, "parameters": self.parameters[p.id]})
+            except EngineError as exc:
+                if ".rego" in exc.message and "rego_" in exc.message:
+                    raise PolicyError(exc.message, file=p.file) from exc
+        self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {"batch": []})
+
+    def judge(self, change: ChangeSet) -> Decision:
+        """Judge every Kubernetes artifact of `change` with every selected policy."""
+        artifacts = [a for a in change.artifacts if a.kind == "k8s"]
+        self._set_data(inventory=build_inventory(a.document for a in artifacts))
+        findings: list[Finding] = []
+        for start in range(0, len(artifacts), BATCH_SIZE):
+            findings.extend(self._judge_batch(artifacts[start : start + BATCH_SIZE]))
+        problems = list(change.problems)
+        findings = self._apply_waivers(findings, artifacts, problems)
+        findings.sort(key=lambda f: (f.file or "", f.line or 0, f.policy, f.message))
+        return Decision(
+            findings=tuple(findings),
+            problems=tuple(problems),
+            fail_on=self.settings.fail_on,
+            engine=self.engine.name,
+            resources=len(artifacts),
+            policies=len(self.policies),
+            environment=self.settings.environment,
+            expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
+        )
+
+    def _judge_batch(self, batch: Sequence[Artifact]) -> list[Finding]:
+        reviews = [{"review": review_for(a)} for a in batch]
+        try:
+            results = self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {"batch": reviews})
+        except EngineError:
+            # One document raised a builtin error: judge one by one to name it, keep the rest.
+            return [f for a, r in zip(batch, reviews, strict=True) for f in self._judge_alone(a, r["review"])]
+        if not isinstance(results, list) or len(results) != len(batch):
+            raise EngineError(f"entry module returned {type(results).__name__} for a batch of {len(batch)}")
+        findings: list[Finding] = []
+        for artifact, by_policy in zip(batch, results, strict=True):
+            for pid, violations in sorted(by_policy.items()):
+                findings.extend(self._findings(pid, artifact, violations))
+        return findings
+
+    def _judge_alone(self, artifact: Artifact, review: Mapping[str, Any]) -> list[Finding]:
+        findings: list[Finding] = []
+        for pid in self.dispatch.get(artifact.document["kind"], []):
+            info = self._by_id[pid]
+            try:
+                violations = self.engine.evaluate(
+                    f"{info.package}.violation", {"review": review, "parameters": self.parameters[pid]}
+                )
+            except EngineError as exc:
+                findings.append(
+                    self._finding(info, artifact, f"policy could not be evaluated: {exc.message}", {}, error=True)
+                )
+                continue
+            findings.extend(self._findings(pid, artifact, violations or []))
+        return findings
+
+    def _findings(self, pid: str, artifact: Artifact, violations: Iterable[Any]) -> list[Finding]:
+        info = self._by_id[pid]
+        out = []
+        for v in violations:
+            if isinstance(v, dict) and isinstance(v.get("msg"), str):
+                details = v.get("details") if isinstance(v.get("details"), dict) else {}
+                out.append(self._finding(info, artifact, v["msg"], details))
+            else:
+                out.append(
+                    self._finding(info, artifact, f"policy returned a malformed violation: {v!r}", {}, error=True)
+                )
+        return out
+
+    def _finding(
+        self, info: PolicyInfo, artifact: Artifact, message: str, details: Mapping[str, Any], *, error: bool = False
+    ) -> Finding:
+        return Finding(
+            policy=info.id,
+            title=info.title,
+            severity=info.severity,
+            message=message,
+            resource=artifact.resource,
+            file=artifact.file,
+            line=artifact.line,
+            controls=info.controls,
+            remediation=info.remediation,
+            enforcement=self.settings.enforcement_for(info.id, info.custom.get("enforcement", "deny")),
+            details=details,
+            error=error,
+        )
+
+    def _apply_waivers(
+        self, findings: list[Finding], artifacts: Sequence[Artifact], problems: list[InputProblem]
+    ) -> list[Finding]:
+        by_id = {w.id: w for w in self.settings.waivers}
+        annotated: dict[tuple[str, int, str], Waiver] = {}
+        for a in artifacts:
+            annotations = (a.document.get("metadata") or {}).get("annotations") or {}
+            if not isinstance(annotations, dict):
+                continue
+            for key, value in annotations.items():
+                if not isinstance(key, str) or not key.startswith(WAIVE_ANNOTATION):
+                    continue
+                pid = key[len(WAIVE_ANNOTATION) :]
+                waiver = by_id.get(str(value))
+                if waiver is None:
+                    problems.append(
+                        InputProblem(
+                            a.file,
+                            a.line,
+                            f"annotation {key} names waiver {value!r}, which rollguard.yaml does not define; add the waiver (with reason, owner and expiry) or remove the annotation",
+                        )
+                    )
+                elif waiver.policy != pid:
+                    problems.append(
+                        InputProblem(
+                            a.file,
+                            a.line,
+                            f"annotation {key} names waiver {value!r}, which is for policy {waiver.policy}",
+                        )
+                    )
+                else:
+                    annotated[(a.file, a.line, pid)] = waiver
+        out = []
+        for f in findings:
+            if f.error:
+                out.append(f)
+                continue
+            waiver = annotated.get((f.file or "", f.line or 0, f.policy)) or next(
+                (
+                    w
+                    for w in self.settings.waivers
+                    if w.matches(f.policy, f.resource, environment=self.settings.environment)
+                ),
+                None,
+            )
+            if waiver is None:
+                out.append(f)
+            else:
+                status: Literal["applied", "expired"] = "expired" if waiver.expired(on=self.now) else "applied"
+                out.append(_replace_waiver(f, _applied(waiver, status)))
+        return out
+
+
+def _applied(w: Waiver, status: Literal["applied", "expired"]) -> AppliedWaiver:
+    return AppliedWaiver(
+        id=w.id,
+        status=status,
+        reason=w.reason,
+        owner=w.owner,
+        ticket=w.ticket,
+        expires=w.expires.isoformat(),  # type: ignore[arg-type]
+    )
+
+
+def _replace_waiver(f: Finding, waiver: AppliedWaiver) -> Finding:
+    from dataclasses import replace
+
+    return replace(f, waiver=waiver)

@@ -1,0 +1,177 @@
+"""Kubernetes manifests: multi-document YAML and JSON, `kind: List` flattened, file:line kept."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from rollguard.model import Artifact, InputProblem, Resource
+
+try:
+    _BaseLoader: type = yaml.CSafeLoader
+except AttributeError:  # libyaml missing: the pure-Python loader gives the same documents
+    _BaseLoader = yaml.SafeLoader
+
+_DOC_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader that remembers the first line of every document it builds."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.doc_lines: list[int] = []
+
+    def get_data(self) -> Any:
+        # Same as BaseConstructor.get_data, but keeps the node's start line.
+        if self.check_node():
+            node = self.get_node()
+            self.doc_lines.append(node.start_mark.line + 1)
+            return self.construct_document(node)
+        return None
+
+
+def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
+    """Artifacts and problems of one file's text (YAML or JSON)."""
+    stripped = text.lstrip()
+    if name.lower().endswith(".json") or stripped.startswith(("{", "[")) and _is_json(stripped):
+        return _load_json(name, text)
+    return _load_yaml(name, text)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_json(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [], [InputProblem(name, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno}); fix the syntax")]
+    return _documents(name, [(doc, 1)])
+
+
+def _load_yaml(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
+    loader = _LineLoader(text)
+    docs: list[tuple[Any, int]] = []
+    try:
+        while loader.check_data():
+            doc = loader.get_data()
+            docs.append((doc, loader.doc_lines[-1]))
+    except yaml.YAMLError:
+        # Parse document by document so one broken document does not hide the others.
+        return _load_yaml_split(name, text)
+    finally:
+        loader.dispose()
+    return _documents(name, docs)
+
+
+def _load_yaml_split(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
+    starts = [0] + [m.start() for m in _DOC_START.finditer(text)]
+    chunks = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        if start == 0 and i + 1 < len(starts) and starts[1] == 0:
+            continue
+        chunks.append((start, text[start:end]))
+    artifacts: list[Artifact] = []
+    problems: list[InputProblem] = []
+    for start, chunk in chunks:
+        offset = text.count("\n", 0, start)  # lines before the chunk
+        loader = _LineLoader(chunk)
+        found: list[tuple[Any, int]] = []
+        try:
+            while loader.check_data():
+                doc = loader.get_data()
+                found.append((doc, offset + loader.doc_lines[-1]))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = offset + mark.line + 1 if mark is not None else offset + 1
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            begins = offset + (2 if chunk.startswith("---") else 1)
+            problems.append(
+                InputProblem(
+                    name,
+                    line,
+                    f"invalid YAML in the document starting at line {begins}: {problem}; "
+                    "fix the syntax (the other documents were judged)",
+                )
+            )
+            continue
+        finally:
+            loader.dispose()
+        a, p = _documents(name, found)
+        artifacts.extend(a)
+        problems.extend(p)
+    return artifacts, problems
+
+
+def _documents(name: str, docs: list[tuple[Any, int]]) -> tuple[list[Artifact], list[InputProblem]]:
+    artifacts: list[Artifact] = []
+    problems: list[InputProblem] = []
+    for doc, line in docs:
+        if doc is None:
+            continue  # an empty document (a trailing `---`) is not an input
+        if not isinstance(doc, dict):
+            problems.append(
+                InputProblem(name, line, f"expected a Kubernetes object (a mapping), found {type(doc).__name__}")
+            )
+            continue
+        if doc.get("kind") == "List" or (
+            isinstance(doc.get("kind"), str) and doc["kind"].endswith("List") and isinstance(doc.get("items"), list)
+        ):
+            items = doc.get("items")
+            if not isinstance(items, list):
+                problems.append(InputProblem(name, line, "a List must have an `items` array"))
+                continue
+            a, p = _documents(name, [(item, line) for item in items])
+            artifacts.extend(a)
+            problems.extend(p)
+            continue
+        problem = _check_object(doc)
+        if problem:
+            problems.append(InputProblem(name, line, problem))
+            continue
+        meta = doc.get("metadata") or {}
+        namespace = meta.get("namespace")
+        artifacts.append(
+            Artifact(
+                kind="k8s",
+                document=doc,
+                file=name,
+                line=line,
+                resource=Resource(
+                    api_version=doc["apiVersion"],
+                    kind=doc["kind"],
+                    namespace=namespace if isinstance(namespace, str) and namespace else None,
+                    name=_object_name(meta),
+                ),
+            )
+        )
+    return artifacts, problems
+
+
+def _object_name(meta: dict[str, Any]) -> str:
+    name = meta.get("name")
+    if isinstance(name, str) and name:
+        return name
+    generate = meta.get("generateName")
+    return f"{generate}<generated>" if isinstance(generate, str) and generate else "<unnamed>"
+
+
+def _check_object(doc: dict[str, Any]) -> str | None:
+    """Why `doc` cannot be judged as a Kubernetes object, or None."""
+    missing = [k for k in ("apiVersion", "kind") if not isinstance(doc.get(k), str) or not doc.get(k)]
+    if missing:
+        return f"document has no {' or '.join(missing)}; every Kubernetes object needs apiVersion and kind"
+    meta = doc.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        return "metadata must be a mapping"
+    return None

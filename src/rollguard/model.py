@@ -1,0 +1,230 @@
+"""Value types shared by every layer: artifacts, change sets, findings and decisions."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EXIT_PASS = 0
+EXIT_FINDINGS = 1
+EXIT_INPUT = 2
+EXIT_ERROR = 3
+
+
+class Severity(enum.IntEnum):
+    """Finding severity, ordered so that comparisons read naturally."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """Parse `high`, `HIGH`, ... into a Severity; raise ValueError otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of {names})") from None
+
+    @property
+    def label(self) -> str:
+        """Lower-case name as written in METADATA and config."""
+        return self.name.lower()
+
+
+Enforcement = Literal["deny", "warn", "dryrun"]
+ENFORCEMENTS: tuple[Enforcement, ...] = ("deny", "warn", "dryrun")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Identity of the thing a finding is about."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def display(self) -> str:
+        """`Kind namespace/name` (or `Kind name` for cluster-scoped objects)."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The `resource` object of the JSON output."""
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One input document (a Kubernetes object today) with where it came from."""
+
+    kind: str  # artifact kind: "k8s"
+    document: Mapping[str, Any]
+    file: str
+    line: int
+    resource: Resource
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that could not be used, kept so it is reported and never silently skipped."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """An entry of the JSON output's `errors` list."""
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+    def display(self) -> str:
+        """`file:line: message` for terminals and logs."""
+        return f"{self.file}:{self.line}: {self.message}" if self.line is not None else f"{self.file}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Every artifact of one change plus the problems met while reading it."""
+
+    artifacts: tuple[Artifact, ...]
+    problems: tuple[InputProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppliedWaiver:
+    """A waiver that matched a finding: `applied` silences it, `expired` does not."""
+
+    id: str
+    status: Literal["applied", "expired"]
+    reason: str
+    owner: str
+    ticket: str | None
+    expires: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The `waiver` object of a finding in the JSON output."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "owner": self.owner,
+            "ticket": self.ticket,
+            "expires": self.expires,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One policy violation (or evaluation error) about one resource."""
+
+    policy: str
+    title: str
+    severity: Severity
+    message: str
+    resource: Resource
+    file: str | None
+    line: int | None
+    controls: tuple[str, ...] = ()
+    remediation: str = ""
+    enforcement: Enforcement = "deny"
+    waiver: AppliedWaiver | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    error: bool = False  # True when the policy could not be evaluated for this resource
+
+    @property
+    def waived(self) -> bool:
+        """Whether an unexpired waiver silences this finding."""
+        return self.waiver is not None and self.waiver.status == "applied"
+
+    def blocks(self, fail_on: Severity) -> bool:
+        """Whether this finding alone makes the verdict `fail` at threshold `fail_on`."""
+        return self.enforcement == "deny" and not self.waived and (self.error or self.severity >= fail_on)
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of the JSON output's `findings` list."""
+        return {
+            "policy": self.policy,
+            "title": self.title,
+            "severity": self.severity.label,
+            "message": self.message,
+            "resource": self.resource.to_json(),
+            "file": self.file,
+            "line": self.line,
+            "controls": list(self.controls),
+            "remediation": self.remediation,
+            "enforcement": self.enforcement,
+            "waiver": self.waiver.to_json() if self.waiver else None,
+            "details": dict(self.details),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The single result of judging a change set; computes its verdict and exit code."""
+
+    findings: tuple[Finding, ...]
+    problems: tuple[InputProblem, ...]
+    fail_on: Severity
+    engine: str
+    resources: int
+    policies: int
+    environment: str | None = None
+    expired_waivers: tuple[AppliedWaiver, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        """Findings that record a policy that could not be evaluated."""
+        return tuple(f for f in self.findings if f.error)
+
+    @property
+    def verdict(self) -> Literal["pass", "fail"]:
+        """`pass` exactly when the exit code at the decision's own threshold is 0."""
+        return "pass" if self.exit_code() == EXIT_PASS else "fail"
+
+    def exit_code(self, fail_on: Severity | None = None) -> int:
+        """0 pass, 1 blocking finding, 2 unusable input, 3 policy/engine error (highest wins)."""
+        threshold = self.fail_on if fail_on is None else fail_on
+        if self.errors:
+            return EXIT_ERROR
+        if self.problems:
+            return EXIT_INPUT
+        if any(f.blocks(threshold) for f in self.findings):
+            return EXIT_FINDINGS
+        return EXIT_PASS
+
+    def summary(self) -> dict[str, Any]:
+        """Counts used by every output format."""
+        by_severity = {s.label: 0 for s in sorted(Severity, reverse=True)}
+        for f in self.findings:
+            if not f.waived:
+                by_severity[f.severity.label] += 1
+        return {
+            "resources": self.resources,
+            "policies": self.policies,
+            "findings": sum(1 for f in self.findings if not f.waived),
+            "blocking": sum(1 for f in self.findings if f.blocks(self.fail_on)),
+            "waived": sum(1 for f in self.findings if f.waived),
+            "errors": len(self.errors),
+            "input_errors": len(self.problems),
+            "by_severity": by_severity,
+            "fail_on": self.fail_on.label,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented `--format json` document (docs/json-output.md)."""
+        return {
+            "version": 1,
+            "verdict": self.verdict,
+            "engine": self.engine,
+            "environment": self.environment,
+            "summary": self.summary(),
+            "findings": [f.to_json() for f in self.findings],
+            "errors": [p.to_json() for p in self.problems],
+            "expired_waivers": [w.to_json() for w in self.expired_waivers],
+        }

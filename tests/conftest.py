@@ -1,0 +1,48 @@
+"""Shared fixtures: the policy bundle, a gate per engine, and the external corpus."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from rollguard.engine import create_engine
+from rollguard.gate import Gate
+from rollguard.policy.bundle import PolicyBundle, load_bundle
+from rollguard.policy.config import Config, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+FIXTURES = ROOT / "fixtures"
+CORPUS = ROOT.parent / "shared" / "corpus"
+ENGINES = ("opa", "regorus")
+# A fixed decision time keeps waiver expiry and freshness reproducible.
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def bundle() -> PolicyBundle:
+    return load_bundle(POLICIES)
+
+
+def make_gate(bundle: PolicyBundle, engine: str, settings: Settings | None = None) -> Gate:
+    """A gate on a fresh engine created in this process."""
+    return Gate(bundle=bundle, engine=create_engine(engine), settings=settings or Config().resolve(None), now=NOW)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def gate(request: pytest.FixtureRequest, bundle: PolicyBundle) -> Gate:
+    return make_gate(bundle, request.param)
+
+
+@pytest.fixture(scope="session")
+def gates(bundle: PolicyBundle) -> dict[str, Gate]:
+    return {name: make_gate(bundle, name) for name in ENGINES}
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("the shared corpus (../shared/corpus) is not present in this checkout")
+    return CORPUS

@@ -1,0 +1,126 @@
+"""The command line end to end: exit codes, formats, outputs and policy subcommands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rollguard.cli import main
+
+from .conftest import FIXTURES, POLICIES
+
+BASELINE = FIXTURES / "k8s" / "readiness_probe" / "allowed_deployment.yaml"
+NO_PROBE = FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml"
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("engine", ["opa", "regorus"])
+def test_check_exit_codes(engine: str, tmp_path: Path) -> None:
+    assert run("check", "--engine", engine, str(BASELINE)).exit_code == 0
+    assert run("check", "--engine", engine, str(NO_PROBE)).exit_code == 1
+    assert run("check", "--engine", engine, "--fail-on", "critical", str(NO_PROBE)).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: [\n")
+    result = run("check", "--engine", engine, str(bad), str(NO_PROBE))
+    assert result.exit_code == 2
+    assert f"{bad.as_posix()}:" in result.output
+
+
+def test_json_output_to_file_and_text_to_stdout(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = run("check", "--format", "text", "--format", "json", "--output", "-", "--output", str(out), str(NO_PROBE))
+    assert result.exit_code == 1
+    report = json.loads(out.read_text())
+    assert report["verdict"] == "fail" and report["version"] == 1
+    assert [f["policy"] for f in report["findings"]] == ["k8s.readiness_probe"]
+    assert report["findings"][0]["resource"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "namespace": "shop",
+        "name": "checkout",
+    }
+    assert 'container "checkout" has no readinessProbe' in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("FAIL")
+
+
+def test_stdin_input() -> None:
+    result = run("check", "--format", "json", "-", input=NO_PROBE.read_text())
+    assert result.exit_code == 1
+    assert json.loads(result.output)["findings"][0]["file"] == "<stdin>"
+
+
+def test_unknown_format_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["check", "--format", "yaml", str(BASELINE)])
+    assert result.exit_code == 2 and "yaml" in result.output
+
+
+def test_bad_config_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "rollguard.yaml"
+    config.write_text("version: 1\nfail_on: sometimes\n")
+    result = CliRunner().invoke(main, ["check", "--config", str(config), str(BASELINE)])
+    assert result.exit_code == 2
+    assert f"{config}:2: fail_on:" in result.output
+
+
+def test_broken_policy_dir_exits_3(tmp_path: Path) -> None:
+    folder = tmp_path / "rollguard" / "k8s" / "x"
+    folder.mkdir(parents=True)
+    (folder / "x.rego").write_text("package rollguard.k8s.x\n")
+    result = CliRunner().invoke(main, ["check", "--policies", str(tmp_path), str(BASELINE)])
+    assert result.exit_code == 3 and "rollguard/k8s/x/x.rego:1" in result.output
+
+
+def test_version_names_engine() -> None:
+    assert "engine: opa (opa 1.20.2" in run("version").output
+    assert "engine: regorus (regorus" in run("version", "--engine", "regorus").output
+
+
+def test_policy_list_json_matches_catalogue() -> None:
+    listed = json.loads(run("policy", "list", "--format", "json").output)
+    ids = [p["id"] for p in listed]
+    assert "k8s.readiness_probe" in ids and len(ids) == len(set(ids))
+    probe = next(p for p in listed if p["id"] == "k8s.readiness_probe")
+    assert probe["severity"] == "high" and "SOC2:CC8.1" in probe["controls"]
+    table = run("policy", "list").output.splitlines()
+    assert table[0].split() == ["ID", "SEVERITY", "TITLE"] and len(table) == len(ids) + 1
+
+
+@pytest.mark.parametrize("engine", ["opa", "regorus"])
+def test_policy_test_reports_each_test(engine: str) -> None:
+    result = run("policy", "test", "--engine", engine, "--run", "readiness_probe")
+    assert result.exit_code == 0
+    assert "PASS  rollguard.k8s.readiness_probe_test.test_container_without_probe_is_reported" in result.output
+    assert result.output.rstrip().endswith(f"0 failed  (engine {engine})")
+
+
+def test_policy_test_fails_on_a_failing_test(tmp_path: Path) -> None:
+    folder = tmp_path / "rollguard" / "k8s" / "x"
+    folder.mkdir(parents=True)
+    (folder / "x_test.rego").write_text("package rollguard.k8s.x_test\n\ntest_ok if true\n\ntest_broken if 1 == 2\n")
+    result = run("policy", "test", "--policies", str(tmp_path))
+    assert result.exit_code == 1
+    assert "FAIL  rollguard.k8s.x_test.test_broken  rollguard/k8s/x/x_test.rego:5: undefined" in result.output
+    assert "1 passed, 1 failed" in result.output
+
+
+def test_policy_doc_writes_a_page_per_policy(tmp_path: Path) -> None:
+    result = run("policy", "doc", "--out", str(tmp_path))
+    assert result.exit_code == 0
+    page = (tmp_path / "k8s.readiness_probe.md").read_text()
+    assert page.count("## Why") == 1 and "## How to fix" in page and "`exempt_images`" in page
+    assert "Avoid:" in page and "SOC2:CC8.1" in page
+    assert "[`k8s.readiness_probe`](k8s.readiness_probe.md)" in (tmp_path / "README.md").read_text()
+
+
+def test_committed_policy_docs_are_current(tmp_path: Path) -> None:
+    run("policy", "doc", "--policies", str(POLICIES), "--out", str(tmp_path))
+    committed = POLICIES.parent / "docs" / "policies"
+    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.md")}
+    current = {p.name: p.read_text() for p in committed.glob("*.md")}
+    assert current == fresh, "docs/policies is stale: run `make docs`"
