@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import pytest
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 
-from .conftest import FIXTURES
+from rollguard.policy.config import Config
+
+from .conftest import FIXTURES, make_gate
 
 _EXPECT = re.compile(r"^#\s*expect:(.*)$", re.MULTILINE)
+_PARAMETERS = re.compile(r"^#\s*parameters:(.*)$", re.MULTILINE)
 
 
 def _fixture_files() -> list[Path]:
@@ -36,8 +40,18 @@ def test_every_policy_has_allowed_and_disallowed_fixtures(bundle) -> None:
             assert any(n.startswith("disallowed_") for n in names), f"{info.id} has no disallowed_ fixture"
 
 
+def fixture_parameters(path: Path) -> dict[str, object] | None:
+    """`# parameters: {...}` (JSON) in the file: parameters for the folder's policy."""
+    m = _PARAMETERS.search(path.read_text(encoding="utf-8"))
+    return json.loads(m.group(1)) if m else None
+
+
 @pytest.mark.parametrize("path", _fixture_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_fixture(path: Path, gate: Gate) -> None:
+def test_fixture(path: Path, gate: Gate, bundle) -> None:
+    parameters = fixture_parameters(path)
+    if parameters is not None:
+        settings = Config(parameters={f"k8s.{path.parent.name}": parameters}).resolve(None)
+        gate = make_gate(bundle, gate.engine.name, settings)
     change = load_change_set([str(path)])
     assert not change.problems, [p.display() for p in change.problems]
     decision = gate.judge(change)

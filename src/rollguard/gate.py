@@ -6,12 +6,12 @@ import datetime as dt
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
 from rollguard.engine import Engine
-from rollguard.errors import ConfigError, EngineError, PolicyError
+from rollguard.errors import ConfigError, EngineError
 from rollguard.model import (
     AppliedWaiver,
     Artifact,
@@ -22,7 +22,7 @@ from rollguard.model import (
 )
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 from rollguard.policy.config import Settings, Waiver
-from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, entry_module
+from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
 
 BATCH_SIZE = 256
 WAIVE_ANNOTATION = "rollguard.io/waive."
@@ -122,6 +122,9 @@ class Gate:
     engine: Engine
     settings: Settings
     now: dt.datetime
+    # Known up front (the CLI reads its inputs first), the inventory is loaded with the policies
+    # and the engine compiles once; changing it later costs a recompile on OPA.
+    inventory: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_settings(self.settings, self.bundle)
@@ -134,12 +137,18 @@ class Gate:
                 dispatch.setdefault(kind, []).append(p.id)
         self.dispatch = dispatch
         modules = dict(self.bundle.runtime_modules())
+        for info in self.policies:
+            modules[info.file] = bind_parameters(info, modules[info.file])
         modules[ENTRY_FILE] = entry_module(self.policies)
         self.engine.load(modules)
-        self._set_data(inventory={"namespace": {}, "cluster": {}})
+        self._loaded_inventory: Mapping[str, Any] | None = None
+        self._set_data(inventory=self.inventory or {"namespace": {}, "cluster": {}})
         self._warm()
 
     def _set_data(self, *, inventory: Mapping[str, Any]) -> None:
+        if inventory is self._loaded_inventory or inventory == self._loaded_inventory:
+            return
+        self._loaded_inventory = inventory
         self.engine.set_data(
             {
                 "inventory": inventory,
@@ -159,23 +168,36 @@ class Gate:
         }
 
     def _warm(self) -> None:
-        """Evaluate every entry point once so compile errors surface now, with file and line."""
-        empty = {"review": {"object": {}, "kind": {"kind": ""}, "operation": "CREATE"}, "parameters": {}}
-        for p in self.policies:
-            try:
-                self.engine.evaluate(f"{p.package}.violation", {**empty, "parameters": self.parameters[p.id]})
-            except EngineError as exc:
-                if ".rego" in exc.message and "rego_" in exc.message:
-                    raise PolicyError(exc.message, file=p.file) from exc
+        """Evaluate the entry point once so compile errors surface now, with file and line.
+
+        OPA type-checks every module when it prepares the first query, so one call covers the
+        whole bundle; per-policy queries are prepared only if a document needs isolating.
+        """
         self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {"batch": []})
 
-    def judge(self, change: ChangeSet) -> Decision:
-        """Judge every Kubernetes artifact of `change` with every selected policy."""
+    def judge(
+        self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None, share: tuple[int, int] = (0, 1)
+    ) -> Decision:
+        """Judge the Kubernetes artifacts of `change` with every selected policy.
+
+        `inventory` defaults to the change's own objects. `share=(i, n)` judges only every n-th
+        artifact starting at i, for parallel runs (see rollguard.parallel).
+        """
         artifacts = [a for a in change.artifacts if a.kind == "k8s"]
-        self._set_data(inventory=build_inventory(a.document for a in artifacts))
+        self._set_data(inventory=inventory if inventory is not None else build_inventory(a.document for a in artifacts))
+        findings = self.evaluate(artifacts[share[0] :: share[1]])
+        return self.decide(change, findings)
+
+    def evaluate(self, artifacts: Sequence[Artifact]) -> list[Finding]:
+        """Raw findings (no waivers) for `artifacts` against the loaded inventory."""
         findings: list[Finding] = []
         for start in range(0, len(artifacts), BATCH_SIZE):
             findings.extend(self._judge_batch(artifacts[start : start + BATCH_SIZE]))
+        return findings
+
+    def decide(self, change: ChangeSet, findings: list[Finding]) -> Decision:
+        """Apply waivers to raw findings and build the decision for `change`."""
+        artifacts = [a for a in change.artifacts if a.kind == "k8s"]
         problems = list(change.problems)
         findings = self._apply_waivers(findings, artifacts, problems)
         findings.sort(key=lambda f: (f.file or "", f.line or 0, f.policy, f.message))
@@ -210,9 +232,7 @@ class Gate:
         for pid in self.dispatch.get(artifact.document["kind"], []):
             info = self._by_id[pid]
             try:
-                violations = self.engine.evaluate(
-                    f"{info.package}.violation", {"review": review, "parameters": self.parameters[pid]}
-                )
+                violations = self.engine.evaluate(f"{info.package}.violation", {"review": review})
             except EngineError as exc:
                 findings.append(
                     self._finding(info, artifact, f"policy could not be evaluated: {exc.message}", {}, error=True)

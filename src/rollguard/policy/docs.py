@@ -44,7 +44,9 @@ def policy_page(info: PolicyInfo) -> str:
         for name, schema in props.items():
             default = json.dumps(schema.get("default")) if "default" in schema else "—"
             desc = str(schema.get("description", "")).replace("|", "\\|")
-            lines.append(f"| `{name}` | {schema.get('type', 'any')} | `{default}` | {desc} |")
+            kind = schema.get("type", "any")
+            kind = " or ".join(kind) if isinstance(kind, list) else kind
+            lines.append(f"| `{name}` | {kind} | `{default}` | {desc} |")
         lines += ["", "Override them in `rollguard.yaml` under `parameters:` or `environments.<env>.parameters:`.", ""]
     else:
         lines += ["None.", ""]

@@ -56,8 +56,10 @@ pod_metadata(obj) := object.get(obj, "metadata", {}) if {
 	obj.kind == "Pod"
 } else := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if {
 	obj.kind == "CronJob"
+	is_object(obj.spec.jobTemplate.spec.template)
 } else := object.get(obj.spec.template, "metadata", {}) if {
 	template_kinds[obj.kind]
+	is_object(obj.spec.template)
 }
 
 pod_labels(obj) := labels if {
@@ -65,18 +67,34 @@ pod_labels(obj) := labels if {
 	is_object(labels)
 } else := {}
 
-# Regular (non-init) containers of a workload.
+# Regular (non-init) containers of a workload; malformed lists give none.
 containers(obj) := [c |
-	some c in pod_spec(obj).containers
+	list := pod_spec(obj).containers
+	is_array(list)
+	some c in list
 	is_object(c)
 ]
 
 # Every container including init and ephemeral containers.
 all_containers(obj) := array.concat(containers(obj), [c |
 	some field in ["initContainers", "ephemeralContainers"]
-	some c in object.get(pod_spec(obj), field, [])
+	list := object.get(pod_spec(obj), field, [])
+	is_array(list)
+	some c in list
 	is_object(c)
 ])
+
+# The same helpers applied to the object under review. As rules (not function calls) they
+# are computed once per document and shared by every policy judging it.
+obj_pod_spec := pod_spec(obj)
+
+obj_containers := containers(obj)
+
+obj_all_containers := all_containers(obj)
+
+obj_pod_labels := pod_labels(obj)
+
+obj_replicas := replicas(obj)
 
 # Desired replicas; Kubernetes defaults an unset value to 1.
 replicas(obj) := obj.spec.replicas if {
@@ -89,9 +107,10 @@ has_replicas_field(obj) if is_number(obj.spec.replicas)
 selector_matches(selector, labels) if {
 	is_object(selector)
 	count(object.get(selector, "matchLabels", {})) + count(object.get(selector, "matchExpressions", [])) > 0
-	every k, v in object.get(selector, "matchLabels", {}) {
-		labels[k] == v
-	}
+	is_object(labels)
+	match_labels := object.get(selector, "matchLabels", {})
+	is_object(match_labels)
+	object.subset(labels, match_labels)
 	every expr in object.get(selector, "matchExpressions", []) {
 		expression_matches(expr, labels)
 	}
@@ -121,9 +140,8 @@ expression_matches(expr, labels) if {
 map_selector_matches(selector, labels) if {
 	is_object(selector)
 	count(selector) > 0
-	every k, v in selector {
-		labels[k] == v
-	}
+	is_object(labels)
+	object.subset(labels, selector)
 }
 
 # Objects of `kind` in namespace `ns` of the inventory, any apiVersion.

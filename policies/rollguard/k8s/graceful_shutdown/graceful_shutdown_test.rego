@@ -1,0 +1,150 @@
+package rollguard.k8s.graceful_shutdown_test
+
+import data.rollguard.k8s.graceful_shutdown
+
+deployment(pod_spec) := {
+	"apiVersion": "apps/v1",
+	"kind": "Deployment",
+	"metadata": {"name": "web", "namespace": "shop"},
+	"spec": {
+		"replicas": 3,
+		"template": {
+			"metadata": {"labels": {"app": "web", "tier": "front"}},
+			"spec": pod_spec,
+		},
+	},
+}
+
+review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}, "namespace": "shop"}, "parameters": {"drain_seconds": 15}}
+
+service(svc_name, selector) := {
+	"apiVersion": "v1",
+	"kind": "Service",
+	"metadata": {"name": svc_name, "namespace": "shop"},
+	"spec": {"selector": selector, "ports": [{"port": 80, "targetPort": "http"}]},
+}
+
+inventory(svcs) := {"namespace": {"shop": {"v1": {"Service": {s.metadata.name: s | some s in svcs}}}}}
+
+web_service := inventory([service("web", {"app": "web"})])
+
+serving(extra) := object.union({"name": "app", "image": "app:1", "ports": [{"name": "http", "containerPort": 8080}]}, extra)
+
+sleep_hook(command) := {"lifecycle": {"preStop": {"exec": {"command": command}}}}
+
+test_served_container_without_prestop_is_reported if {
+	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving({})]}))
+		with data.inventory as web_service
+	v == {{
+		"msg": `container "app" has no preStop hook but its pod is an endpoint of Service "web": it gets SIGTERM while still receiving traffic`,
+		"details": {"container": "app", "services": ["web"]},
+	}}
+}
+
+test_every_selecting_service_is_named if {
+	inv := inventory([service("web", {"app": "web"}), service("front", {"tier": "front"}), service("api", {"app": "api"})])
+	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving({})]}))
+		with data.inventory as inv
+	{x.msg | some x in v} == {`container "app" has no preStop hook but its pod is an endpoint of Services "front", "web": it gets SIGTERM while still receiving traffic`}
+	{x.details.services | some x in v} == {["front", "web"]}
+}
+
+test_prestop_sleep_within_grace_period_passes if {
+	spec := {"terminationGracePeriodSeconds": 45, "containers": [serving(sleep_hook(["sleep", "10"]))]}
+	count(graceful_shutdown.violation) == 0 with input as review(deployment(spec))
+		with data.inventory as web_service
+}
+
+test_unserved_or_portless_containers_need_no_prestop if {
+	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
+		with data.inventory as inventory([service("api", {"app": "api"})])
+
+	worker := {"name": "worker", "image": "worker:1"}
+	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [worker]}))
+		with data.inventory as web_service
+
+	# A Service in another namespace, or one without a selector, selects nothing here.
+	other := {"namespace": {"other": {"v1": {"Service": {"web": service("web", {"app": "web"})}}}}}
+	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
+		with data.inventory as other
+	headless := {"namespace": {"shop": {"v1": {"Service": {"ext": {"metadata": {"name": "ext"}, "spec": {"type": "ExternalName"}}}}}}}
+	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
+		with data.inventory as headless
+}
+
+test_short_grace_period_is_reported if {
+	spec := {"terminationGracePeriodSeconds": 20, "containers": [serving(sleep_hook(["sleep", "10"]))]}
+	v := graceful_shutdown.violation with input as review(deployment(spec))
+		with data.inventory as web_service
+	v == {{
+		"msg": `terminationGracePeriodSeconds is 20, shorter than the 10s preStop sleep of container "app" plus 15s to drain (25s): the pod is killed mid-request`,
+		"details": {
+			"container": "app",
+			"termination_grace_period_seconds": 20,
+			"prestop_sleep_seconds": 10,
+			"drain_seconds": 15,
+			"required_seconds": 25,
+		},
+	}}
+}
+
+test_default_grace_period_is_30 if {
+	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving(sleep_hook(["/bin/sleep", "20"]))]}))
+	{x.details.termination_grace_period_seconds | some x in v} == {30}
+	{x.details.required_seconds | some x in v} == {35}
+
+	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving(sleep_hook(["sleep", "15"]))]}))
+}
+
+test_sleep_action_and_shell_sleeps_are_recognised if {
+	sleep_action := {"lifecycle": {"preStop": {"sleep": {"seconds": 20}}}}
+	shell := sleep_hook(["/bin/sh", "-c", "sleep 5 && nginx -s quit; sleep 1m"])
+	suffixed := sleep_hook(["sleep", "10s"])
+	spec := {"terminationGracePeriodSeconds": 20, "containers": [
+		serving(object.union(sleep_action, {"name": "a"})),
+		serving(object.union(shell, {"name": "b"})),
+		serving(object.union(suffixed, {"name": "c"})),
+	]}
+	v := graceful_shutdown.violation with input as review(deployment(spec))
+	{[x.details.container, x.details.prestop_sleep_seconds] | some x in v} == {["a", 20], ["b", 65], ["c", 10]}
+}
+
+test_drain_seconds_parameter if {
+	spec := {"terminationGracePeriodSeconds": 45, "containers": [serving(sleep_hook(["sleep", "10"]))]}
+	inp := object.union(review(deployment(spec)), {"parameters": {"drain_seconds": 40}})
+	v := graceful_shutdown.violation with input as inp
+	{x.details.required_seconds | some x in v} == {50}
+}
+
+test_bare_pod_is_judged if {
+	pod := {
+		"apiVersion": "v1",
+		"kind": "Pod",
+		"metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
+		"spec": {"containers": [serving({})]},
+	}
+	v := graceful_shutdown.violation with input as review(pod) with data.inventory as web_service
+	{x.details | some x in v} == {{"container": "app", "services": ["web"]}}
+}
+
+test_unrecognised_or_malformed_hooks_raise_no_error if {
+	every hook in [
+		{"lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "http"}}}},
+		sleep_hook(["sleep", "infinity"]),
+		sleep_hook(["sleep"]),
+		sleep_hook("sleep 10"),
+		sleep_hook([10, "sleep"]),
+		sleep_hook(["sh", "-c", "nosleep 100"]),
+		{"lifecycle": {"preStop": {"sleep": {"seconds": "100"}}}},
+	] {
+		spec := {"terminationGracePeriodSeconds": 1, "containers": [serving(hook)]}
+		count(graceful_shutdown.violation) == 0 with input as review(deployment(spec)) with data.inventory as web_service
+	}
+	every spec in [
+		{"containers": null},
+		{"containers": [serving({"ports": "http"})]},
+		{"terminationGracePeriodSeconds": "5", "containers": [serving(sleep_hook(["sleep", "100"]))]},
+	] {
+		count(graceful_shutdown.violation) == 0 with input as review(deployment(spec)) with data.inventory as web_service
+	}
+}

@@ -1,0 +1,172 @@
+package rollguard.k8s.probe_sanity_test
+
+import data.rollguard.k8s.probe_sanity
+
+deployment(containers) := {
+	"apiVersion": "apps/v1",
+	"kind": "Deployment",
+	"metadata": {"name": "web", "namespace": "shop"},
+	"spec": {"template": {"spec": {"containers": containers}}},
+}
+
+review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}}, "parameters": {"min_liveness_delay": 10}}
+
+ready := {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5}
+
+live := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20}
+
+container(extra) := object.union(
+	{"name": "app", "image": "app:1", "ports": [{"name": "http", "containerPort": 8080}]},
+	extra,
+)
+
+test_sane_probes_pass if {
+	count(probe_sanity.violation) == 0 with input as review(deployment([container({"readinessProbe": ready, "livenessProbe": live})]))
+}
+
+test_identical_probes_are_reported if {
+	probe := {"httpGet": {"path": "/ready", "port": "http"}, "initialDelaySeconds": 15}
+	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": probe, "livenessProbe": probe})]))
+	v == {{
+		"msg": `container "app" has a livenessProbe identical to its readinessProbe: a pod that is only busy gets restarted instead of taken out of the Service`,
+		"details": {"container": "app", "handler": "httpGet"},
+	}}
+}
+
+test_identical_after_defaults_is_reported if {
+	readiness := {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10}
+	liveness := {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
+	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]))
+	{x.details | some x in v} == {{"container": "app", "handler": "tcpSocket"}}
+}
+
+test_same_handler_different_timing_passes if {
+	readiness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20}
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20, "failureThreshold": 6}
+	count(probe_sanity.violation) == 0 with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]))
+}
+
+test_short_liveness_delay_without_startup_probe_is_reported if {
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}}
+	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})]))
+	v == {{
+		"msg": `container "app" has a livenessProbe with initialDelaySeconds 0 and no startupProbe: a slow start is killed before it is ready (minimum 10)`,
+		"details": {"container": "app", "initial_delay_seconds": 0, "min_liveness_delay": 10},
+	}}
+}
+
+test_startup_probe_covers_short_liveness_delay if {
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 0}
+	startup := {"httpGet": {"path": "/healthz", "port": "http"}, "failureThreshold": 30}
+	c := container({"readinessProbe": ready, "livenessProbe": liveness, "startupProbe": startup})
+	count(probe_sanity.violation) == 0 with input as review(deployment([c]))
+}
+
+test_min_liveness_delay_parameter if {
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20}
+	inp := object.union(review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})])), {"parameters": {"min_liveness_delay": 30}})
+	v := probe_sanity.violation with input as inp
+	{x.details | some x in v} == {{"container": "app", "initial_delay_seconds": 20, "min_liveness_delay": 30}}
+}
+
+test_undeclared_named_port_is_reported if {
+	readiness := {"httpGet": {"path": "/ready", "port": "health"}}
+	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": live})]))
+	v == {{
+		"msg": `readinessProbe of container "app" uses port "health", which the container does not declare`,
+		"details": {
+			"container": "app",
+			"probe": "readinessProbe",
+			"handler": "httpGet",
+			"port": "health",
+			"declared_names": ["http"],
+			"declared_numbers": [8080],
+		},
+	}}
+}
+
+test_undeclared_numeric_port_is_reported if {
+	startup := {"tcpSocket": {"port": 9090}, "failureThreshold": 30}
+	c := container({"readinessProbe": ready, "livenessProbe": live, "startupProbe": startup})
+	v := probe_sanity.violation with input as review(deployment([c]))
+	v == {{
+		"msg": `startupProbe of container "app" uses port 9090, which the container does not declare`,
+		"details": {
+			"container": "app",
+			"probe": "startupProbe",
+			"handler": "tcpSocket",
+			"port": 9090,
+			"declared_names": ["http"],
+			"declared_numbers": [8080],
+		},
+	}}
+}
+
+test_declared_numeric_and_grpc_ports_pass if {
+	c := {
+		"name": "app",
+		"image": "app:1",
+		"ports": [{"containerPort": 8080}, {"name": "grpc", "containerPort": 9000}],
+		"readinessProbe": {"grpc": {"port": 9000}},
+		"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 10},
+	}
+	count(probe_sanity.violation) == 0 with input as review(deployment([c]))
+}
+
+test_container_without_ports_is_reported_for_each_probe if {
+	c := {
+		"name": "app",
+		"image": "app:1",
+		"readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+		"livenessProbe": {"exec": {"command": ["true"]}, "initialDelaySeconds": 30},
+	}
+	v := probe_sanity.violation with input as review(deployment([c]))
+	{x.details.probe | some x in v} == {"readinessProbe"}
+	{x.details.declared_numbers | some x in v} == {[]}
+}
+
+test_sidecar_init_containers_are_judged if {
+	obj := json.patch(deployment([container({"readinessProbe": ready, "livenessProbe": live})]), [{
+		"op": "add",
+		"path": "/spec/template/spec/initContainers",
+		"value": [
+			{"name": "proxy", "image": "proxy:1", "restartPolicy": "Always", "livenessProbe": {"tcpSocket": {"port": 15000}, "initialDelaySeconds": 10}},
+			{"name": "migrate", "image": "migrate:1", "livenessProbe": {"tcpSocket": {"port": 1}}},
+		],
+	}])
+	v := probe_sanity.violation with input as review(obj)
+	{[x.details.container, x.details.port] | some x in v} == {["proxy", 15000]}
+}
+
+test_cronjob_and_pod_are_judged if {
+	c := {"name": "app", "image": "app:1", "livenessProbe": {"exec": {"command": ["true"]}}}
+	cron := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [c]}}}}}}
+	v := probe_sanity.violation with input as review(cron)
+	{x.details.initial_delay_seconds | some x in v} == {0}
+
+	pod := {"kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": [c]}}
+	w := probe_sanity.violation with input as review(pod)
+	count(w) == 1
+}
+
+test_malformed_fields_raise_no_error if {
+	# ports given as a string: nothing is declared, so the named port is reported;
+	# a string initialDelaySeconds is not judged.
+	a := probe_sanity.violation with input as review(deployment([{"name": "app", "ports": "http", "livenessProbe": {"httpGet": {"port": "http"}, "initialDelaySeconds": "20"}}]))
+	{x.details.probe | some x in a} == {"livenessProbe"}
+
+	b := probe_sanity.violation with input as review(deployment([{"name": "app", "ports": [null, 8080], "readinessProbe": {"tcpSocket": {"port": null}}}]))
+	count(b) == 0
+
+	c := probe_sanity.violation with input as review(deployment([{"name": "app", "livenessProbe": "yes", "readinessProbe": "yes"}]))
+	count(c) == 0
+
+	# Probes without a handler are not "identical"; the liveness delay is still judged.
+	d := probe_sanity.violation with input as review(deployment([{"name": "app", "livenessProbe": {}, "readinessProbe": {}, "startupProbe": true}]))
+	{x.details.initial_delay_seconds | some x in d} == {0}
+	count(d) == 1
+
+	every spec in [{"containers": null}, {"containers": "app"}, {"containers": [], "initContainers": "x"}] {
+		count(probe_sanity.violation) == 0 with input as review({"kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+	}
+}

@@ -1,0 +1,142 @@
+package rollguard.k8s.replicas_minimum_test
+
+import data.rollguard.k8s.replicas_minimum
+
+workload(kind, spec) := {
+	"apiVersion": "apps/v1",
+	"kind": kind,
+	"metadata": {"name": "web", "namespace": "shop"},
+	"spec": object.union({"template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}, spec),
+}
+
+review(obj) := {
+	"review": {"object": obj, "kind": {"kind": obj.kind}, "namespace": "shop", "operation": "CREATE"},
+	"parameters": {"min_replicas": 2, "max_replicas": null},
+}
+
+hpa(hpa_name, target_kind, target_name, spec) := {
+	"apiVersion": "autoscaling/v2",
+	"kind": "HorizontalPodAutoscaler",
+	"metadata": {"name": hpa_name, "namespace": "shop"},
+	"spec": object.union(
+		{"scaleTargetRef": {"apiVersion": "apps/v1", "kind": target_kind, "name": target_name}, "maxReplicas": 10},
+		spec,
+	),
+}
+
+inventory(hpas) := {"namespace": {"shop": {"autoscaling/v2": {"HorizontalPodAutoscaler": {h.metadata.name: h | some h in hpas}}}}}
+
+test_single_replica_is_reported if {
+	v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": 1}))
+	v == {{
+		"msg": "replicas is 1, below the minimum of 2",
+		"details": {"replicas": 1, "min_replicas": 2},
+	}}
+}
+
+test_unset_replicas_count_as_one if {
+	v := replicas_minimum.violation with input as review(workload("StatefulSet", {}))
+	v == {{
+		"msg": "replicas is unset (Kubernetes runs 1), below the minimum of 2",
+		"details": {"replicas": 1, "min_replicas": 2},
+	}}
+}
+
+test_enough_replicas_pass if {
+	every kind in ["Deployment", "StatefulSet", "ReplicaSet", "Rollout"] {
+		count(replicas_minimum.violation) == 0 with input as review(workload(kind, {"replicas": 2}))
+	}
+}
+
+test_hpa_with_enough_min_replicas_passes if {
+	inv := inventory([hpa("web", "Deployment", "web", {"minReplicas": 3})])
+	count(replicas_minimum.violation) == 0 with input as review(workload("Deployment", {}))
+		with data.inventory as inv
+}
+
+test_hpa_min_replicas_defaults_to_one if {
+	inv := inventory([hpa("web-hpa", "Deployment", "web", {})])
+	v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": 1}))
+		with data.inventory as inv
+	v == {{
+		"msg": "replicas is 1 and the HorizontalPodAutoscaler keeps minReplicas at 1, below the minimum of 2",
+		"details": {"replicas": 1, "min_replicas": 2, "hpa": ["web-hpa"], "hpa_min_replicas": 1},
+	}}
+}
+
+test_hpa_for_another_target_does_not_count if {
+	inv := inventory([
+		hpa("other", "Deployment", "other", {"minReplicas": 5}),
+		hpa("web-sts", "StatefulSet", "web", {"minReplicas": 5}),
+	])
+	v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": 1}))
+		with data.inventory as inv
+	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2}}
+}
+
+test_hpa_in_another_namespace_does_not_count if {
+	h := hpa("web", "Deployment", "web", {"minReplicas": 3})
+	inv := {"namespace": {"other": {"autoscaling/v2": {"HorizontalPodAutoscaler": {"web": h}}}}}
+	v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": 1}))
+		with data.inventory as inv
+	count(v) == 1
+}
+
+test_min_replicas_parameter if {
+	inp := object.union(review(workload("Deployment", {"replicas": 2})), {"parameters": {"min_replicas": 3}})
+	v := replicas_minimum.violation with input as inp
+	v == {{
+		"msg": "replicas is 2, below the minimum of 3",
+		"details": {"replicas": 2, "min_replicas": 3},
+	}}
+
+	relaxed := object.union(review(workload("Deployment", {"replicas": 1})), {"parameters": {"min_replicas": 1}})
+	count(replicas_minimum.violation) == 0 with input as relaxed
+}
+
+test_malformed_hpa_and_replicas_raise_no_error if {
+	inv := inventory([hpa("web", "Deployment", "web", {"minReplicas": "3"})])
+	v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": "3"}))
+		with data.inventory as inv
+	{x.details.hpa_min_replicas | some x in v} == {1}
+}
+
+test_replica_sets_controlled_by_a_deployment_are_skipped if {
+	owned := object.union(workload("ReplicaSet", {"replicas": 0}), {"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": true}]}})
+	count(replicas_minimum.violation) == 0 with input as review(owned)
+
+	# A bare ReplicaSet, or one with a non-controller owner, is judged itself.
+	loose := object.union(workload("ReplicaSet", {"replicas": 1}), {"metadata": {"ownerReferences": [{"kind": "ConfigMap", "name": "x"}]}})
+	v := replicas_minimum.violation with input as review(loose)
+	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2}}
+}
+
+test_max_replicas_parameter if {
+	inp := object.union(review(workload("Deployment", {"replicas": 100})), {"parameters": {"min_replicas": 3, "max_replicas": 50}})
+	v := replicas_minimum.violation with input as inp
+	v == {{
+		"msg": "replicas is 100, above the maximum of 50",
+		"details": {"replicas": 100, "max_replicas": 50},
+	}}
+
+	at_limit := object.union(review(workload("Deployment", {"replicas": 50})), {"parameters": {"max_replicas": 50}})
+	count(replicas_minimum.violation) == 0 with input as at_limit
+}
+
+test_no_upper_limit_by_default if {
+	count(replicas_minimum.violation) == 0 with input as review(workload("Deployment", {"replicas": 1000}))
+	malformed := object.union(review(workload("Deployment", {"replicas": 1000})), {"parameters": {"max_replicas": "50"}})
+	count(replicas_minimum.violation) == 0 with input as malformed
+}
+
+test_max_replicas_skips_unset_and_controlled_replicas if {
+	# An unset field runs 1 replica, which no limit (minimum 1) forbids.
+	capped := object.union(review(workload("StatefulSet", {"replicas": 2})), {"parameters": {"max_replicas": 1}})
+	v := replicas_minimum.violation with input as capped
+	{x.msg | some x in v} == {"replicas is 2, above the maximum of 1"}
+	unset := object.union(review(workload("StatefulSet", {})), {"parameters": {"min_replicas": 1, "max_replicas": 1}})
+	count(replicas_minimum.violation) == 0 with input as unset
+
+	owned := object.union(workload("ReplicaSet", {"replicas": 9}), {"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": true}]}})
+	count(replicas_minimum.violation) == 0 with input as object.union(review(owned), {"parameters": {"max_replicas": 5}})
+}

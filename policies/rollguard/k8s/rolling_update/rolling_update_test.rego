@@ -1,0 +1,250 @@
+package rollguard.k8s.rolling_update_test
+
+import data.rollguard.k8s.rolling_update
+
+params := {"allow_recreate": false, "min_available_percent": 75}
+
+workload(kind, spec) := {
+	"apiVersion": "apps/v1",
+	"kind": kind,
+	"metadata": {"name": "web", "namespace": "shop"},
+	"spec": object.union({"template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}, spec),
+}
+
+review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}, "operation": "CREATE"}, "parameters": params}
+
+rolling(n, surge, unavailable) := workload("Deployment", {
+	"replicas": n,
+	"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
+})
+
+test_surge_one_unavailable_zero_passes if {
+	count(rolling_update.violation) == 0 with input as review(rolling(3, 1, 0))
+}
+
+test_defaults_keep_at_least_75_percent if {
+	every n in [1, 2, 3, 4, 5, 7, 10, 101] {
+		count(rolling_update.violation) == 0 with input as review(workload("Deployment", {"replicas": n}))
+	}
+}
+
+test_unset_replicas_default_to_one if {
+	count(rolling_update.violation) == 0 with input as review(workload("Deployment", {}))
+}
+
+test_recreate_is_reported if {
+	obj := workload("Deployment", {"replicas": 3, "strategy": {"type": "Recreate"}})
+	v := rolling_update.violation with input as review(obj)
+	v == {{
+		"msg": "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage",
+		"details": {"strategy": "Recreate"},
+	}}
+}
+
+test_recreate_allowed_by_parameter if {
+	obj := workload("Deployment", {"replicas": 3, "strategy": {"type": "Recreate"}})
+	inp := object.union(review(obj), {"parameters": {"allow_recreate": true}})
+	count(rolling_update.violation) == 0 with input as inp
+}
+
+test_deploymentconfig_recreate_is_reported if {
+	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Recreate"}}), {"apiVersion": "apps.openshift.io/v1"})
+	v := rolling_update.violation with input as review(obj)
+	{x.details | some x in v} == {{"strategy": "Recreate"}}
+}
+
+test_on_delete_is_reported_for_statefulsets_and_daemonsets if {
+	every kind in ["StatefulSet", "DaemonSet"] {
+		v := rolling_update.violation with input as review(workload(kind, {"updateStrategy": {"type": "OnDelete"}}))
+		v == {{
+			"msg": "updateStrategy type OnDelete never rolls out a template change: old pods keep running until someone deletes them",
+			"details": {"update_strategy": "OnDelete"},
+		}}
+	}
+}
+
+test_statefulset_rolling_update_passes if {
+	obj := workload("StatefulSet", {"replicas": 3, "updateStrategy": {"type": "RollingUpdate"}})
+	count(rolling_update.violation) == 0 with input as review(obj)
+}
+
+test_both_zero_is_reported if {
+	v := rolling_update.violation with input as review(rolling(3, 0, 0))
+	v == {{
+		"msg": "maxSurge 0 and maxUnavailable 0 both resolve to 0 for 3 replicas, so the rollout has no room to replace a pod",
+		"details": {
+			"replicas": 3,
+			"max_surge": 0,
+			"max_unavailable": 0,
+			"resolved_max_surge": 0,
+			"resolved_max_unavailable": 0,
+		},
+	}}
+}
+
+test_percentage_rounding_down_to_zero_is_reported_as_both_zero if {
+	# 20% of 3 is 0.6, rounded down to 0.
+	v := rolling_update.violation with input as review(rolling(3, "0%", "20%"))
+	v == {{
+		"msg": "maxSurge 0% and maxUnavailable 20% both resolve to 0 for 3 replicas, so the rollout has no room to replace a pod",
+		"details": {
+			"replicas": 3,
+			"max_surge": "0%",
+			"max_unavailable": "20%",
+			"resolved_max_surge": 0,
+			"resolved_max_unavailable": 0,
+		},
+	}}
+}
+
+test_too_many_unavailable_is_reported_with_numbers if {
+	v := rolling_update.violation with input as review(rolling(3, 1, 1))
+	v == {{
+		"msg": "a rolling update keeps only 2 of 3 replicas available (66%), below the minimum of 75%",
+		"details": {
+			"replicas": 3,
+			"max_surge": 1,
+			"max_unavailable": 1,
+			"resolved_max_surge": 1,
+			"resolved_max_unavailable": 1,
+			"available": 2,
+			"available_percent": 66,
+			"min_available_percent": 75,
+		},
+	}}
+}
+
+test_percentages_round_surge_up_and_unavailable_down if {
+	# 25% of 10 is 2.5: unavailable rounds down to 2 (80% available), surge up to 3.
+	count(rolling_update.violation) == 0 with input as review(rolling(10, "25%", "25%"))
+
+	v := rolling_update.violation with input as review(rolling(10, "10%", "30%"))
+	v == {{
+		"msg": "a rolling update keeps only 7 of 10 replicas available (70%), below the minimum of 75%",
+		"details": {
+			"replicas": 10,
+			"max_surge": "10%",
+			"max_unavailable": "30%",
+			"resolved_max_surge": 1,
+			"resolved_max_unavailable": 3,
+			"available": 7,
+			"available_percent": 70,
+			"min_available_percent": 75,
+		},
+	}}
+}
+
+test_unavailable_is_capped_at_replicas if {
+	obj := workload("Deployment", {"replicas": 2, "strategy": {"rollingUpdate": {"maxUnavailable": 5}}})
+	v := rolling_update.violation with input as review(obj)
+	v == {{
+		"msg": "a rolling update keeps only 0 of 2 replicas available (0%), below the minimum of 75%",
+		"details": {
+			"replicas": 2,
+			"max_surge": "25%",
+			"max_unavailable": 5,
+			"resolved_max_surge": 1,
+			"resolved_max_unavailable": 2,
+			"available": 0,
+			"available_percent": 0,
+			"min_available_percent": 75,
+		},
+	}}
+}
+
+test_min_available_percent_parameter if {
+	inp := object.union(review(rolling(3, 1, 1)), {"parameters": {"min_available_percent": 60}})
+	count(rolling_update.violation) == 0 with input as inp
+
+	strict := object.union(review(rolling(4, 1, 0)), {"parameters": {"min_available_percent": 100}})
+	count(rolling_update.violation) == 0 with input as strict
+}
+
+test_missing_parameters_fall_back_to_defaults if {
+	v := rolling_update.violation with input as {"review": {"object": rolling(3, 1, 1), "kind": {"kind": "Deployment"}}}
+	{x.details.min_available_percent | some x in v} == {75}
+}
+
+test_malformed_values_raise_no_error if {
+	every spec in [
+		{"replicas": 3, "strategy": {"rollingUpdate": {"maxSurge": "abc", "maxUnavailable": true}}},
+		{"replicas": 3, "strategy": {"rollingUpdate": {"maxSurge": -1, "maxUnavailable": 1.5}}},
+		{"replicas": 3, "strategy": {"rollingUpdate": {"maxSurge": "12.5%", "maxUnavailable": "x%"}}},
+		{"replicas": 3, "strategy": "RollingUpdate"},
+		{"replicas": "3", "strategy": {"rollingUpdate": null}},
+		{"replicas": 2.5},
+		{"replicas": 0, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}},
+	] {
+		count(rolling_update.violation) == 0 with input as review(workload("Deployment", spec))
+	}
+}
+
+test_null_rolling_update_uses_defaults if {
+	obj := workload("Deployment", {"replicas": 4, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": null, "maxUnavailable": null}}})
+	count(rolling_update.violation) == 0 with input as review(obj)
+}
+
+test_replica_based_canary_is_judged if {
+	obj := object.union(
+		workload("Rollout", {"replicas": 4, "strategy": {"canary": {"maxSurge": 0, "maxUnavailable": 2}}}),
+		{"apiVersion": "argoproj.io/v1alpha1"},
+	)
+	v := rolling_update.violation with input as review(obj)
+	v == {{
+		"msg": "a rolling update keeps only 2 of 4 replicas available (50%), below the minimum of 75%",
+		"details": {
+			"replicas": 4,
+			"max_surge": 0,
+			"max_unavailable": 2,
+			"resolved_max_surge": 0,
+			"resolved_max_unavailable": 2,
+			"available": 2,
+			"available_percent": 50,
+			"min_available_percent": 75,
+		},
+	}}
+}
+
+test_traffic_routed_canary_and_blue_green_are_not_judged if {
+	routed := workload("Rollout", {"replicas": 4, "strategy": {"canary": {
+		"maxUnavailable": 2,
+		"trafficRouting": {"nginx": {"stableIngress": "web"}},
+	}}})
+	count(rolling_update.violation) == 0 with input as review(routed)
+
+	blue_green := workload("Rollout", {"replicas": 4, "strategy": {"blueGreen": {"activeService": "web"}}})
+	count(rolling_update.violation) == 0 with input as review(blue_green)
+}
+
+test_deploymentconfig_rolling_params if {
+	obj := workload("DeploymentConfig", {"replicas": 2, "strategy": {"type": "Rolling", "rollingParams": {"maxSurge": 0, "maxUnavailable": "50%"}}})
+	v := rolling_update.violation with input as review(obj)
+	{x.details.available_percent | some x in v} == {50}
+}
+
+test_daemonset_defaults_pass if {
+	count(rolling_update.violation) == 0 with input as review(workload("DaemonSet", {}))
+	absolute := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 3}}})
+	count(rolling_update.violation) == 0 with input as review(absolute)
+}
+
+test_daemonset_both_zero_is_reported if {
+	obj := workload("DaemonSet", {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "0%", "maxUnavailable": 0}}})
+	v := rolling_update.violation with input as review(obj)
+	v == {{
+		"msg": "maxSurge 0% and maxUnavailable 0 are both 0, so the rollout has no room to replace a pod",
+		"details": {"max_surge": "0%", "max_unavailable": 0},
+	}}
+}
+
+test_daemonset_percentage_unavailable_is_reported if {
+	obj := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "50%"}}})
+	v := rolling_update.violation with input as review(obj)
+	v == {{
+		"msg": "maxUnavailable 50% keeps at most 50% of the DaemonSet's pods available during a rollout, below the minimum of 75%",
+		"details": {"max_unavailable": "50%", "available_percent_at_most": 50, "min_available_percent": 75},
+	}}
+
+	ok := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "25%"}}})
+	count(rolling_update.violation) == 0 with input as review(ok)
+}

@@ -1,0 +1,76 @@
+# METADATA
+# title: Image reference helpers
+# description: >-
+#   Parse container image references the way Docker does, for the image policies.
+# scope: package
+package rollguard.lib.image
+
+# Parts of an image reference in Docker's grammar, [domain/]path[:tag][@digest],
+# with Docker Hub names normalised (`nginx` → docker.io, library/nginx). The first
+# path component is a registry host only when it contains "." or ":", is
+# "localhost" or has upper-case letters, so `host:5000/app` has no tag.
+# tag and digest are "" when absent.
+parse(ref) := {
+	"domain": domain,
+	"path": path,
+	"tag": tag,
+	"digest": after_first(ref, "@"),
+	"normalized": concat("", [domain, "/", path, prefixed(":", tag), prefixed("@", after_first(ref, "@"))]),
+} if {
+	is_string(ref)
+	name_tag := before_first(ref, "@")
+	tag := tag_of(name_tag)
+	host_path := split_domain(repository_of(name_tag))
+	domain := normal_domain(host_path[0])
+	path := normal_path(domain, host_path[1])
+}
+
+before_first(s, sep) := substring(s, 0, i) if {
+	i := indexof(s, sep)
+	i >= 0
+} else := s
+
+after_first(s, sep) := substring(s, i + 1, (count(s) - i) - 1) if {
+	i := indexof(s, sep)
+	i >= 0
+} else := ""
+
+prefixed(_, s) := "" if s == ""
+
+prefixed(p, s) := concat("", [p, s]) if s != ""
+
+last_component(name) := parts[count(parts) - 1] if {
+	parts := split(name, "/")
+}
+
+# A tag can only follow the last path component; a ":" before it is a port.
+tag_of(name_tag) := after_first(last_component(name_tag), ":")
+
+repository_of(name_tag) := substring(name_tag, 0, ((count(name_tag) - count(last)) + indexof(last, ":"))) if {
+	last := last_component(name_tag)
+	contains(last, ":")
+} else := name_tag
+
+split_domain(name) := [host, after_first(name, "/")] if {
+	host := before_first(name, "/")
+	contains(name, "/")
+	registry_host(host)
+} else := ["docker.io", name]
+
+registry_host(s) if contains(s, ".")
+
+registry_host(s) if contains(s, ":")
+
+registry_host(s) if s == "localhost"
+
+registry_host(s) if lower(s) != s
+
+normal_domain("index.docker.io") := "docker.io"
+
+normal_domain(d) := d if d != "index.docker.io"
+
+normal_path("docker.io", p) := concat("", ["library/", p]) if not contains(p, "/")
+
+normal_path(d, p) := p if d != "docker.io"
+
+normal_path("docker.io", p) := p if contains(p, "/")

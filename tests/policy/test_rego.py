@@ -1,0 +1,33 @@
+"""Every Rego unit test (`test_*` in `*_test.rego`) on both in-process engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from rollguard.engine import create_engine
+from rollguard.policy.bundle import load_bundle
+from rollguard.policy.testing import RegoTestResult, discover_tests, run_tests
+
+from ..conftest import ENGINES, POLICIES
+
+_BUNDLE = load_bundle(POLICIES)
+_TESTS = [f"{package}.{rule}" for _, _, package, rule in discover_tests(_BUNDLE)]
+_RESULTS: dict[str, dict[str, RegoTestResult]] = {}
+
+
+def _results(engine: str) -> dict[str, RegoTestResult]:
+    if engine not in _RESULTS:
+        _RESULTS[engine] = {f"{r.package}.{r.name}": r for r in run_tests(_BUNDLE, create_engine(engine))}
+    return _RESULTS[engine]
+
+
+def test_every_policy_has_rego_tests() -> None:
+    for info in _BUNDLE.policies:
+        assert any(t.startswith(f"{info.package}_test.") for t in _TESTS), f"{info.id} has no Rego tests"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", _TESTS)
+def test_rego(engine: str, name: str) -> None:
+    result = _results(engine)[name]
+    assert result.passed, f"{result.file}:{result.line}: {result.outcome}: {result.message}"
