@@ -77,6 +77,12 @@ def version(engine: str) -> None:
     click.echo(f"engine: {name} (" + ", ".join(f"{k} {v}" for k, v in versions.items()) + ")")
 
 
+def _check_jobs(value: str) -> str:
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise click.BadParameter("use a positive number or 'auto'")
+    return value
+
+
 def _kustomize(directory: str) -> tuple[str, str]:
     kubectl = shutil.which("kubectl")
     kustomize = shutil.which("kustomize")
@@ -129,6 +135,13 @@ def _kustomize(directory: str) -> tuple[str, str]:
 )
 @click.option("--now", "now_text", default=None, help="Decision time (ISO 8601) for waiver expiry; default: now.")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal).")
+@click.option(
+    "--jobs",
+    default="auto",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _check_jobs(value),
+    help="Processes to judge with; auto starts more only for large inputs.",
+)
 def check(
     paths: Sequence[str],
     policies: Path | None,
@@ -141,10 +154,10 @@ def check(
     kustomize_dirs: Sequence[str],
     now_text: str | None,
     color: bool | None,
+    jobs: str,
 ) -> None:
     """Judge manifests (files, directories, `-` for stdin) and exit 0/1/2/3."""
-    from rollguard.gate import Gate
-    from rollguard.inputs import load_change_set
+    from rollguard import parallel
 
     if not paths and not kustomize_dirs:
         raise click.UsageError("give at least one file, directory or `-`, or --kustomize DIR")
@@ -154,9 +167,19 @@ def check(
     try:
         config = load_config(config_path or find_config(Path.cwd()))
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
-        gate = Gate(bundle=_bundle(policies), engine=create_engine(engine), settings=settings, now=_parse_now(now_text))
         extra = [_kustomize(d) for d in kustomize_dirs]
-        decision = gate.judge(load_change_set(list(paths), extra=extra))
+        if "-" in paths:  # workers cannot read this process's stdin: pass the text along
+            extra.append(("<stdin>", sys.stdin.read()))
+        job = parallel.Job(
+            policy_dir=policies if policies is not None else default_policy_dir(),
+            settings=settings,
+            engine=resolve_engine_name(engine),
+            now=_parse_now(now_text),
+            paths=tuple(p for p in paths if p != "-"),
+            extra=tuple(extra),
+        )
+        workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
+        _, decision = parallel.judge(job, jobs=workers)
     except RollguardError as exc:
         _fail(exc)
     for i, name in enumerate(formats):

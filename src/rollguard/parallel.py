@@ -1,0 +1,87 @@
+"""Judge a large change on several cores: spawned workers each read the same inputs, build the
+same inventory and judge their share of the documents; the parent merges and decides.
+
+Workers are started with `spawn`, never `fork`: the OPA bridge's Go runtime does not survive a
+fork. Reading the inputs in every worker costs less than shipping parsed documents and the
+inventory between processes, and keeps every worker's view of the change identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollguard.engine import create_engine
+from rollguard.gate import Gate, build_inventory
+from rollguard.inputs import iter_input_files, load_change_set
+from rollguard.model import Artifact, ChangeSet, Decision, Finding
+from rollguard.policy.bundle import load_bundle
+from rollguard.policy.config import Settings
+
+# Below this much input a second process costs more (start-up, imports, compiling the
+# policies) than it saves; measured with `make bench` (docs/performance.md).
+MIN_BYTES_PER_JOB = 384 * 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a process needs to judge its share of one change."""
+
+    policy_dir: Path
+    settings: Settings
+    engine: str
+    now: dt.datetime
+    paths: tuple[str, ...]
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
+    """Read the inputs and load a gate whose inventory is the whole change."""
+    change = load_change_set(list(job.paths), extra=job.extra)
+    artifacts = [a for a in change.artifacts if a.kind == "k8s"]
+    gate = Gate(
+        bundle=load_bundle(job.policy_dir),
+        engine=create_engine(job.engine),
+        settings=job.settings,
+        now=job.now,
+        inventory=build_inventory(a.document for a in artifacts),
+    )
+    return gate, change, artifacts
+
+
+def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
+    """Worker entry point: raw findings for every `jobs`-th document starting at `rank`."""
+    gate, _, artifacts = _prepare(job)
+    return gate.evaluate(artifacts[rank::jobs])
+
+
+def auto_jobs(job: Job) -> int:
+    """How many processes are worth starting for the size of the inputs."""
+    size = 0
+    for _, path in iter_input_files(job.paths):
+        try:
+            size += path.stat().st_size if path is not None else 0
+        except OSError:
+            continue
+    size += sum(len(text) for _, text in job.extra)
+    return max(1, min(os.cpu_count() or 1, size // MIN_BYTES_PER_JOB))
+
+
+def judge(job: Job, *, jobs: int) -> tuple[Gate, Decision]:
+    """Judge the change described by `job` on `jobs` processes (this one included)."""
+    if jobs <= 1:
+        gate, change, _ = _prepare(job)
+        return gate, gate.judge(change, inventory=gate.inventory)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+        # Workers start first so their start-up overlaps this process's own share.
+        futures: list[Future[list[Finding]]] = [pool.submit(_work, job, rank, jobs) for rank in range(1, jobs)]
+        gate, change, artifacts = _prepare(job)
+        findings = gate.evaluate(artifacts[0::jobs])
+        for future in futures:
+            findings.extend(future.result())
+    return gate, gate.decide(change, findings)

@@ -1,0 +1,49 @@
+"""Parallel judging in spawned workers gives exactly the single-process decision."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from rollguard.cli import main
+from rollguard.parallel import MIN_BYTES_PER_JOB, Job, auto_jobs, judge
+from rollguard.policy.config import Config
+
+from .conftest import FIXTURES, NOW, POLICIES
+
+
+@pytest.mark.parametrize("engine", ["opa", "regorus"])
+def test_two_jobs_match_one(engine: str) -> None:
+    job = Job(
+        policy_dir=POLICIES,
+        settings=Config().resolve(None),
+        engine=engine,
+        now=NOW,
+        paths=(str(FIXTURES / "k8s"), str(FIXTURES / "demo")),
+    )
+    _, one = judge(job, jobs=1)
+    _, two = judge(job, jobs=2)
+    assert one.findings and one.findings == two.findings
+    assert one.resources == two.resources and one.problems == two.problems
+
+
+def test_auto_jobs_stays_single_for_small_inputs() -> None:
+    job = Job(policy_dir=POLICIES, settings=Config().resolve(None), engine="opa", now=NOW, paths=(str(FIXTURES),))
+    assert auto_jobs(job) == 1
+    big = Job(**{**job.__dict__, "extra": (("big.yaml", "x" * 8_000_000),)})
+    assert auto_jobs(big) == min(os.cpu_count() or 1, 8_000_000 // MIN_BYTES_PER_JOB)
+
+
+def test_cli_jobs_option_and_stdin_reach_the_workers() -> None:
+    text = (FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml").read_text()
+    args = ["check", "--format", "json", "--jobs", "2", "-", str(FIXTURES / "k8s" / "readiness_probe")]
+    result = CliRunner().invoke(main, args, input=text, catch_exceptions=False)
+    report = json.loads(result.output)
+    files = sorted({f["file"] for f in report["findings"]})
+    assert files == sorted(["<stdin>", (FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml").as_posix()])
+    assert result.exit_code == 1
+    bad = CliRunner().invoke(main, ["check", "--jobs", "0", "-"])
+    assert bad.exit_code == 2 and "positive number" in bad.output
