@@ -20,10 +20,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	@# The demo app has real mistakes: a failing verdict is the expected outcome.
-	-$(BIN)/rollguard check fixtures/demo/ --config fixtures/demo/rollguard.yaml --env prod
+	@# The demo app has real mistakes: verdict "fail" (exit 1) is the expected outcome;
+	@# unusable input (2) or a policy error (3) still fails the target.
+	$(BIN)/rollguard check fixtures/demo/ --config fixtures/demo/rollguard.yaml --env prod || test $$? -eq 1
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
 test-rego: $(STAMP)
@@ -31,7 +32,8 @@ test-rego: $(STAMP)
 	$(BIN)/rollguard policy test --engine regorus
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 docs: $(STAMP)

@@ -80,9 +80,7 @@ def ensure_checkov() -> Path | None:
     print("installing checkov into .bench/checkov (once) ...", flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
-        subprocess.run(
-            [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet", "checkov"], check=True, timeout=900
-        )
+        subprocess.run([str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet", "checkov"], check=True, timeout=900)
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"checkov could not be installed ({exc}); skipping it", flush=True)
         return None
@@ -115,6 +113,7 @@ def main() -> int:
         return 0
 
     rows = []
+    demo = ROOT / "fixtures" / "demo"
     for engine in ("opa", "regorus"):
         phases = in_process(args.corpus, engine)
         cmd = [*_rollguard(), "check", str(args.corpus), "--engine", engine, "--format", "json", "--output", os.devnull]
@@ -123,7 +122,12 @@ def main() -> int:
             print(proc.stderr)
             return 1
         docs = phases["documents"]
+        small, _ = time_command(
+            [*_rollguard(), "check", str(demo), "--engine", engine, "--format", "json", "--output", os.devnull],
+            args.runs,
+        )
         row = {
+            "small": small,
             "engine": engine,
             "documents": int(docs),
             "policies": int(phases["policies"]),
@@ -139,7 +143,7 @@ def main() -> int:
         print(
             f"{engine:8} {int(docs)} docs  command {wall:.2f}s = {row['wall_rate']:.0f} docs/s  |  "
             f"load {row['load']:.2f}s  setup {row['setup']:.2f}s  judge {row['judge']:.2f}s "
-            f"({row['judge_rate']:.0f} docs/s)  in-process {row['inproc_rate']:.0f} docs/s",
+            f"({row['judge_rate']:.0f} docs/s)  in-process {row['inproc_rate']:.0f} docs/s  |  demo (5 docs) {small:.2f}s",
             flush=True,
         )
 
@@ -150,7 +154,9 @@ def main() -> int:
             checkov = run_checkov(exe, args.corpus, max(1, args.runs // 3))
             if checkov:
                 rate = checkov["resources"] / checkov["seconds"]
-                print(f"checkov  {int(checkov['resources'])} resources  {checkov['seconds']:.2f}s = {rate:.0f} resources/s")
+                print(
+                    f"checkov  {int(checkov['resources'])} resources  {checkov['seconds']:.2f}s = {rate:.0f} resources/s"
+                )
 
     if not args.no_write:
         write_doc(rows, checkov, args.corpus)
@@ -165,13 +171,13 @@ def write_doc(rows: list[dict[str, object]], checkov: dict[str, float] | None, c
         f"Python {platform.python_version()}, over `{corpus.relative_to(corpus.parents[2]) if len(corpus.parents) > 2 else corpus}` "
         f"with the full pack ({rows[0]['policies']} policies).",
         "",
-        "| engine | documents | `rollguard check` wall time | docs/s (whole command) | read YAML | prepare gate | judge | docs/s (judge only) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| engine | documents | `rollguard check` wall time | docs/s (whole command) | read YAML | prepare gate | judge | docs/s (judge only) | demo app (5 docs), whole command |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['engine']} | {r['documents']} | {r['wall']:.2f} s | {r['wall_rate']:.0f} | {r['load']:.2f} s | "
-            f"{r['setup']:.2f} s | {r['judge']:.2f} s | {r['judge_rate']:.0f} |"
+            f"{r['setup']:.2f} s | {r['judge']:.2f} s | {r['judge_rate']:.0f} | {r['small']:.2f} s |"
         )
     lines.append("")
     if checkov:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,24 @@ def test_committed_policy_docs_are_current(tmp_path: Path) -> None:
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.md")}
     current = {p.name: p.read_text() for p in committed.glob("*.md")}
     assert current == fresh, "docs/policies is stale: run `make docs`"
+
+
+@pytest.mark.skipif(not (shutil.which("kubectl") or shutil.which("kustomize")), reason="needs kubectl or kustomize")
+def test_kustomize_renders_an_overlay(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "deployment.yaml").write_text(NO_PROBE.read_text().split("\n---\n")[0])
+    (base / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\nnamespace: shop-prod\n")
+    result = run("check", "--format", "json", "--kustomize", str(base))
+    report = json.loads(result.output)
+    assert result.exit_code == 1
+    (finding,) = [f for f in report["findings"] if f["policy"] == "k8s.readiness_probe"]
+    assert finding["resource"]["namespace"] == "shop-prod"
+    assert finding["file"] == f"{base} (kustomize)"
+
+
+def test_kustomize_failure_is_an_input_error(tmp_path: Path) -> None:
+    if not (shutil.which("kubectl") or shutil.which("kustomize")):
+        pytest.skip("needs kubectl or kustomize")
+    result = CliRunner().invoke(main, ["check", "--kustomize", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "kustomize failed" in result.output

@@ -35,7 +35,9 @@ def _count_documents(path: Path) -> int | None:
         return None
     # Kubernetes lists are `List` or `<Kind>List` with an items array (e.g. RoleBindingList).
     return sum(
-        len(d["items"]) if isinstance(d, dict) and str(d.get("kind", "")).endswith("List") and isinstance(d.get("items"), list) else 1
+        len(d["items"])
+        if isinstance(d, dict) and str(d.get("kind", "")).endswith("List") and isinstance(d.get("items"), list)
+        else 1
         for d in docs
     )
 

@@ -10,7 +10,6 @@ import pytest
 
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
-
 from rollguard.policy.config import Config
 
 from .conftest import FIXTURES, make_gate

@@ -1,4 +1,4 @@
-"""The gate: batching, builtin errors, compile errors, enforcement, waivers and exit codes."""
+"""The gate: documents in one call, builtin errors, compile errors, enforcement, waivers and exit codes."""
 
 from __future__ import annotations
 
@@ -100,14 +100,11 @@ def test_function_regorus_resolves_late_is_still_a_policy_error(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_batches_larger_than_one_call_keep_every_document(tmp_path: Path, engine: str, monkeypatch) -> None:
-    import rollguard.gate as gate_module
-
-    monkeypatch.setattr(gate_module, "BATCH_SIZE", 2)
+def test_findings_stay_with_their_documents(tmp_path: Path, engine: str) -> None:
     policies = _write_policy(tmp_path / "policies", STRICT_POLICY)
     gate = make_gate(load_bundle(policies), engine)
     decision = gate.judge(load_change_set([str(_configmaps(tmp_path, ["9", "1", "7", "8", "0"]))]))
-    assert sorted(f.resource.name for f in decision.findings) == ["cm0", "cm2", "cm3"]
+    assert [f.resource.name for f in decision.findings] == ["cm0", "cm2", "cm3"]
     assert [f.details["n"] for f in decision.findings] == [9, 7, 8]
 
 

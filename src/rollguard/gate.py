@@ -24,7 +24,6 @@ from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 from rollguard.policy.config import Settings, Waiver
 from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
 
-BATCH_SIZE = 256
 WAIVE_ANNOTATION = "rollguard.io/waive."
 
 # Kinds that have no namespace; everything else lands in the namespaced inventory.
@@ -90,9 +89,8 @@ def build_inventory(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if kind in CLUSTER_SCOPED_KINDS:
             cluster.setdefault(api, {}).setdefault(kind, {})[name] = doc
         else:
-            ns = (
-                meta.get("namespace") if isinstance(meta.get("namespace"), str) and meta.get("namespace") else "default"
-            )
+            raw_ns = meta.get("namespace")
+            ns = raw_ns if isinstance(raw_ns, str) and raw_ns else "default"
             namespaced.setdefault(ns, {}).setdefault(api, {}).setdefault(kind, {})[name] = doc
     return {"namespace": namespaced, "cluster": cluster}
 
@@ -125,6 +123,9 @@ class Gate:
     # Known up front (the CLI reads its inputs first), the inventory is loaded with the policies
     # and the engine compiles once; changing it later costs a recompile on OPA.
     inventory: Mapping[str, Any] | None = None
+    # Evaluate once at start-up so compile errors surface before any input is read; a caller
+    # that judges right away (a parallel worker) skips it and gets the same errors then.
+    warm: bool = True
 
     def __post_init__(self) -> None:
         check_settings(self.settings, self.bundle)
@@ -141,14 +142,20 @@ class Gate:
             modules[info.file] = bind_parameters(info, modules[info.file])
         modules[ENTRY_FILE] = entry_module(self.policies)
         self.engine.load(modules)
-        self._loaded_inventory: Mapping[str, Any] | None = None
-        self._set_data(inventory=self.inventory or {"namespace": {}, "cluster": {}})
-        self._warm()
+        self._loaded: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
+        self._set_data(inventory=self.inventory or {"namespace": {}, "cluster": {}}, reviews=[])
+        if self.warm:
+            self._warm()
 
-    def _set_data(self, *, inventory: Mapping[str, Any]) -> None:
-        if inventory is self._loaded_inventory or inventory == self._loaded_inventory:
+    def _set_data(self, *, inventory: Mapping[str, Any], reviews: list[dict[str, Any]]) -> None:
+        """Load the inventory and the documents to judge; a no-op when both are unchanged.
+
+        Documents go to data rather than input: the OPA bridge converts data several times
+        faster than input, and the data has to be loaded for the inventory anyway.
+        """
+        if self._loaded is not None and self._loaded[0] is inventory and self._loaded[1] == reviews:
             return
-        self._loaded_inventory = inventory
+        self._loaded = (inventory, reviews)
         self.engine.set_data(
             {
                 "inventory": inventory,
@@ -156,6 +163,7 @@ class Gate:
                     "parameters": self.parameters,
                     "dispatch": self.dispatch,
                     "context": self.context(),
+                    "reviews": reviews,
                 },
             }
         )
@@ -173,7 +181,7 @@ class Gate:
         OPA type-checks every module when it prepares the first query, so one call covers the
         whole bundle; per-policy queries are prepared only if a document needs isolating.
         """
-        self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {"batch": []})
+        self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
 
     def judge(
         self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None, share: tuple[int, int] = (0, 1)
@@ -184,16 +192,31 @@ class Gate:
         artifact starting at i, for parallel runs (see rollguard.parallel).
         """
         artifacts = [a for a in change.artifacts if a.kind == "k8s"]
-        self._set_data(inventory=inventory if inventory is not None else build_inventory(a.document for a in artifacts))
-        findings = self.evaluate(artifacts[share[0] :: share[1]])
+        if inventory is None:
+            inventory = build_inventory(a.document for a in artifacts)
+        findings = self.evaluate(artifacts[share[0] :: share[1]], inventory=inventory)
         return self.decide(change, findings)
 
-    def evaluate(self, artifacts: Sequence[Artifact]) -> list[Finding]:
-        """Raw findings (no waivers) for `artifacts` against the loaded inventory."""
+    def evaluate(self, artifacts: Sequence[Artifact], *, inventory: Mapping[str, Any] | None = None) -> list[Finding]:
+        """Raw findings (no waivers) for `artifacts`, in one engine call."""
+        reviews = [review_for(a) for a in artifacts]
+        self._set_data(inventory=inventory if inventory is not None else self._current_inventory(), reviews=reviews)
+        try:
+            results = self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
+        except EngineError:
+            # One document raised a builtin error: judge one by one to name it, keep the rest.
+            return [f for a, r in zip(artifacts, reviews, strict=True) for f in self._judge_alone(a, r)]
+        if not isinstance(results, list) or len(results) != len(artifacts):
+            raise EngineError(f"entry module returned {type(results).__name__} for {len(artifacts)} documents")
         findings: list[Finding] = []
-        for start in range(0, len(artifacts), BATCH_SIZE):
-            findings.extend(self._judge_batch(artifacts[start : start + BATCH_SIZE]))
+        for artifact, by_policy in zip(artifacts, results, strict=True):
+            for pid, violations in sorted(by_policy.items()):
+                findings.extend(self._findings(pid, artifact, violations))
         return findings
+
+    def _current_inventory(self) -> Mapping[str, Any]:
+        assert self._loaded is not None
+        return self._loaded[0]
 
     def decide(self, change: ChangeSet, findings: list[Finding]) -> Decision:
         """Apply waivers to raw findings and build the decision for `change`."""
@@ -211,21 +234,6 @@ class Gate:
             environment=self.settings.environment,
             expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
         )
-
-    def _judge_batch(self, batch: Sequence[Artifact]) -> list[Finding]:
-        reviews = [{"review": review_for(a)} for a in batch]
-        try:
-            results = self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {"batch": reviews})
-        except EngineError:
-            # One document raised a builtin error: judge one by one to name it, keep the rest.
-            return [f for a, r in zip(batch, reviews, strict=True) for f in self._judge_alone(a, r["review"])]
-        if not isinstance(results, list) or len(results) != len(batch):
-            raise EngineError(f"entry module returned {type(results).__name__} for a batch of {len(batch)}")
-        findings: list[Finding] = []
-        for artifact, by_policy in zip(batch, results, strict=True):
-            for pid, violations in sorted(by_policy.items()):
-                findings.extend(self._findings(pid, artifact, violations))
-        return findings
 
     def _judge_alone(self, artifact: Artifact, review: Mapping[str, Any]) -> list[Finding]:
         findings: list[Finding] = []
@@ -246,7 +254,8 @@ class Gate:
         out = []
         for v in violations:
             if isinstance(v, dict) and isinstance(v.get("msg"), str):
-                details = v.get("details") if isinstance(v.get("details"), dict) else {}
+                raw = v.get("details")
+                details: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
                 out.append(self._finding(info, artifact, v["msg"], details))
             else:
                 out.append(
@@ -332,7 +341,7 @@ def _applied(w: Waiver, status: Literal["applied", "expired"]) -> AppliedWaiver:
         reason=w.reason,
         owner=w.owner,
         ticket=w.ticket,
-        expires=w.expires.isoformat(),  # type: ignore[arg-type]
+        expires=w.expires.isoformat(),
     )
 
 

@@ -49,6 +49,7 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
         settings=job.settings,
         now=job.now,
         inventory=build_inventory(a.document for a in artifacts),
+        warm=False,
     )
     return gate, change, artifacts
 

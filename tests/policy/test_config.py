@@ -78,7 +78,11 @@ def test_waiver_matching_and_expiry(tmp_path: Path) -> None:
         ("fail_on: severe\n", "fail_on", 1),
         ("enforcement:\n  k8s.spread: block\n", "enforcement.k8s.spread", 2),
         ("environments:\n  prod:\n    rsik: high\n", "environments.prod", 3),
-        ("waivers:\n  - {id: W, policy: k8s.spread, reason: r, owner: o, expires: 2027-02-30}\n", "waivers[0].expires", 2),
+        (
+            "waivers:\n  - {id: W, policy: k8s.spread, reason: r, owner: o, expires: 2027-02-30}\n",
+            "waivers[0].expires",
+            2,
+        ),
     ],
 )
 def test_invalid_config_names_key_and_line(tmp_path: Path, text: str, key: str, line: int) -> None:

@@ -18,7 +18,7 @@ except AttributeError:  # libyaml missing: the pure-Python loader gives the same
 _DOC_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _LineLoader(_BaseLoader):  # type: ignore[misc]
     """Safe loader that remembers the first line of every document it builds."""
 
     def __init__(self, stream: str) -> None:

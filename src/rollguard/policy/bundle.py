@@ -134,28 +134,29 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
         return None
     meta, line = _package_metadata(source, rel)
     custom = meta.get("custom") or {}
-    where = {"file": rel, "line": line}
     pid = custom.get("id")
     if not isinstance(pid, str) or not _ID.match(pid):
-        raise PolicyError("METADATA custom.id must be '<domain>.<name>' in snake_case", **where)
+        raise PolicyError("METADATA custom.id must be '<domain>.<name>' in snake_case", file=rel, line=line)
     if package != f"rollguard.{pid}":
-        raise PolicyError(f"package {package} does not match custom.id {pid} (expected rollguard.{pid})", **where)
+        raise PolicyError(
+            f"package {package} does not match custom.id {pid} (expected rollguard.{pid})", file=rel, line=line
+        )
     try:
         severity = Severity.parse(str(custom.get("severity", "")))
     except ValueError as exc:
-        raise PolicyError(f"METADATA custom.severity: {exc}", **where) from None
+        raise PolicyError(f"METADATA custom.severity: {exc}", file=rel, line=line) from None
     for key in ("title", "description"):
         if not isinstance(meta.get(key), str) or not meta[key].strip():
-            raise PolicyError(f"METADATA {key} is required", **where)
+            raise PolicyError(f"METADATA {key} is required", file=rel, line=line)
     params = custom.get("parameters") or {"type": "object", "properties": {}}
     if not isinstance(params, dict):
-        raise PolicyError("METADATA custom.parameters must be a JSON Schema object", **where)
+        raise PolicyError("METADATA custom.parameters must be a JSON Schema object", file=rel, line=line)
     applies_to = custom.get("applies_to") or []
     if not isinstance(applies_to, list) or not applies_to:
-        raise PolicyError("METADATA custom.applies_to must list the kinds the policy judges", **where)
+        raise PolicyError("METADATA custom.applies_to must list the kinds the policy judges", file=rel, line=line)
     enforcement = custom.get("enforcement", "deny")
     if enforcement not in ENFORCEMENTS:
-        raise PolicyError(f"METADATA custom.enforcement must be one of {', '.join(ENFORCEMENTS)}", **where)
+        raise PolicyError(f"METADATA custom.enforcement must be one of {', '.join(ENFORCEMENTS)}", file=rel, line=line)
     return PolicyInfo(
         id=pid,
         package=package,

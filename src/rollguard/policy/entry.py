@@ -1,4 +1,4 @@
-"""The generated entry module: one engine call judges a batch of documents with every policy."""
+"""The generated entry module: one engine call judges many documents with every policy."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ _HEADER = """\
 # kind in one engine call. Parameters are read from data (see bind_parameters).
 package rollguard.entry
 
+# Many documents, loaded into data beside the inventory (the command line).
 results := [r |
-\tsome doc in input.batch
-\tr := judged with input as {"review": doc.review}
+\tsome review in data.rollguard.reviews
+\tr := judged with input as {"review": review}
 ]
+
+# One document as input.review (the admission webhook, and isolating a failing document).
 
 judged := {id: v |
 \tsome id in object.get(data.rollguard.dispatch, input.review.kind.kind, [])
