@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rollguard.gate import Gate
+from rollguard.gate import Gate, build_inventory
 from rollguard.inputs import load_change_set
 from rollguard.model import Decision
 
@@ -89,3 +89,13 @@ def test_fixture_findings_are_identical_on_both_engines(gates: dict[str, Gate]) 
     decisions = {name: gate.judge(change) for name, gate in gates.items()}
     assert _key(decisions["opa"]) == _key(decisions["regorus"])
     assert decisions["opa"].findings, "the fixtures should produce findings"
+
+
+def test_selector_index_changes_no_finding(corpus: Path, gates: dict[str, Gate], corpus_decisions) -> None:
+    """The gate's selector index is only a shortcut: scanning the whole namespace agrees."""
+    change = load_change_set([str(corpus / "k8s-manifests")])
+    plain = build_inventory((a.document for a in change.artifacts), index=False)
+    assert "rollguard_selectors" not in plain
+    scanned = gates["opa"].judge(change, inventory=plain)
+    assert _key(scanned) == _key(corpus_decisions["opa"])
+    assert any(f.policy == "k8s.graceful_shutdown" for f in scanned.findings)

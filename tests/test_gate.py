@@ -211,3 +211,28 @@ def test_inventory_uses_gatekeeper_layout() -> None:
     assert inv["namespace"]["x"]["policy/v1"]["PodDisruptionBudget"]["a"] is docs[0]
     assert inv["namespace"]["default"]["v1"]["Service"]["s"] is docs[1]
     assert inv["cluster"]["v1"]["Namespace"]["x"] is docs[2]
+
+
+def test_inventory_indexes_selectors_by_one_string_pair() -> None:
+    docs = [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"b": "2", "a": "1"}},
+        },
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "odd"}, "spec": {"selector": {"a": 1}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "none"}, "spec": {}},
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny", "namespace": "x"},
+            "spec": {"podSelector": {}},
+        },
+    ]
+    index = build_inventory(docs)["rollguard_selectors"]
+    assert index["default"]["Service"] == {
+        "by_label": {"a=1": [["v1", "web"]]},
+        "unindexed": [["v1", "odd"], ["v1", "none"]],
+    }
+    assert index["x"]["NetworkPolicy"] == {"by_label": {}, "unindexed": [["networking.k8s.io/v1", "deny"]]}

@@ -76,10 +76,25 @@ def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
             raise ConfigError(f"parameters.{info.id}.{key}: {error.message}")
 
 
-def build_inventory(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Gatekeeper's `data.inventory` layout from the objects of a change."""
+# Kinds whose label selectors the inventory indexes, and where their selector is.
+SELECTOR_FIELDS = {
+    "Service": ("spec", "selector"),
+    "PodDisruptionBudget": ("spec", "selector", "matchLabels"),
+    "NetworkPolicy": ("spec", "podSelector", "matchLabels"),
+}
+
+
+def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = True) -> dict[str, Any]:
+    """Gatekeeper's `data.inventory` layout from the objects of a change.
+
+    With `index`, `rollguard_selectors[ns][kind]` maps one `key=value` pair of each selector to
+    the objects (`[apiVersion, name]`) carrying it; selectors without plain string pairs go to
+    `unindexed`. Policies use it through `k8s.selector_candidates` to avoid matching every
+    workload against every Service, PDB and NetworkPolicy of a namespace.
+    """
     namespaced: dict[str, Any] = {}
     cluster: dict[str, Any] = {}
+    selectors: dict[str, Any] = {}
     for doc in documents:
         meta = doc.get("metadata") or {}
         name = meta.get("name")
@@ -88,11 +103,34 @@ def build_inventory(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         api, kind = doc["apiVersion"], doc["kind"]
         if kind in CLUSTER_SCOPED_KINDS:
             cluster.setdefault(api, {}).setdefault(kind, {})[name] = doc
-        else:
-            raw_ns = meta.get("namespace")
-            ns = raw_ns if isinstance(raw_ns, str) and raw_ns else "default"
-            namespaced.setdefault(ns, {}).setdefault(api, {}).setdefault(kind, {})[name] = doc
-    return {"namespace": namespaced, "cluster": cluster}
+            continue
+        raw_ns = meta.get("namespace")
+        ns = raw_ns if isinstance(raw_ns, str) and raw_ns else "default"
+        namespaced.setdefault(ns, {}).setdefault(api, {}).setdefault(kind, {})[name] = doc
+        if index and kind in SELECTOR_FIELDS:
+            entry = selectors.setdefault(ns, {}).setdefault(kind, {"by_label": {}, "unindexed": []})
+            pair = _selector_pair(doc, SELECTOR_FIELDS[kind])
+            if pair is None:
+                entry["unindexed"].append([api, name])
+            else:
+                entry["by_label"].setdefault(pair, []).append([api, name])
+    inventory: dict[str, Any] = {"namespace": namespaced, "cluster": cluster}
+    if index:
+        inventory["rollguard_selectors"] = selectors
+    return inventory
+
+
+def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
+    """`key=value` of the first pair of a non-empty, all-string selector map; None otherwise."""
+    node: Any = doc
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or not node:
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in node.items()):
+        return None
+    key = min(node)
+    return f"{key}={node[key]}"
 
 
 def review_for(artifact: Artifact) -> dict[str, Any]:

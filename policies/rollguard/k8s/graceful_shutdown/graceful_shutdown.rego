@@ -92,7 +92,7 @@ pod_containers := k8s.obj_containers if is_array(k8s.obj_pod_spec.containers)
 
 # Names of the Services of the namespace whose selector picks the pods.
 services := sort([svc_name |
-	some svc in k8s.inventory(k8s.namespace, "Service")
+	some svc in k8s.selector_candidates(k8s.namespace, "Service", k8s.obj_pod_labels)
 	k8s.map_selector_matches(svc.spec.selector, k8s.obj_pod_labels)
 	svc_name := svc.metadata.name
 ])

@@ -61,7 +61,7 @@ violation contains {"msg": msg, "details": {"namespace": k8s.namespace}} if {
 has_pods(wl) if is_object(k8s.pod_spec(wl))
 
 isolated(labels) if {
-	some np in k8s.inventory(k8s.namespace, "NetworkPolicy")
+	some np in k8s.selector_candidates(k8s.namespace, "NetworkPolicy", labels)
 	selects(np, labels)
 }
 
@@ -70,7 +70,8 @@ selects(np, _) if selects_all(np)
 selects(np, labels) if k8s.selector_matches(np.spec.podSelector, labels)
 
 namespace_denies_ingress if {
-	some np in k8s.inventory(k8s.namespace, "NetworkPolicy")
+	# Policies selecting every pod have no label pair, so no labels find them all.
+	some np in k8s.selector_candidates(k8s.namespace, "NetworkPolicy", {})
 	selects_all(np)
 	governs_ingress(np)
 	no_ingress_rules(np)

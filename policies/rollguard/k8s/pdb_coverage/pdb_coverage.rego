@@ -122,7 +122,7 @@ has_template(wl) if is_object(wl.spec.template)
 selecting_budgets contains pdb if {
 	covered_kinds[k8s.kind]
 	has_template(k8s.obj)
-	some pdb in k8s.inventory(k8s.namespace, "PodDisruptionBudget")
+	some pdb in k8s.selector_candidates(k8s.namespace, "PodDisruptionBudget", k8s.obj_pod_labels)
 	is_string(pdb.metadata.name)
 	pdb_selects(pdb, k8s.obj_pod_labels)
 }
@@ -137,7 +137,7 @@ min_available_blocks(v, n) if {
 }
 
 protected(labels) if {
-	some pdb in k8s.inventory(k8s.namespace, "PodDisruptionBudget")
+	some pdb in k8s.selector_candidates(k8s.namespace, "PodDisruptionBudget", labels)
 	pdb_selects(pdb, labels)
 }
 

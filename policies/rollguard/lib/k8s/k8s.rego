@@ -172,3 +172,22 @@ scaled_value(value, total, round_up) := value if {
 	regex.match(`^[0-9]+$`, value)
 	n := to_number(value)
 }
+
+# Objects of `kind` in namespace `ns` whose selector may pick pods labelled `labels`: a
+# superset that callers still test with their own selector rules. rollguard's gate indexes
+# selectors by one of their label pairs (data.inventory.rollguard_selectors); without that
+# index (Gatekeeper) this is every object of the kind, so both give the same findings.
+selector_candidates(ns, kind, labels) := [o |
+	index := data.inventory.rollguard_selectors[ns][kind]
+	some ref in sort(candidate_refs(index, labels))
+	o := data.inventory.namespace[ns][ref[0]][kind][ref[1]]
+] if {
+	is_object(data.inventory.rollguard_selectors[ns][kind])
+} else := inventory(ns, kind)
+
+candidate_refs(index, labels) := {ref |
+	is_object(labels)
+	some k, v in labels
+	is_string(v)
+	some ref in object.get(index.by_label, concat("=", [k, v]), [])
+} | {ref | some ref in index.unindexed}
