@@ -221,18 +221,15 @@ class Gate:
         """
         self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
 
-    def judge(
-        self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None, share: tuple[int, int] = (0, 1)
-    ) -> Decision:
+    def judge(self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None) -> Decision:
         """Judge the Kubernetes artifacts of `change` with every selected policy.
 
-        `inventory` defaults to the change's own objects. `share=(i, n)` judges only every n-th
-        artifact starting at i, for parallel runs (see rollguard.parallel).
+        `inventory` defaults to the change's own objects (the cluster's, when connected).
         """
         artifacts = [a for a in change.artifacts if a.kind == "k8s"]
         if inventory is None:
             inventory = build_inventory(a.document for a in artifacts)
-        findings = self.evaluate(artifacts[share[0] :: share[1]], inventory=inventory)
+        findings = self.evaluate(artifacts, inventory=inventory)
         return self.decide(change, findings)
 
     def evaluate(self, artifacts: Sequence[Artifact], *, inventory: Mapping[str, Any] | None = None) -> list[Finding]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
 from rollguard.model import Decision, Finding, InputProblem, Severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-# Shown by SARIF viewers as the tool's home page.
-INFORMATION_URI = "https://github.com/rollguard/rollguard"
 
 _LEVELS = {
     Severity.CRITICAL: "error",
@@ -51,7 +50,7 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
         "tool": {
             "driver": {
                 "name": "rollguard",
-                "informationUri": INFORMATION_URI,
+                "version": metadata.version("rollguard"),
                 "rules": rules,
             }
         },
