@@ -236,3 +236,10 @@ def test_inventory_indexes_selectors_by_one_string_pair() -> None:
         "unindexed": [["v1", "odd"], ["v1", "none"]],
     }
     assert index["x"]["NetworkPolicy"] == {"by_label": {}, "unindexed": [["networking.k8s.io/v1", "deny"]]}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_selected_policy_judges_nothing(bundle, engine: str) -> None:
+    gate = make_gate(bundle, engine, _settings(include=("k8s.nothing_matches_this",)))
+    decision = gate.judge(load_change_set([str(NO_PROBE)]))
+    assert (gate.policies, decision.findings, decision.exit_code()) == ((), (), EXIT_PASS)

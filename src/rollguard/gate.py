@@ -199,7 +199,6 @@ class Gate:
                 "inventory": inventory,
                 "rollguard": {
                     "parameters": self.parameters,
-                    "dispatch": self.dispatch,
                     "context": self.context(),
                     "reviews": reviews,
                 },

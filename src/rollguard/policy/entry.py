@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -24,26 +25,35 @@ results := [r |
 ]
 
 # One document as input.review (the admission webhook, and isolating a failing document).
-
 judged := {id: v |
-\tsome id in object.get(data.rollguard.dispatch, input.review.kind.kind, [])
-\tv := evaluate(id)
+\tsome id, v in by_kind
 \tcount(v) > 0
 }
+
+default by_kind := {}
 """
 
-_CLAUSE = """
-evaluate("{id}") := data.{package}.violation
+# One clause per kind, selected by OPA's rule index on the kind: calling a function per
+# policy instead made the engine try every clause for every policy.
+_KIND_CLAUSE = """
+by_kind := {{
+{entries}
+}} if input.review.kind.kind == {kind}
 """
 
 _INPUT_PARAMETERS = re.compile(r"\binput\.parameters\b")
 
 
 def entry_module(policies: Iterable[PolicyInfo]) -> str:
-    """Rego source of the entry module for `policies` (one `evaluate` clause per policy)."""
-    clauses = [_CLAUSE.format(id=p.id, package=p.package) for p in policies]
-    if not clauses:  # nothing selected: every document gets an empty result
-        clauses = ["\nevaluate(_) := set() if false\n"]
+    """Rego source of the entry module for `policies`, dispatching on each one's `applies_to`."""
+    by_kind: dict[str, list[PolicyInfo]] = {}
+    for p in policies:
+        for kind in p.applies_to:
+            by_kind.setdefault(kind, []).append(p)
+    clauses = []
+    for kind, infos in sorted(by_kind.items()):
+        entries = "\n".join(f'\t"{p.id}": data.{p.package}.violation,' for p in infos)
+        clauses.append(_KIND_CLAUSE.format(entries=entries, kind=json.dumps(kind)))
     return _HEADER + "".join(clauses)
 
 
