@@ -146,3 +146,17 @@ def test_kustomize_failure_is_an_input_error(tmp_path: Path) -> None:
         pytest.skip("needs kubectl or kustomize")
     result = CliRunner().invoke(main, ["check", "--kustomize", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "kustomize failed" in result.output
+
+
+@pytest.mark.parametrize("engine", ["opa", "regorus"])
+def test_policy_test_names_a_test_that_errors_and_runs_the_rest(tmp_path: Path, engine: str) -> None:
+    folder = tmp_path / "rollguard" / "k8s" / "x"
+    folder.mkdir(parents=True)
+    (folder / "x_test.rego").write_text(
+        'package rollguard.k8s.x_test\n\ntest_ok if true\n\ntest_boom if to_number("twelve") == 12\n'
+    )
+    result = run("policy", "test", "--policies", str(tmp_path), "--engine", engine)
+    assert result.exit_code == 1
+    assert "PASS  rollguard.k8s.x_test.test_ok" in result.output
+    assert "ERROR rollguard.k8s.x_test.test_boom  rollguard/k8s/x/x_test.rego:5" in result.output
+    assert "1 passed, 1 failed" in result.output

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -68,6 +67,8 @@ def main() -> None:
 @engine_option
 def version(engine: str) -> None:
     """Print rollguard's version and the engine that would be used."""
+    from importlib import metadata
+
     click.echo(f"rollguard {metadata.version('rollguard')}")
     try:
         name = resolve_engine_name(engine)

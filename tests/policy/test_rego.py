@@ -31,3 +31,17 @@ def test_every_policy_has_rego_tests() -> None:
 def test_rego(engine: str, name: str) -> None:
     result = _results(engine)[name]
     assert result.passed, f"{result.file}:{result.line}: {result.outcome}: {result.message}"
+
+
+def test_metadata_defaults_satisfy_their_own_parameter_schema() -> None:
+    # The gate validates only parameters that config overrides; defaults are checked here.
+    import jsonschema
+
+    for info in _BUNDLE.policies:
+        jsonschema.Draft202012Validator.check_schema(info.parameters_schema)
+        errors = list(jsonschema.Draft202012Validator(info.parameters_schema).iter_errors(info.default_parameters()))
+        assert not errors, f"{info.id}: {errors[0].message}"
+        props = info.parameters_schema.get("properties", {})
+        assert all("default" in p and "description" in p for p in props.values()), (
+            f"{info.id}: a parameter lacks default/description"
+        )

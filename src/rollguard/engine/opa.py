@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 from opa_bindings import OpaEngine as _Bridge
@@ -35,6 +34,8 @@ class OpaEngine:
         self._modules: dict[str, str] = {}
 
     def versions(self) -> dict[str, str]:
+        from importlib import metadata
+
         bindings = metadata.version("opa-golib-python-bindings")
         return {"opa": _OPA_VERSION.get(bindings, "unknown"), "opa-golib-python-bindings": bindings}
 

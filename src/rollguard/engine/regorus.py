@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 import regorus
@@ -22,6 +21,8 @@ class RegorusEngine:
         self._engine = regorus.Engine()
 
     def versions(self) -> dict[str, str]:
+        from importlib import metadata
+
         return {"regorus": metadata.version("gordon-to-regorus")}
 
     def load(self, modules: Mapping[str, str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
@@ -50,7 +49,7 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
         "tool": {
             "driver": {
                 "name": "rollguard",
-                "version": metadata.version("rollguard"),
+                "version": _version(),
                 "rules": rules,
             }
         },
@@ -64,6 +63,12 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
         },
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    return metadata.version("rollguard")
 
 
 def _rule(finding: Finding) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from rollguard.errors import ConfigError
@@ -174,6 +173,8 @@ def load_config(path: Path | None) -> Config:
             f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=mark.line + 1 if mark else None
         ) from exc
     raw = raw if raw is not None else {}
+    import jsonschema  # slow to import; only needed when there is a config file
+
     validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
@@ -183,12 +184,13 @@ def load_config(path: Path | None) -> Config:
     return _build(raw, path, node)
 
 
-def _explain(error: jsonschema.ValidationError) -> str:
+def _explain(error: Any) -> str:
+    """A jsonschema error with a hint on how to fix the usual mistakes."""
     if error.validator == "required":
         return f"{error.message}; waivers need id, policy, reason, owner and expires"
     if error.validator == "additionalProperties":
         return f"{error.message}; check the spelling against docs/configuration.md"
-    return error.message
+    return str(error.message)
 
 
 def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
