@@ -63,7 +63,10 @@ def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
     named += [(f"waiver {w.id}", w.policy) for w in settings.waivers]
     for where, pattern in named:
         if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
-            raise ConfigError(f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids")
+            raise ConfigError(
+                f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids",
+                file=settings.source,
+            )
     overridden = [i for i in bundle.policies if any(fnmatch.fnmatchcase(i.id, k) for k in settings.parameters)]
     if not overridden:
         return  # METADATA defaults are checked against their schemas by the test suite
@@ -76,7 +79,7 @@ def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
         )
         if error is not None:
             key = ".".join(str(p) for p in error.absolute_path)
-            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}")
+            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}", file=settings.source)
 
 
 # Kinds whose label selectors the inventory indexes, and where their selector is.

@@ -76,6 +76,7 @@ class Settings:
     enforcement: Mapping[str, Enforcement]
     fail_on: Severity
     waivers: tuple[Waiver, ...]
+    source: str | None = None  # the config file these settings came from, for error messages
 
     def selects(self, policy_id: str) -> bool:
         """Whether `policy_id` is switched on by include/exclude globs."""
@@ -136,6 +137,7 @@ class Config:
             enforcement=enforcement,
             fail_on=threshold,
             waivers=self.waivers,
+            source=str(self.path) if self.path else None,
         )
 
 
