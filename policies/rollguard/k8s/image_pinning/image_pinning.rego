@@ -61,12 +61,12 @@
 package rollguard.k8s.image_pinning
 
 import data.rollguard.lib.image
-import data.rollguard.lib.k8s
 
 violation contains {"msg": msg, "details": {"container": c.name, "image": c.image, "tag": ref.tag, "digest": null}} if {
 	not require_digest
-	some c in images
-	ref := image.parse(c.image)
+	some e in images
+	c := e.container
+	ref := e.ref
 	ref.digest == ""
 	ref.tag in disallowed_tags
 	msg := sprintf("container %q image %q uses the mutable tag %q", [c.name, c.image, ref.tag])
@@ -74,8 +74,9 @@ violation contains {"msg": msg, "details": {"container": c.name, "image": c.imag
 
 violation contains {"msg": msg, "details": {"container": c.name, "image": c.image, "tag": null, "digest": null}} if {
 	not require_digest
-	some c in images
-	ref := image.parse(c.image)
+	some e in images
+	c := e.container
+	ref := e.ref
 	ref.digest == ""
 	ref.tag == ""
 	msg := sprintf("container %q image %q has no tag, so it runs whatever \"latest\" points to", [c.name, c.image])
@@ -83,8 +84,9 @@ violation contains {"msg": msg, "details": {"container": c.name, "image": c.imag
 
 violation contains {"msg": msg, "details": d} if {
 	require_digest
-	some c in images
-	ref := image.parse(c.image)
+	some e in images
+	c := e.container
+	ref := e.ref
 	not regex.match(`^sha256:[a-f0-9]{64}$`, ref.digest)
 	d := {"container": c.name, "image": c.image, "tag": or_null(ref.tag), "digest": or_null(ref.digest)}
 	msg := sprintf("container %q image %q is not pinned by a @sha256 digest", [c.name, c.image])
@@ -93,11 +95,9 @@ violation contains {"msg": msg, "details": d} if {
 require_digest if input.parameters.require_digest == true
 
 # Containers (init and ephemeral included) that name an image not exempted.
-images := [c |
-	some c in k8s.obj_all_containers
-	is_string(c.image)
-	c.image != ""
-	not exempt(c.image)
+images := [e |
+	some e in image.obj_images
+	not exempt(e.container.image)
 ]
 
 # Non-empty tags only: "no tag" has its own rule and message.

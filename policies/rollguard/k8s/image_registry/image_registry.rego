@@ -48,16 +48,14 @@
 package rollguard.k8s.image_registry
 
 import data.rollguard.lib.image
-import data.rollguard.lib.k8s
 
 violation contains {"msg": msg, "details": d} if {
 	allowed := input.parameters.allowed_registries
 	is_array(allowed)
 	count(allowed) > 0
-	some c in k8s.obj_all_containers
-	is_string(c.image)
-	c.image != ""
-	normalized := image.parse(c.image).normalized
+	some e in image.obj_images
+	c := e.container
+	normalized := e.ref.normalized
 	not allowed_reference(normalized, allowed)
 	d := {"container": c.name, "image": c.image, "normalized": normalized, "allowed_registries": allowed}
 	msg := sprintf("container %q image %q (%s) is not from an allowed registry", [c.name, c.image, normalized])

@@ -5,6 +5,16 @@
 # scope: package
 package rollguard.lib.image
 
+import data.rollguard.lib.k8s
+
+# Every container of the object under review that names an image, with the parsed
+# reference: computed once per document and shared by the image policies.
+obj_images := [{"container": c, "ref": parse(c.image)} |
+	some c in k8s.obj_all_containers
+	is_string(c.image)
+	c.image != ""
+]
+
 # Parts of an image reference in Docker's grammar, [domain/]path[:tag][@digest],
 # with Docker Hub names normalised (`nginx` → docker.io, library/nginx). The first
 # path component is a registry host only when it contains "." or ":", is
