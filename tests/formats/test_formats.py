@@ -606,3 +606,13 @@ def test_markdown_truncates_long_tables(monkeypatch: pytest.MonkeyPatch) -> None
     table = out.split("### Findings", 1)[1].split("###", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and "Severity" not in line]
     assert len(rows) == 3 and "4 more findings" in rows[-1]
+
+
+def test_text_gives_one_fix_line_per_policy_and_resource() -> None:
+    base = failing_decision()
+    first = next(f for f in base.findings if not f.waived and not f.error and f.remediation)
+    second = dataclasses.replace(first, message="a second problem of the same kind")
+    decision = dataclasses.replace(base, findings=(first, second))
+    out = text.render(decision)
+    assert out.count("fix: ") == 1
+    assert "a second problem of the same kind" in out

@@ -42,8 +42,13 @@ def render(decision: Decision, *, color: bool = False) -> str:
         if file:
             header += f"  ({_one_line(_location(file, line))})"
         lines = [header]
+        advised: set[str] = set()  # one `fix:` line per policy and resource is enough
         for finding in findings:
-            lines.extend(_finding_lines(finding, decision, paint, policy_width, line))
+            lines.extend(
+                _finding_lines(finding, decision, paint, policy_width, line, advise=finding.policy not in advised)
+            )
+            if not finding.waived:
+                advised.add(finding.policy)
         blocks.append("\n".join(lines))
 
     if decision.problems:
@@ -130,7 +135,13 @@ def _group_by_resource(findings: tuple[Finding, ...]) -> list[tuple[tuple[Resour
 
 
 def _finding_lines(
-    finding: Finding, decision: Decision, paint: _Painter, policy_width: int, header_line: int | None
+    finding: Finding,
+    decision: Decision,
+    paint: _Painter,
+    policy_width: int,
+    header_line: int | None,
+    *,
+    advise: bool = True,
 ) -> list[str]:
     if finding.error:
         name, style = "ERROR", _ERROR_COLOR
@@ -146,7 +157,7 @@ def _finding_lines(
     if marks:
         line += f" {marks}"
     lines = [line]
-    if finding.remediation and not finding.waived:
+    if advise and finding.remediation and not finding.waived:
         lines.append(f"{' ' * (2 + _LABEL_WIDTH)}fix: {first_sentence(finding.remediation)}")
     return lines
 
