@@ -24,13 +24,17 @@ parse(ref) := {
 	"domain": domain,
 	"path": path,
 	"tag": tag,
-	"digest": after_first(ref, "@"),
-	"normalized": concat("", [domain, "/", path, prefixed(":", tag), prefixed("@", after_first(ref, "@"))]),
+	"digest": digest,
+	"normalized": concat("", [domain, "/", path, prefixed(":", tag), prefixed("@", digest)]),
 } if {
 	is_string(ref)
-	name_tag := before_first(ref, "@")
-	tag := tag_of(name_tag)
-	host_path := split_domain(repository_of(name_tag))
+
+	# name[:tag] before the first "@", the digest after it.
+	[[_, name_tag, digest]] := regex.find_all_string_submatch_n(`(?s)^([^@]*)(?:@(.*))?$`, ref, 1)
+
+	# A tag can only follow the last path component; a ":" before it is a port.
+	[[_, repository, tag]] := regex.find_all_string_submatch_n(`(?s)^((?:.*/)?[^:/]*)(?::([^/]*))?$`, name_tag, 1)
+	host_path := split_domain(repository)
 	domain := normal_domain(host_path[0])
 	path := normal_path(domain, host_path[1])
 }
@@ -48,18 +52,6 @@ after_first(s, sep) := substring(s, i + 1, (count(s) - i) - 1) if {
 prefixed(_, s) := "" if s == ""
 
 prefixed(p, s) := concat("", [p, s]) if s != ""
-
-last_component(name) := parts[count(parts) - 1] if {
-	parts := split(name, "/")
-}
-
-# A tag can only follow the last path component; a ":" before it is a port.
-tag_of(name_tag) := after_first(last_component(name_tag), ":")
-
-repository_of(name_tag) := substring(name_tag, 0, ((count(name_tag) - count(last)) + indexof(last, ":"))) if {
-	last := last_component(name_tag)
-	contains(last, ":")
-} else := name_tag
 
 split_domain(name) := [host, after_first(name, "/")] if {
 	host := before_first(name, "/")
