@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 OPA_BINDINGS := opa-golib-python-bindings==0.4.4
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-rego lint typecheck bench docs clean
+.PHONY: install demo test test-rego lint bench bench-events docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_check.py
+
+bench-events: $(STAMP)
+	$(BIN)/python benchmarks/policy_events.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
