@@ -24,8 +24,8 @@ from rollguard.model import AppliedWaiver, Decision, Finding, InputProblem, Reso
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-# The OASIS SARIF 2.1.0 schema (draft-07), as shipped in the sarif-pydantic 0.6.2 sdist.
-SARIF_SCHEMA = HERE / "sarif-schema-2.1.0.json"
+# The OASIS SARIF 2.1.0 schema (draft-07); `make install` takes it from the sarif-pydantic sdist.
+SARIF_SCHEMA = HERE.parents[1] / ".venv" / "sarif-schema-2.1.0.json"
 UPDATE = os.environ.get("ROLLGUARD_UPDATE_GOLDEN") == "1"
 
 EXTENSIONS = {
@@ -422,15 +422,20 @@ def _sarif(decision: Decision) -> dict[str, Any]:
 
 @pytest.mark.parametrize("decision_name", sorted(DECISIONS))
 def test_sarif_validates_against_the_schema(decision_name: str) -> None:
-    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    schema = _sarif_schema()
     jsonschema.Draft7Validator.check_schema(schema)
     validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(_sarif(DECISIONS[decision_name]())), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 
 
+def _sarif_schema() -> dict[str, Any]:
+    assert SARIF_SCHEMA.is_file(), f"{SARIF_SCHEMA} is missing: run `make install` (or `make test`), which fetches it"
+    return dict(json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+
+
 def test_sarif_schema_check_can_fail() -> None:
-    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    schema = _sarif_schema()
     doc = _sarif(failing_decision())
     doc["runs"][0]["results"][0]["level"] = "fatal"
     assert not jsonschema.Draft7Validator(schema).is_valid(doc)
