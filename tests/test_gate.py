@@ -232,7 +232,7 @@ def test_inventory_indexes_selectors_by_one_string_pair() -> None:
     ]
     index = build_inventory(docs)["rollguard_selectors"]
     assert index["default"]["Service"] == {
-        "by_label": {"a=1": [["v1", "web"]]},
+        "by_label": {"a": {"1": [["v1", "web"]]}},
         "unindexed": [["v1", "odd"], ["v1", "none"]],
     }
     assert index["x"]["NetworkPolicy"] == {"by_label": {}, "unindexed": [["networking.k8s.io/v1", "deny"]]}

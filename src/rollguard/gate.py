@@ -93,9 +93,9 @@ SELECTOR_FIELDS = {
 def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = True) -> dict[str, Any]:
     """Gatekeeper's `data.inventory` layout from the objects of a change.
 
-    With `index`, `rollguard_selectors[ns][kind]` maps one `key=value` pair of each selector to
-    the objects (`[apiVersion, name]`) carrying it; selectors without plain string pairs go to
-    `unindexed`. Policies use it through `k8s.selector_candidates` to avoid matching every
+    With `index`, `rollguard_selectors[ns][kind].by_label[key][value]` lists the objects
+    (`[apiVersion, name]`) whose selector requires that one label; selectors without plain
+    string pairs go to `unindexed`. Policies use it through `k8s.selector_candidates` to avoid matching every
     workload against every Service, PDB and NetworkPolicy of a namespace.
     """
     namespaced: dict[str, Any] = {}
@@ -119,15 +119,15 @@ def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = Tru
             if pair is None:
                 entry["unindexed"].append([api, name])
             else:
-                entry["by_label"].setdefault(pair, []).append([api, name])
+                entry["by_label"].setdefault(pair[0], {}).setdefault(pair[1], []).append([api, name])
     inventory: dict[str, Any] = {"namespace": namespaced, "cluster": cluster}
     if index:
         inventory["rollguard_selectors"] = selectors
     return inventory
 
 
-def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
-    """`key=value` of the first pair of a non-empty, all-string selector map; None otherwise."""
+def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first (key, value) of a non-empty, all-string selector map; None otherwise."""
     node: Any = doc
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
@@ -136,7 +136,7 @@ def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in node.items()):
         return None
     key = min(node)
-    return f"{key}={node[key]}"
+    return key, node[key]
 
 
 def review_for(artifact: Artifact) -> dict[str, Any]:

@@ -178,16 +178,15 @@ scaled_value(value, total, round_up) := value if {
 # selectors by one of their label pairs (data.inventory.rollguard_selectors); without that
 # index (Gatekeeper) this is every object of the kind, so both give the same findings.
 selector_candidates(ns, kind, labels) := [o |
-	index := data.inventory.rollguard_selectors[ns][kind]
-	some ref in sort(candidate_refs(index, labels))
+	some ref in candidate_refs(data.inventory.rollguard_selectors[ns][kind], labels)
 	o := data.inventory.namespace[ns][ref[0]][kind][ref[1]]
 ] if {
 	is_object(data.inventory.rollguard_selectors[ns][kind])
 } else := inventory(ns, kind)
 
+# A set, so an object found through two of its labels comes once, in a stable order.
 candidate_refs(index, labels) := {ref |
 	is_object(labels)
 	some k, v in labels
-	is_string(v)
-	some ref in object.get(index.by_label, concat("=", [k, v]), [])
+	some ref in index.by_label[k][v]
 } | {ref | some ref in index.unindexed}

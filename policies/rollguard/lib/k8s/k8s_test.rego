@@ -11,7 +11,7 @@ inventory := {"namespace": {"shop": {"v1": {"Service": {
 }}}}}
 
 index := {"shop": {"Service": {
-	"by_label": {"app=web": [["v1", "web"]], "app=api": [["v1", "api"]]},
+	"by_label": {"app": {"web": [["v1", "web"]], "api": [["v1", "api"]]}},
 	"unindexed": [["v1", "odd"]],
 }}}
 
