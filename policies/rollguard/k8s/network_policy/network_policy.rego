@@ -87,15 +87,9 @@ empty_selector(s) if s == null
 
 empty_selector(s) if {
 	is_object(s)
-	empty(object.get(s, "matchLabels", null))
-	empty(object.get(s, "matchExpressions", null))
+	k8s.is_empty(object.get(s, "matchLabels", null))
+	k8s.is_empty(object.get(s, "matchExpressions", null))
 }
-
-empty(x) if x == null
-
-empty(x) if x == {}
-
-empty(x) if x == []
 
 # Kubernetes sets policyTypes to [Ingress] (plus Egress with egress rules) when unset.
 governs_ingress(np) if {
@@ -105,10 +99,10 @@ governs_ingress(np) if {
 
 governs_ingress(np) if {
 	is_object(np.spec)
-	empty(object.get(np.spec, "policyTypes", null))
+	k8s.is_empty(object.get(np.spec, "policyTypes", null))
 }
 
 no_ingress_rules(np) if {
 	is_object(np.spec)
-	empty(object.get(np.spec, "ingress", null))
+	k8s.is_empty(object.get(np.spec, "ingress", null))
 }

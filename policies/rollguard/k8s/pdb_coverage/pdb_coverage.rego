@@ -152,15 +152,9 @@ pdb_selects(pdb, _) if {
 
 empty_selector(s) if {
 	is_object(s)
-	empty(object.get(s, "matchLabels", {}))
-	empty(object.get(s, "matchExpressions", []))
+	k8s.is_empty(object.get(s, "matchLabels", {}))
+	k8s.is_empty(object.get(s, "matchExpressions", []))
 }
-
-empty(x) if x == null
-
-empty(x) if x == {}
-
-empty(x) if x == []
 
 is_zero(v) if v == 0
 

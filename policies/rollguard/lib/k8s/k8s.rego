@@ -136,6 +136,9 @@ expression_matches(expr, labels) if {
 	not labels[expr.key]
 }
 
+# null, {} or []: what Kubernetes reads as "not set" in selectors and rule lists.
+is_empty(x) if x in {null, {}, []}
+
 # Plain map selector (Services, ReplicationControllers) against labels.
 map_selector_matches(selector, labels) if {
 	is_object(selector)
