@@ -119,3 +119,12 @@ def test_random_yaml_documents_are_judged_or_reported(docs: list[object]) -> Non
     assert len(judged) == len(artifacts)
     for a in artifacts:
         assert isinstance(a.document["apiVersion"], str) and isinstance(a.document["kind"], str)
+
+
+def test_a_directory_without_manifests_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no manifests here")
+    change = load_change_set([str(tmp_path)])
+    assert change.artifacts == ()
+    assert [(p.file, p.message) for p in change.problems] == [
+        (tmp_path.as_posix(), "no .yaml, .yml or .json files in this directory")
+    ]

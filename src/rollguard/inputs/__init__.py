@@ -39,6 +39,10 @@ def load_change_set(paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = 
     artifacts: list[Artifact] = []
     problems: list[InputProblem] = []
     sources: list[tuple[str, str]] = []
+    for raw in paths:
+        if raw != "-" and Path(raw).is_dir() and not any(True for _ in iter_input_files([raw])):
+            # Most likely a wrong path: judging nothing must not look like a pass.
+            problems.append(InputProblem(Path(raw).as_posix(), None, "no .yaml, .yml or .json files in this directory"))
     for name, path in iter_input_files(paths):
         if path is None:
             sources.append((name, sys.stdin.read()))
