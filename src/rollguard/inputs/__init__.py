@@ -40,19 +40,20 @@ def load_change_set(paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = 
     problems: list[InputProblem] = []
     sources: list[tuple[str, str]] = []
     for raw in paths:
-        if raw != "-" and Path(raw).is_dir() and not any(True for _ in iter_input_files([raw])):
+        files = list(iter_input_files([raw]))
+        if not files:
             # Most likely a wrong path: judging nothing must not look like a pass.
             problems.append(InputProblem(Path(raw).as_posix(), None, "no .yaml, .yml or .json files in this directory"))
-    for name, path in iter_input_files(paths):
-        if path is None:
-            sources.append((name, sys.stdin.read()))
-            continue
-        try:
-            sources.append((name, path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            problems.append(InputProblem(name, None, "file not found; check the path"))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(InputProblem(name, None, f"cannot read file: {exc}"))
+        for name, path in files:
+            if path is None:
+                sources.append((name, sys.stdin.read()))
+                continue
+            try:
+                sources.append((name, path.read_text(encoding="utf-8")))
+            except FileNotFoundError:
+                problems.append(InputProblem(name, None, "file not found; check the path"))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(InputProblem(name, None, f"cannot read file: {exc}"))
     sources.extend(extra)
     for name, text in sources:
         found, bad = LOADERS["k8s"](name, text)
