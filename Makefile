@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 # The OASIS SARIF 2.1.0 schema, for validating rollguard's SARIF output in the tests. No wheel
 # ships it; the sarif-pydantic source distribution does, so it is taken from there.
 SARIF_SCHEMA := $(VENV)/sarif-schema-2.1.0.json
+SYSTEM_DEPS := $(VENV)/.system-deps
 
 .PHONY: install demo test test-rego lint bench bench-events docs clean
 
@@ -24,6 +25,11 @@ $(SARIF_SCHEMA): | $(BIN)/python
 	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: -d $(VENV)/sdist sarif-pydantic==0.6.2
 	$(BIN)/python -c "import sys, tarfile; t = tarfile.open(sys.argv[1]); open(sys.argv[2], 'wb').write(t.extractfile('sarif_pydantic-0.6.2/sarif-schema-2.1.0.json').read())" $(VENV)/sdist/sarif_pydantic-0.6.2.tar.gz $@
 
+# PostgreSQL and Chromium for the tests (scripts/install-system-deps says what it does).
+$(SYSTEM_DEPS): scripts/install-system-deps | $(BIN)/python
+	scripts/install-system-deps
+	touch $@
+
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -31,7 +37,7 @@ demo: $(STAMP)
 	@# unusable input (2) or a policy error (3) still fails the target.
 	$(BIN)/rollguard check fixtures/demo/ --config fixtures/demo/rollguard.yaml --env prod || test $$? -eq 1
 
-test: $(STAMP) $(SARIF_SCHEMA) lint
+test: $(STAMP) $(SARIF_SCHEMA) $(SYSTEM_DEPS) lint
 	$(BIN)/python -m pytest
 
 test-rego: $(STAMP)

@@ -24,8 +24,8 @@ def test_two_jobs_match_one(engine: str) -> None:
         now=NOW,
         paths=(str(FIXTURES / "k8s"), str(FIXTURES / "demo")),
     )
-    _, one = judge(job, jobs=1)
-    _, two = judge(job, jobs=2)
+    one = judge(job, jobs=1).decision
+    two = judge(job, jobs=2).decision
     assert one.findings and one.findings == two.findings
     assert one.resources == two.resources and one.problems == two.problems
 

@@ -9,16 +9,20 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from rollguard.audit.store import DEFAULT_STORE
 from rollguard.engine import ENGINE_CHOICES, create_engine, resolve_engine_name
 from rollguard.errors import ConfigError, EngineError, InputError, PolicyError, RollguardError
 from rollguard.formats import FORMATS, render
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
 from rollguard.policy.bundle import PolicyBundle, default_policy_dir, load_bundle
 from rollguard.policy.config import find_config, load_config
+
+if TYPE_CHECKING:
+    from rollguard import parallel
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 
@@ -49,6 +53,13 @@ engine_option = click.option(
     default="auto",
     show_default=True,
     help="Rego engine: real OPA in-process, regorus, or auto (OPA when installed).",
+)
+store_option = click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    envvar="ROLLGUARD_STORE",
+    help="Decision store URL: sqlite:///path.db or postgresql://user@host/db (env ROLLGUARD_STORE).",
 )
 policies_option = click.option(
     "--policies",
@@ -143,6 +154,11 @@ def _kustomize(directory: str) -> tuple[str, str]:
     callback=lambda _ctx, _param, value: _check_jobs(value),
     help="Processes to judge with; auto starts more only for large inputs.",
 )
+@click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
+@store_option
+@click.option("--actor", default=None, help="Who deploys (default: from the CI environment, else the login name).")
+@click.option("--commit", default=None, help="Commit being deployed (default: from the CI environment or git).")
+@click.option("--run-id", default=None, help="Pipeline run id (default: from the CI environment).")
 def check(
     paths: Sequence[str],
     policies: Path | None,
@@ -156,6 +172,11 @@ def check(
     now_text: str | None,
     color: bool | None,
     jobs: str,
+    record: bool,
+    store: str,
+    actor: str | None,
+    commit: str | None,
+    run_id: str | None,
 ) -> None:
     """Judge manifests (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard import parallel
@@ -180,7 +201,8 @@ def check(
             extra=tuple(extra),
         )
         workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
-        _, decision = parallel.judge(job, jobs=workers)
+        judgement = parallel.judge(job, jobs=workers)
+        decision = judgement.decision
     except RollguardError as exc:
         _fail(exc)
     for i, name in enumerate(formats):
@@ -190,7 +212,35 @@ def check(
             click.echo(render(name, decision, color=use_color), nl=False)
         else:
             Path(target).write_text(render(name, decision, color=False), encoding="utf-8")
+    if record:
+        # After the report, so a store that cannot be written still leaves the findings visible;
+        # the check then fails (exit 2): a decision that must be on record and is not, is no pass.
+        try:
+            _record_check(judgement, store=store, actor=actor, commit=commit, run_id=run_id)
+        except RollguardError as exc:
+            _fail(exc)
     sys.exit(decision.exit_code())
+
+
+def _record_check(
+    judgement: parallel.Judgement, *, store: str, actor: str | None, commit: str | None, run_id: str | None
+) -> None:
+    from rollguard.audit.record import ci_identity
+    from rollguard.audit.recording import record_decision
+
+    env_commit, env_run, env_actor = ci_identity()
+    stored = record_decision(
+        store,
+        judgement.decision,
+        gate=judgement.gate,
+        artifacts=[a for a in judgement.change.artifacts if a.kind == "k8s"],
+        source="ci",
+        when=judgement.gate.now,
+        actor=actor or env_actor,
+        commit=commit or env_commit,
+        run_id=run_id or env_run,
+    )
+    click.echo(f"rollguard: recorded decision {stored.seq} ({stored.hash[:16]}) in {store}", err=True)
 
 
 @main.group()
@@ -259,6 +309,83 @@ def policy_doc(policies: Path | None, out: Path) -> None:
     except RollguardError as exc:
         _fail(exc)
     click.echo(f"wrote {len(written)} pages to {out}")
+
+
+@main.group()
+def audit() -> None:
+    """The decision log, audit reports and live-cluster audits."""
+
+
+@audit.command("verify")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def audit_verify(store: str, fmt: str) -> None:
+    """Walk the hash chain; exit 1 at the first broken link, 2 when the store cannot be read."""
+    from rollguard.audit.store import open_store
+
+    try:
+        with open_store(store, create=False) as opened:
+            report = opened.verify()
+    except RollguardError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    elif report.ok:
+        click.echo(f"chain intact: {report.records} records, head {report.head.seq} {report.head.hash}")
+    else:
+        click.echo(f"chain BROKEN at record {report.broken_at}: {report.problem}")
+        click.echo(f"({report.records} records read; stored head {report.head.seq} {report.head.hash})")
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("log")
+@store_option
+@click.option("--since", "since_text", default=None, help="First day or time (ISO 8601, UTC), inclusive.")
+@click.option("--until", "until_text", default=None, help="Last day (inclusive) or time (exclusive), ISO 8601, UTC.")
+@click.option("--env", "environment", default=None, help="Only decisions for this environment.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def audit_log(store: str, since_text: str | None, until_text: str | None, environment: str | None, fmt: str) -> None:
+    """List recorded decisions, oldest first."""
+    from rollguard.audit.store import open_store
+
+    try:
+        since, until = parse_period(since_text, until_text)
+        with open_store(store, create=False) as opened:
+            records = list(opened.records(since=since, until=until, environment=environment))
+    except RollguardError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in records], indent=2))
+        return
+    for r in records:
+        body = r.body
+        summary = body.get("summary") or {}
+        click.echo(
+            f"{r.seq:>6}  {r.time[:19]}Z  {r.source:<9}  {r.environment or '-':<8}  {r.verdict:<4}  "
+            f"{summary.get('findings', 0):>3} findings  {summary.get('waived', 0):>2} waived  "
+            f"{body.get('actor') or '-'}  {r.hash[:12]}"
+        )
+
+
+def parse_period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """`--since`/`--until` as UTC times; a bare `--until` date includes that whole day."""
+    start = _parse_day_or_time("--since", since, end_of_day=False) if since else None
+    end = _parse_day_or_time("--until", until, end_of_day=True) if until else None
+    if start and end and end <= start:
+        raise ConfigError(f"--until {until} is not after --since {since}")
+    return start, end
+
+
+def _parse_day_or_time(option: str, value: str, *, end_of_day: bool) -> dt.datetime:
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            moment = dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+            return moment + dt.timedelta(days=1) if end_of_day else moment
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-01)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,3 +37,11 @@ class PolicyError(RollguardError):
 
 class EngineError(RollguardError):
     """The Rego engine failed while evaluating (exit code 3)."""
+
+
+class StoreError(RollguardError):
+    """The decision store is missing, corrupt or unreachable (exit code 2)."""
+
+
+class ClusterError(RollguardError):
+    """The cluster cannot be reached or the kubeconfig context is unknown (exit code 2)."""

@@ -72,11 +72,20 @@ def auto_jobs(job: Job) -> int:
     return max(1, min(os.cpu_count() or 1, size // MIN_BYTES_PER_JOB))
 
 
-def judge(job: Job, *, jobs: int) -> tuple[Gate, Decision]:
+@dataclass(frozen=True)
+class Judgement:
+    """The gate that judged, the change it read and the decision it took."""
+
+    gate: Gate
+    change: ChangeSet
+    decision: Decision
+
+
+def judge(job: Job, *, jobs: int) -> Judgement:
     """Judge the change described by `job` on `jobs` processes (this one included)."""
     if jobs <= 1:
         gate, change, _ = _prepare(job)
-        return gate, gate.judge(change, inventory=gate.inventory)
+        return Judgement(gate, change, gate.judge(change, inventory=gate.inventory))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
         # Workers start first so their start-up overlaps this process's own share.
@@ -85,4 +94,4 @@ def judge(job: Job, *, jobs: int) -> tuple[Gate, Decision]:
         findings = gate.evaluate(artifacts[0::jobs])
         for future in futures:
             findings.extend(future.result())
-    return gate, gate.decide(change, findings)
+    return Judgement(gate, change, gate.decide(change, findings))

@@ -1,0 +1,1 @@
+"""Compliance: the hash-chained decision store, audit reports and live-cluster audits."""

@@ -1,0 +1,218 @@
+"""The decision record: what is stored for every decision, and how it is hashed into the chain.
+
+A record's hash is the SHA-256 of the canonical JSON of `{"seq", "prev", "record"}`, so editing
+a record, moving it to another position or cutting it out of the chain changes a hash that a
+later record (or the store's head) vouches for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rollguard.model import AppliedWaiver, Artifact, Decision
+from rollguard.policy.bundle import PolicyInfo
+
+RECORD_SCHEMA = 1
+GENESIS = "0" * 64
+Source = Literal["ci", "admission", "audit"]
+SOURCES: tuple[Source, ...] = ("ci", "admission", "audit")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 text: one byte string per value, whoever writes it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def chain_hash(seq: int, prev: str, body: Mapping[str, Any]) -> str:
+    """The hash that links record `seq` (with content `body`) to the record before it."""
+    payload = canonical_json({"seq": seq, "prev": prev, "record": body})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChangeIdentity:
+    """What was deployed: commit, pipeline run and the images with their digests when pinned."""
+
+    commit: str | None = None
+    run_id: str | None = None
+    images: tuple[str, ...] = ()
+    description: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `change` object of a record."""
+        return {
+            "commit": self.commit,
+            "run_id": self.run_id,
+            "description": self.description,
+            "images": [{"image": i, "digest": _digest(i)} for i in self.images],
+        }
+
+
+def _digest(image: str) -> str | None:
+    _, at, digest = image.partition("@")
+    return digest if at and digest.startswith("sha256:") else None
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as it sits in the store: its position, its links and its content."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    body: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def time(self) -> str:
+        """ISO 8601 UTC time of the decision."""
+        return str(self.body["time"])
+
+    @property
+    def environment(self) -> str | None:
+        """Environment the decision was taken for, if any."""
+        env = self.body.get("environment")
+        return env if isinstance(env, str) else None
+
+    @property
+    def verdict(self) -> str:
+        """`pass` or `fail`."""
+        return str(self.body["verdict"])
+
+    @property
+    def source(self) -> str:
+        """`ci`, `admission` or `audit`."""
+        return str(self.body["source"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The record with its chain fields, as `audit log --format json` prints it."""
+        return {"seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash, "record": dict(self.body)}
+
+
+def format_time(when: dt.datetime) -> str:
+    """`2026-11-26T12:00:00.123456Z`: UTC, sortable as text."""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_record(
+    decision: Decision,
+    *,
+    source: Source,
+    when: dt.datetime,
+    policies: Sequence[PolicyInfo],
+    artifacts: Sequence[Artifact],
+    bundle_digest: str,
+    rollguard_version: str,
+    change: ChangeIdentity,
+    actor: str | None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """The JSON content of the record for `decision` (docs/decision-log.md describes each field)."""
+    waivers: dict[tuple[str, str], AppliedWaiver] = {}
+    for f in decision.findings:
+        if f.waiver is not None:
+            waivers[(f.waiver.id, f.waiver.status)] = f.waiver
+    for w in decision.expired_waivers:
+        waivers.setdefault((w.id, w.status), w)
+    return {
+        "schema": RECORD_SCHEMA,
+        "time": format_time(when),
+        "source": source,
+        "environment": decision.environment,
+        "actor": actor,
+        "change": change.to_json(),
+        "dry_run": dry_run,
+        "verdict": decision.verdict,
+        "exit_code": decision.exit_code(),
+        "engine": decision.engine,
+        "rollguard_version": rollguard_version,
+        "bundle_digest": bundle_digest,
+        "policies": [
+            {"id": p.id, "severity": p.severity.label, "controls": list(p.controls), "applies_to": list(p.applies_to)}
+            for p in policies
+        ],
+        "resources": [a.resource.to_json() for a in artifacts],
+        "summary": decision.summary(),
+        "findings": [f.to_json() for f in decision.findings],
+        "waivers": [w.to_json() for _, w in sorted(waivers.items())],
+        "errors": [p.to_json() for p in decision.problems],
+    }
+
+
+def images_of(documents: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every container image the objects run, sorted and without repeats."""
+    images: set[str] = set()
+    for doc in documents:
+        for spec in _pod_specs(doc):
+            for key in ("initContainers", "containers", "ephemeralContainers"):
+                containers = spec.get(key)
+                if isinstance(containers, list):
+                    images.update(
+                        c["image"] for c in containers if isinstance(c, dict) and isinstance(c.get("image"), str)
+                    )
+    return tuple(sorted(images))
+
+
+def _pod_specs(doc: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if doc.get("kind") == "Pod":
+        yield spec
+        return
+    if doc.get("kind") == "CronJob":
+        job = spec.get("jobTemplate")
+        spec = job.get("spec") if isinstance(job, dict) else None
+        if not isinstance(spec, dict):
+            return
+    template = spec.get("template")
+    pod = template.get("spec") if isinstance(template, dict) else None
+    if isinstance(pod, dict):
+        yield pod
+
+
+# CI systems and the variables that identify a run; the first one present wins.
+_CI_IDENTITY = (
+    ("GITHUB_ACTIONS", "GITHUB_SHA", "GITHUB_RUN_ID", "GITHUB_ACTOR", "github"),
+    ("GITLAB_CI", "CI_COMMIT_SHA", "CI_JOB_ID", "GITLAB_USER_LOGIN", "gitlab"),
+    ("JENKINS_URL", "GIT_COMMIT", "BUILD_TAG", "BUILD_USER_ID", "jenkins"),
+    ("BUILDKITE", "BUILDKITE_COMMIT", "BUILDKITE_BUILD_ID", "BUILDKITE_BUILD_CREATOR_EMAIL", "buildkite"),
+)
+
+
+def ci_identity(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None, str | None]:
+    """(commit, run id, actor) from the CI system's environment, else git and the login name."""
+    env = os.environ if environ is None else environ
+    for marker, commit_var, run_var, actor_var, system in _CI_IDENTITY:
+        if env.get(marker):
+            actor = env.get(actor_var)
+            run = env.get(run_var)
+            return env.get(commit_var), f"{system}:{run}" if run else None, f"{system}:{actor}" if actor else system
+    user = env.get("USER") or env.get("USERNAME") or _login_name()
+    return _git_commit(), None, f"local:{user}" if user else None
+
+
+def _login_name() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = proc.stdout.strip()
+    return commit if proc.returncode == 0 and commit else None

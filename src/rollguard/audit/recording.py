@@ -1,0 +1,52 @@
+"""Record a decision taken by the gate: the one place that turns a judgement into a log entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record, images_of
+from rollguard.audit.store import open_store
+from rollguard.gate import Gate
+from rollguard.model import Artifact, Decision
+
+
+def rollguard_version() -> str:
+    """The installed rollguard version (read only when recording: importlib.metadata is slow)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("rollguard")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def record_decision(
+    store_url: str,
+    decision: Decision,
+    *,
+    gate: Gate,
+    artifacts: Sequence[Artifact],
+    source: Source,
+    when: dt.datetime,
+    actor: str | None,
+    commit: str | None = None,
+    run_id: str | None = None,
+    dry_run: bool = False,
+) -> StoredRecord:
+    """Append `decision` to the store at `store_url` and return the stored record."""
+    change = ChangeIdentity(commit=commit, run_id=run_id, images=images_of(a.document for a in artifacts))
+    body = build_record(
+        decision,
+        source=source,
+        when=when,
+        policies=gate.policies,
+        artifacts=artifacts,
+        bundle_digest=f"sha256:{gate.bundle.digest}",
+        rollguard_version=rollguard_version(),
+        change=change,
+        actor=actor,
+        dry_run=dry_run,
+    )
+    with open_store(store_url) as store:
+        return store.append(body)
