@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SARIF_SCHEMA := $(VENV)/sarif-schema-2.1.0.json
 SYSTEM_DEPS := $(VENV)/.system-deps
 
-.PHONY: install demo test test-rego lint bench bench-events docs clean
+.PHONY: install demo test test-rego lint bench bench-events bench-cluster bench-webhook docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,14 +49,26 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# Everything generated from policies/: the policy pages, the Gatekeeper tree and the webhook's
+# flat policy folder (tests fail when any of them is stale).
 docs: $(STAMP)
 	$(BIN)/rollguard policy doc --out docs/policies
+	$(BIN)/rollguard gatekeeper build --out gatekeeper
+	$(BIN)/rollguard webhook policies --out deploy/policies
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_check.py
 
 bench-events: $(STAMP)
 	$(BIN)/python benchmarks/policy_events.py
+
+bench-cluster: $(STAMP)
+	$(BIN)/python benchmarks/bench_cluster_memory.py
+
+# Load test of `rollguard serve` over HTTPS with hey (Debian package hey, installed when missing).
+bench-webhook: $(STAMP)
+	@command -v hey >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; } || { echo "install hey (Debian package hey) to run this benchmark" >&2; exit 2; }
+	$(BIN)/python benchmarks/bench_webhook.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -7,14 +7,14 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from rollguard.audit.store import DEFAULT_STORE
-from rollguard.engine import ENGINE_CHOICES, create_engine, resolve_engine_name
+from rollguard.engine import ENGINE_CHOICES, Engine, create_engine, resolve_engine_name
 from rollguard.errors import ConfigError, EngineError, InputError, PolicyError, RollguardError
 from rollguard.formats import FORMATS, render
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
@@ -23,6 +23,8 @@ from rollguard.policy.config import find_config, load_config
 
 if TYPE_CHECKING:
     from rollguard import parallel
+    from rollguard.audit import cluster as live
+    from rollguard.gate import Gate
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 
@@ -47,13 +49,52 @@ def _parse_now(value: str | None) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-engine_option = click.option(
-    "--engine",
-    type=click.Choice(ENGINE_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Rego engine: real OPA in-process, regorus, or auto (OPA when installed).",
-)
+_OPA_META = "rollguard.opa_server"
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta.setdefault(_OPA_META, {})[str(param.name)] = value
+
+
+def engine_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--engine`, plus `--opa-url`/`--opa-token` for the opa-server backend (read by `_engine_options`)."""
+    command = click.option(
+        "--opa-token",
+        "opa_token",
+        envvar="ROLLGUARD_OPA_TOKEN",
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="Bearer token for --opa-url (env ROLLGUARD_OPA_TOKEN; prefer the env var).",
+    )(command)
+    command = click.option(
+        "--opa-url",
+        "opa_url",
+        envvar="ROLLGUARD_OPA_URL",
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="OPA server for --engine opa-server, e.g. http://127.0.0.1:8181 (env ROLLGUARD_OPA_URL).",
+    )(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINE_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Rego engine: real OPA in-process, regorus, a running OPA server (opa-server, needs --opa-url), or auto (OPA when installed).",
+    )(command)
+
+
+def _engine_options() -> dict[str, Any]:
+    """`opa_url`/`opa_token` given on the command line, for `create_engine`."""
+    given = click.get_current_context().find_root().meta.get(_OPA_META, {})
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _create_engine(name: str) -> Engine:
+    return create_engine(name, **_engine_options())
+
+
 store_option = click.option(
     "--store",
     default=DEFAULT_STORE,
@@ -83,7 +124,7 @@ def version(engine: str) -> None:
     click.echo(f"rollguard {metadata.version('rollguard')}")
     try:
         name = resolve_engine_name(engine)
-        versions = create_engine(name).versions()
+        versions = _create_engine(name).versions()
     except RollguardError as exc:
         _fail(exc)
     click.echo(f"engine: {name} (" + ", ".join(f"{k} {v}" for k, v in versions.items()) + ")")
@@ -199,8 +240,11 @@ def check(
             now=_parse_now(now_text),
             paths=tuple(p for p in paths if p != "-"),
             extra=tuple(extra),
+            engine_options=tuple(sorted(_engine_options().items())),
         )
         workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
+        if workers > 1 and job.engine == "opa-server":
+            raise click.UsageError("--engine opa-server judges in one process; drop --jobs or use --jobs 1")
         judgement = parallel.judge(job, jobs=workers)
         decision = judgement.decision
     except RollguardError as exc:
@@ -243,6 +287,88 @@ def _record_check(
     click.echo(f"rollguard: recorded decision {stored.seq} ({stored.hash[:16]}) in {store}", err=True)
 
 
+@main.command()
+@policies_option
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="rollguard.yaml.")
+@click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
+@engine_option
+@click.option("--cert", required=True, type=click.Path(dir_okay=False), help="Serving certificate (PEM).")
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Its private key (PEM).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="HTTPS port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--store", default=None, envvar="ROLLGUARD_STORE", help="Record every decision in this store (URL).")
+@click.option(
+    "--failure-mode",
+    type=click.Choice(["closed", "open"]),
+    default=None,
+    help="Answer when a request cannot be judged (default: config, else closed).",
+)
+@click.option(
+    "--namespace",
+    envvar="POD_NAMESPACE",
+    default=None,
+    help="rollguard's own namespace, always exempt (env POD_NAMESPACE).",
+)
+@click.option(
+    "--sync", "sync", default="", help="Kinds to keep in memory from the cluster, e.g. PodDisruptionBudget,Service."
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, help="Kubeconfig for --sync.")
+@click.option("--context", default=None, help="Kubeconfig context for --sync.")
+@click.option(
+    "--inventory",
+    "inventory",
+    multiple=True,
+    help="Manifests the cluster is known to hold, as a fixed inventory instead of --sync; repeatable.",
+)
+def serve(
+    policies: Path | None,
+    config_path: Path | None,
+    environment: str | None,
+    engine: str,
+    cert: str,
+    key: str,
+    host: str,
+    port: int,
+    workers: int,
+    store: str | None,
+    failure_mode: str | None,
+    namespace: str | None,
+    sync: str,
+    kubeconfig: str | None,
+    context: str | None,
+    inventory: Sequence[str],
+) -> None:
+    """Run the admission webhook over HTTPS: /validate, /mutate, /healthz, /readyz, /metrics."""
+    from rollguard.webhook.server import ServeOptions, check_startup
+    from rollguard.webhook.server import serve as run_server
+
+    options = ServeOptions(
+        policy_dir=str(policies if policies is not None else default_policy_dir()),
+        config_path=str(config_path) if config_path else None,
+        environment=environment,
+        engine=resolve_engine_name(engine),
+        cert=cert,
+        key=key,
+        host=host,
+        port=port,
+        workers=workers,
+        store=store,
+        failure_mode="open" if failure_mode == "open" else "closed" if failure_mode else None,
+        namespace=namespace,
+        sync=tuple(k.strip() for k in sync.split(",") if k.strip()),
+        kubeconfig=kubeconfig,
+        context=context,
+        inventory=tuple(inventory),
+        engine_options=_engine_options(),
+    )
+    try:
+        check_startup(options)
+        run_server(options)
+    except RollguardError as exc:
+        _fail(exc)
+
+
 @main.group()
 def policy() -> None:
     """List, test and document policies."""
@@ -277,7 +403,7 @@ def policy_test(policies: Path | None, engine: str, match: str | None, verbose: 
 
     try:
         bundle = _bundle(policies)
-        eng = create_engine(engine)
+        eng = _create_engine(engine)
         results = run_tests(bundle, eng, match=match)
     except RollguardError as exc:
         _fail(exc)
@@ -365,6 +491,381 @@ def audit_log(store: str, since_text: str | None, until_text: str | None, enviro
             f"{summary.get('findings', 0):>3} findings  {summary.get('waived', 0):>2} waived  "
             f"{body.get('actor') or '-'}  {r.hash[:12]}"
         )
+
+
+def _report_formats() -> list[str]:
+    # Imported here, like every audit module, so commands that never report stay quick to start.
+    from rollguard.audit.render import REPORT_FORMATS
+
+    return list(REPORT_FORMATS)
+
+
+@audit.command("report")
+@store_option
+@click.option("--since", "since_text", required=True, help="First day or time (ISO 8601, UTC), inclusive.")
+@click.option("--until", "until_text", required=True, help="Last day (inclusive) or time (exclusive), ISO 8601, UTC.")
+@click.option("--env", "environment", default=None, help="Only decisions for this environment.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="rollguard.yaml whose waivers are reported too, beside those the decisions point at.",
+)
+@click.option("--format", "fmt", type=click.Choice(_report_formats()), default="html", show_default=True)
+@click.option("--output", default="-", show_default=True, help="File to write the report to (`-` for stdout).")
+def audit_report(
+    store: str,
+    since_text: str,
+    until_text: str,
+    environment: str | None,
+    config_path: Path | None,
+    fmt: str,
+    output: str,
+) -> None:
+    """Report a period's decisions for auditors: trends, failures, waivers, control evidence, chain check.
+
+    Exits 1 when the hash chain is broken (the report says where), 2 when the store or an option is unusable.
+    """
+    from rollguard.audit.recording import rollguard_version
+    from rollguard.audit.render import render_report, write_report
+    from rollguard.audit.report_build import report_from_store
+    from rollguard.audit.store import open_store
+
+    try:
+        since, until = parse_period(since_text, until_text)
+        config = load_config(config_path) if config_path is not None else None
+        with open_store(store, create=False) as opened:
+            report = report_from_store(
+                opened,
+                since=since,
+                until=until,
+                environment=environment,
+                now=dt.datetime.now(dt.timezone.utc),
+                rollguard_version=rollguard_version(),
+                config_waivers=config.waivers if config is not None else (),
+                config=str(config_path) if config_path is not None else None,
+            )
+        text = render_report(fmt, report)
+        if output != "-":
+            write_report(text, Path(output))
+    except RollguardError as exc:
+        _fail(exc)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"rollguard: wrote the {fmt} report of {report.totals.decisions} decisions to {output}", err=True)
+    if not report.chain.ok:
+        click.echo(f"rollguard: chain BROKEN at record {report.chain.broken_at}: {report.chain.problem}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def webhook() -> None:
+    """Deploy the admission webhook: certificates, webhook configurations and the policy folder."""
+
+
+@webhook.command("certs")
+@click.option("--service", required=True, help="Name of the webhook's Service.")
+@click.option("--namespace", required=True, help="Namespace of the Service.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for ca.crt, ca.key, tls.crt and tls.key.",
+)
+@click.option(
+    "--days", type=click.IntRange(min=1), default=365, show_default=True, help="Validity of both certificates."
+)
+@click.option("--force", is_flag=True, help="Replace existing files (then regenerate the webhook manifest too).")
+def webhook_certs(service: str, namespace: str, out: Path, days: int, force: bool) -> None:
+    """Write a private CA and a serving certificate for the Service, readable by their owner only."""
+    from rollguard.webhook.certs import issue_certificates, write_certificates
+
+    try:
+        certs = issue_certificates(service=service, namespace=namespace, days=days)
+        written = write_certificates(certs, out, force=force)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(f"wrote {', '.join(p.name for p in written)} to {out}")
+
+
+@webhook.command("manifest")
+@click.option("--service", required=True, help="Name of the webhook's Service.")
+@click.option("--namespace", required=True, help="Namespace of the Service (always exempt from admission).")
+@click.option(
+    "--ca",
+    "ca_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory holding ca.crt from `rollguard webhook certs`.",
+)
+@click.option(
+    "--failure-policy",
+    type=click.Choice(["Fail", "Ignore"]),
+    default="Fail",
+    show_default=True,
+    help="What the API server does when the webhook cannot answer: reject (Fail) or admit (Ignore).",
+)
+@click.option(
+    "--timeout-seconds",
+    type=click.IntRange(1, 30),
+    default=5,
+    show_default=True,
+    help="How long the API server waits; more than the webhook's deadline (admission.deadline_seconds, 2 s).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="rollguard.yaml: the selected policies decide the rules; admission.exempt_namespaces the exemptions.",
+)
+@policies_option
+def webhook_manifest(
+    service: str,
+    namespace: str,
+    ca_dir: Path,
+    failure_policy: str,
+    timeout_seconds: int,
+    config_path: Path | None,
+    policies: Path | None,
+) -> None:
+    """Print the Validating- and MutatingWebhookConfiguration that send reviews to the Service."""
+    from rollguard.webhook import manifest
+
+    try:
+        config = load_config(config_path)
+        rules, unknown = manifest.admission_rules(manifest.judged_kinds(_bundle(policies), config))
+        documents = manifest.webhook_configurations(
+            service=service,
+            namespace=namespace,
+            ca_bundle=manifest.read_ca_bundle(ca_dir),
+            rules=rules,
+            exempt=manifest.exempt_namespaces(config, own_namespace=namespace),
+            failure_policy=failure_policy,
+            timeout_seconds=timeout_seconds,
+            deadline_seconds=manifest.admission_deadline(config),
+        )
+    except RollguardError as exc:
+        _fail(exc)
+    if unknown:
+        click.echo(
+            f"rollguard: no rule for {', '.join(unknown)}: policies judge these kinds but their API group is unknown; "
+            "add a rule for them to the printed configurations",
+            err=True,
+        )
+    click.echo(manifest.render_yaml(documents), nl=False)
+
+
+@webhook.command("policies")
+@policies_option
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("deploy/policies"), show_default=True
+)
+def webhook_policies(policies: Path | None, out: Path) -> None:
+    """Write the policies flat into one folder, with the kustomization that turns it into a ConfigMap."""
+    from rollguard.webhook.manifest import write_policy_folder
+
+    try:
+        written = write_policy_folder(_bundle(policies), out)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(written)} files to {out}")
+
+
+kubeconfig_option = click.option(
+    "--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)."
+)
+context_option = click.option("--context", default=None, help="kubeconfig context (default: its current-context).")
+
+
+@audit.command("cluster")
+@kubeconfig_option
+@context_option
+@click.option("-n", "--namespace", default=None, help="Audit one namespace (default: every namespace).")
+@click.option(
+    "-A", "--all-namespaces", is_flag=True, help="Audit every namespace and the cluster-scoped objects (the default)."
+)
+@click.option("--kinds", default=None, help="Comma-separated kinds to judge (default: every kind a policy judges).")
+@click.option(
+    "--include-owned", is_flag=True, help="Also judge objects a controller owns (a Deployment's ReplicaSets and Pods)."
+)
+@policies_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="rollguard.yaml (default: found upward from the current directory).",
+)
+@click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
+@engine_option
+@click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
+@store_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "policyreport"]),
+    default="text",
+    show_default=True,
+    help="Output format; policyreport writes wgpolicyk8s.io/v1alpha2 PolicyReports (YAML).",
+)
+@click.option("--output", default="-", show_default=True, help="File to write the report to (`-` for stdout).")
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Objects per list call, and about how many are judged per engine call.",
+)
+def audit_cluster(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    kinds: str | None,
+    include_owned: bool,
+    policies: Path | None,
+    config_path: Path | None,
+    environment: str | None,
+    engine: str,
+    record: bool,
+    store: str,
+    fmt: str,
+    output: str,
+    page_size: int,
+) -> None:
+    """Judge the live objects of a cluster with the same policies as `check`; exit 0/1/2/3."""
+    import tempfile
+
+    from rollguard.audit import cluster as live
+    from rollguard.gate import Gate
+
+    if namespace and all_namespaces:
+        raise click.UsageError("--namespace and --all-namespaces exclude each other")
+    try:
+        config = load_config(config_path or find_config(Path.cwd()))
+        settings = config.resolve(environment)
+        gate = Gate(
+            bundle=_bundle(policies),
+            engine=_create_engine(engine),
+            settings=settings,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
+        scope = live.AuditScope(
+            namespace=namespace, kinds=live.parse_kinds(kinds), page_size=page_size, include_owned=include_owned
+        )
+        # PolicyReports are spooled and written out only once the whole audit succeeded.
+        with (
+            live.connect(kubeconfig=kubeconfig, context=context) as cluster,
+            tempfile.TemporaryFile("w+", encoding="utf-8") as spool,
+        ):
+            report = live.audit_cluster(
+                cluster, gate, scope, policyreport=spool if fmt == "policyreport" else None, keep_resources=record
+            )
+            if record:
+                _record_audit(report, gate=gate, store=store, namespace=namespace)
+            spool.seek(0)
+            if fmt != "policyreport":
+                spool.write(render(fmt, report.decision, color=output == "-" and sys.stdout.isatty()))
+                spool.seek(0)
+            if output == "-":
+                shutil.copyfileobj(spool, sys.stdout)
+            else:
+                with open(output, "w", encoding="utf-8") as target:
+                    shutil.copyfileobj(spool, target)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(f"rollguard: {report.stats.describe()}", err=True)
+    sys.exit(report.decision.exit_code())
+
+
+def _record_audit(report: live.AuditReport, *, gate: Gate, store: str, namespace: str | None) -> None:
+    from rollguard.audit.record import ci_identity
+    from rollguard.audit.recording import record_decision
+
+    _, run_id, actor = ci_identity()
+    stored = record_decision(
+        store,
+        report.decision,
+        gate=gate,
+        artifacts=(),
+        source="audit",
+        when=gate.now,
+        actor=actor,
+        run_id=run_id,
+        resources=report.resources,
+        images=report.images,
+        description=f"live audit of {f'namespace {namespace}' if namespace else 'all namespaces'} ({report.stats.cluster})",
+    )
+    click.echo(f"rollguard: recorded decision {stored.seq} ({stored.hash[:16]}) in {store}", err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@kubeconfig_option
+@context_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="rollguard.yaml, whose `drift.ignore` lists JSON Pointers to leave out (default: found upward).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def drift(
+    paths: Sequence[str], kubeconfig: str | None, context: str | None, config_path: Path | None, fmt: str
+) -> None:
+    """Show how live objects differ from manifests, as JSON Patches; exit 1 on drift, 2 on errors."""
+    from rollguard.audit import drift as drifts
+    from rollguard.audit.cluster import connect
+
+    try:
+        config = load_config(config_path or find_config(Path.cwd()))
+        change = drifts.load_desired(paths)
+        with connect(kubeconfig=kubeconfig, context=context) as cluster:
+            report = drifts.detect_drift(cluster, change, ignore=config.drift_ignore)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(report.render(fmt), nl=False)
+    sys.exit(report.exit_code())
+
+
+@main.group()
+def gatekeeper() -> None:
+    """Generate OPA Gatekeeper ConstraintTemplates, Constraints and sync config from the policies."""
+
+
+@gatekeeper.command("build")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("gatekeeper"), show_default=True)
+@policies_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="rollguard.yaml whose selection, parameters and enforcement the constraints carry (default: none).",
+)
+@click.option("--env", "environment", default=None, help="Environment whose overrides apply (needs --config).")
+@click.option(
+    "--fixtures",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Fixtures for the samples and gator suites (default: fixtures/ beside the policy directory).",
+)
+def gatekeeper_build(
+    out: Path, policies: Path | None, config_path: Path | None, environment: str | None, fixtures: Path | None
+) -> None:
+    """Write the Gatekeeper tree (templates, constraints, gator suites, sync config) to --out."""
+    from rollguard.gatekeeper import build_tree, default_fixtures, write_tree
+
+    try:
+        policy_dir = policies if policies is not None else default_policy_dir()
+        # Only an explicit --config: the committed tree must not change with a rollguard.yaml nearby.
+        settings = load_config(config_path).resolve(environment)
+        files = build_tree(load_bundle(policy_dir), settings, fixtures=fixtures or default_fixtures(policy_dir))
+        changes = write_tree(out, files)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(changes.written)} and removed {len(changes.removed)} of {len(files)} files in {out}")
 
 
 def parse_period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

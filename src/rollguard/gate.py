@@ -170,6 +170,9 @@ class Gate:
     # Evaluate once at start-up so compile errors surface before any input is read; a caller
     # that judges right away (a parallel worker) skips it and gets the same errors then.
     warm: bool = True
+    # Kinds the inventory really holds (the webhook's --sync); None when it is the whole change
+    # (the command line). A policy that reads an unsynced kind reports that instead of passing.
+    synced_kinds: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         check_settings(self.settings, self.bundle)
@@ -252,6 +255,42 @@ class Gate:
         for artifact, by_policy in zip(artifacts, results, strict=True):
             for pid, violations in sorted(by_policy.items()):
                 findings.extend(self._findings(pid, artifact, violations))
+        return findings
+
+    def judge_review(self, artifact: Artifact, review: Mapping[str, Any], *, isolate: bool = True) -> Decision:
+        """Judge one admission request (`input.review` exactly as Gatekeeper builds it).
+
+        The document travels as input, so the loaded data (inventory) stays as it is and the
+        engine does not recompile: this is the webhook's path. Without `isolate`, an engine
+        error is raised instead of re-judging policy by policy (which prepares a query per
+        policy on OPA: far too slow for an admission deadline).
+        """
+        try:
+            by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", {"review": review})
+        except EngineError:
+            if not isolate:
+                raise
+            findings = self._judge_alone(artifact, review)
+        else:
+            if by_policy is not None and not isinstance(by_policy, dict):
+                raise EngineError(f"entry module returned {type(by_policy).__name__} for one document")
+            findings = [f for pid, v in sorted((by_policy or {}).items()) for f in self._findings(pid, artifact, v)]
+        if self.synced_kinds is not None:
+            findings = self._flag_unsynced(artifact, findings, self.synced_kinds)
+        return self.decide(ChangeSet(artifacts=(artifact,)), findings)
+
+    def _flag_unsynced(self, artifact: Artifact, findings: list[Finding], synced: frozenset[str]) -> list[Finding]:
+        """Replace the findings of policies that read kinds the inventory lacks with one that says so."""
+        kind = artifact.document["kind"]
+        for pid in self.dispatch.get(kind, []):
+            info = self._by_id[pid]
+            missing = [k for k in info.inventory_for(kind) if k not in synced]
+            if missing:
+                findings = [f for f in findings if f.policy != pid]
+                message = (
+                    f"not judged: needs {', '.join(missing)} from the cluster, which are not synced (add to --sync)"
+                )
+                findings.append(self._finding(info, artifact, message, {"unsynced": missing}))
         return findings
 
     def _current_inventory(self) -> Mapping[str, Any]:

@@ -37,6 +37,7 @@ class Job:
     now: dt.datetime
     paths: tuple[str, ...]
     extra: tuple[tuple[str, str], ...] = ()
+    engine_options: tuple[tuple[str, str], ...] = ()  # opa_url / opa_token for the opa-server engine
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
@@ -45,7 +46,7 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
     artifacts = [a for a in change.artifacts if a.kind == "k8s"]
     gate = Gate(
         bundle=load_bundle(job.policy_dir),
-        engine=create_engine(job.engine),
+        engine=create_engine(job.engine, **dict(job.engine_options)),
         settings=job.settings,
         now=job.now,
         inventory=build_inventory(a.document for a in artifacts),
@@ -62,6 +63,8 @@ def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
 
 def auto_jobs(job: Job) -> int:
     """How many processes are worth starting for the size of the inputs."""
+    if job.engine == "opa-server":
+        return 1  # workers would overwrite each other's documents in the shared server's data
     size = 0
     for _, path in iter_input_files(job.paths):
         try:

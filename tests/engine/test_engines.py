@@ -35,7 +35,7 @@ def test_set_data_replaces_the_data_document(name: str) -> None:
 
 def test_auto_prefers_opa_and_unknown_names_are_errors() -> None:
     assert resolve_engine_name("auto") == "opa"
-    assert ENGINE_CHOICES == ("auto", "opa", "regorus")
+    assert ENGINE_CHOICES == ("auto", "opa", "regorus", "opa-server")
     with pytest.raises(ConfigError, match="unknown engine 'wasm'"):
         resolve_engine_name("wasm")
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rollguard.model import AppliedWaiver, Artifact, Decision
+from rollguard.model import AppliedWaiver, Artifact, Decision, Resource
 from rollguard.policy.bundle import PolicyInfo
 
 RECORD_SCHEMA = 1
@@ -112,15 +112,22 @@ def build_record(
     change: ChangeIdentity,
     actor: str | None,
     dry_run: bool = False,
+    admission: Mapping[str, Any] | None = None,
+    resources: Sequence[Resource] | None = None,
 ) -> dict[str, Any]:
-    """The JSON content of the record for `decision` (docs/decision-log.md describes each field)."""
+    """The JSON content of the record for `decision` (docs/decision-log.md describes each field).
+
+    `admission` (webhook decisions only) carries the request uid, operation and, when the
+    request could not be judged, the failure reason and the answer the failure mode gave.
+    `resources` replaces the artifacts' identities when the artifacts were not kept (a cluster audit).
+    """
     waivers: dict[tuple[str, str], AppliedWaiver] = {}
     for f in decision.findings:
         if f.waiver is not None:
             waivers[(f.waiver.id, f.waiver.status)] = f.waiver
     for w in decision.expired_waivers:
         waivers.setdefault((w.id, w.status), w)
-    return {
+    body = {
         "schema": RECORD_SCHEMA,
         "time": format_time(when),
         "source": source,
@@ -137,12 +144,15 @@ def build_record(
             {"id": p.id, "severity": p.severity.label, "controls": list(p.controls), "applies_to": list(p.applies_to)}
             for p in policies
         ],
-        "resources": [a.resource.to_json() for a in artifacts],
+        "resources": [r.to_json() for r in (resources if resources is not None else [a.resource for a in artifacts])],
         "summary": decision.summary(),
         "findings": [f.to_json() for f in decision.findings],
         "waivers": [w.to_json() for _, w in sorted(waivers.items())],
         "errors": [p.to_json() for p in decision.problems],
     }
+    if admission is not None:
+        body["admission"] = dict(admission)
+    return body
 
 
 def images_of(documents: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:

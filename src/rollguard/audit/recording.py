@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record, images_of
 from rollguard.audit.store import open_store
 from rollguard.gate import Gate
-from rollguard.model import Artifact, Decision
+from rollguard.model import Artifact, Decision, Resource
 
 
 def rollguard_version() -> str:
@@ -33,9 +33,21 @@ def record_decision(
     commit: str | None = None,
     run_id: str | None = None,
     dry_run: bool = False,
+    resources: Sequence[Resource] | None = None,
+    images: Sequence[str] | None = None,
+    description: str | None = None,
 ) -> StoredRecord:
-    """Append `decision` to the store at `store_url` and return the stored record."""
-    change = ChangeIdentity(commit=commit, run_id=run_id, images=images_of(a.document for a in artifacts))
+    """Append `decision` to the store at `store_url` and return the stored record.
+
+    A cluster audit keeps no artifacts: it passes the judged `resources` and the `images`
+    they run instead, and a `description` of what was audited.
+    """
+    change = ChangeIdentity(
+        commit=commit,
+        run_id=run_id,
+        images=tuple(images) if images is not None else images_of(a.document for a in artifacts),
+        description=description,
+    )
     body = build_record(
         decision,
         source=source,
@@ -47,6 +59,7 @@ def record_decision(
         change=change,
         actor=actor,
         dry_run=dry_run,
+        resources=resources,
     )
     with open_store(store_url) as store:
         return store.append(body)

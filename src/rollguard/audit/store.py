@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -114,16 +114,26 @@ class DecisionStore(abc.ABC):
 
     def append(self, body: Mapping[str, Any]) -> StoredRecord:
         """Add `body` as the next record of the chain and return it with its hashes."""
-        text = canonical_json(body)  # raises on NaN or non-JSON values before anything is written
-        stored_body = _loads(text)
-        columns = {key: stored_body.get(key) for key in INDEXED}
+        return self.append_many([body])[0]
+
+    def append_many(self, bodies: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
+        """Add `bodies` in order, in one transaction (a busy webhook writes in batches)."""
+        prepared = []
+        for body in bodies:
+            text = canonical_json(body)  # raises on NaN or non-JSON values before anything is written
+            prepared.append((text, _loads(text)))
+        stored: list[StoredRecord] = []
         with self._write() as tx:
             head = tx.head()
-            seq = head.seq + 1
-            digest = chain_hash(seq, head.hash, stored_body)
-            tx.insert(seq, head.hash, digest, text, columns)
-            tx.set_head(Head(seq, digest))
-        return StoredRecord(seq=seq, prev_hash=head.hash, hash=digest, body=stored_body)
+            for text, content in prepared:
+                seq = head.seq + 1
+                digest = chain_hash(seq, head.hash, content)
+                tx.insert(seq, head.hash, digest, text, {key: content.get(key) for key in INDEXED})
+                stored.append(StoredRecord(seq=seq, prev_hash=head.hash, hash=digest, body=content))
+                head = Head(seq, digest)
+            if stored:
+                tx.set_head(head)
+        return stored
 
     def records(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, environment: str | None = None

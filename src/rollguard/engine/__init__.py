@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from rollguard.errors import ConfigError
@@ -31,24 +31,41 @@ class Engine(Protocol):
         ...
 
 
-def _make_opa() -> Engine:
+class EngineFactory(Protocol):
+    """Builds one backend; options another backend needs are ignored."""
+
+    def __call__(self, *, opa_url: str | None, opa_token: str | None) -> Engine: ...
+
+
+def _make_opa(*, opa_url: str | None, opa_token: str | None) -> Engine:
     from rollguard.engine.opa import OpaEngine
 
     return OpaEngine()
 
 
-def _make_regorus() -> Engine:
+def _make_regorus(*, opa_url: str | None, opa_token: str | None) -> Engine:
     from rollguard.engine.regorus import RegorusEngine
 
     return RegorusEngine()
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"opa": _make_opa, "regorus": _make_regorus}
+def _make_opa_server(*, opa_url: str | None, opa_token: str | None) -> Engine:
+    from rollguard.engine.opa_server import OpaServerEngine
+
+    if not opa_url:
+        raise ConfigError(
+            "engine 'opa-server' needs the server's URL: pass --opa-url (env ROLLGUARD_OPA_URL), "
+            "e.g. --opa-url http://127.0.0.1:8181"
+        )
+    return OpaServerEngine(opa_url, token=opa_token or None)
+
+
+ENGINES: dict[str, EngineFactory] = {"opa": _make_opa, "regorus": _make_regorus, "opa-server": _make_opa_server}
 ENGINE_CHOICES = ("auto", *ENGINES)
 
 
 def resolve_engine_name(name: str) -> str:
-    """Map `auto` to `opa` when the OPA bindings import, else `regorus`."""
+    """Map `auto` to `opa` when the OPA bindings import, else `regorus`; never to a remote server."""
     if name == "auto":
         return "opa" if importlib.util.find_spec("opa_bindings") is not None else "regorus"
     if name not in ENGINES:
@@ -56,11 +73,14 @@ def resolve_engine_name(name: str) -> str:
     return name
 
 
-def create_engine(name: str) -> Engine:
-    """Create an engine in the calling process (the OPA bridge must never cross a fork)."""
+def create_engine(name: str, *, opa_url: str | None = None, opa_token: str | None = None) -> Engine:
+    """Create an engine in the calling process (the OPA bridge must never cross a fork).
+
+    `opa_url` and `opa_token` address the server of the `opa-server` engine; others ignore them.
+    """
     resolved = resolve_engine_name(name)
     try:
-        return ENGINES[resolved]()
+        return ENGINES[resolved](opa_url=opa_url, opa_token=opa_token)
     except ImportError as exc:
         raise ConfigError(
             f"engine {resolved!r} is not installed ({exc}); run `make install` or choose --engine regorus"

@@ -42,6 +42,14 @@ class PolicyInfo:
     def name(self) -> str:
         return self.id.split(".", 1)[1]
 
+    def inventory_for(self, kind: str) -> tuple[str, ...]:
+        """Kinds this policy reads from data.inventory when judging a `kind` (METADATA `inventory`)."""
+        needs = self.custom.get("inventory")
+        if not isinstance(needs, dict):
+            return ()
+        kinds = needs.get(kind, needs.get("*", []))
+        return tuple(k for k in kinds if isinstance(k, str)) if isinstance(kinds, list) else ()
+
     def default_parameters(self) -> dict[str, Any]:
         """Parameter defaults from the JSON Schema in METADATA."""
         props = self.parameters_schema.get("properties", {}) or {}
@@ -73,10 +81,18 @@ class PolicyBundle:
 
     @property
     def digest(self) -> str:
-        """sha256 over every policy file's path and content, stable across machines."""
+        """sha256 over every runtime module's package and source: what decides, not where it lies.
+
+        Tests are left out and file paths do not count, so the same policies give the same
+        digest in CI (a source tree) and in the cluster (a flat ConfigMap folder).
+        """
         h = hashlib.sha256()
-        for path in sorted(self.modules):
-            h.update(path.encode() + b"\0" + self.modules[path].encode() + b"\0")
+        entries = []
+        for source in self.runtime_modules().values():
+            match = _PACKAGE.search(source)
+            entries.append((match.group(1) if match else "", source))
+        for package, source in sorted(entries):
+            h.update(package.encode() + b"\0" + source.encode() + b"\0")
         return h.hexdigest()
 
     def runtime_modules(self) -> dict[str, str]:

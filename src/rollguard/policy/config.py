@@ -111,6 +111,8 @@ class Config:
     fail_on: Severity = Severity.HIGH
     environments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     waivers: tuple[Waiver, ...] = ()
+    admission: Mapping[str, Any] = field(default_factory=dict)  # read by the webhook (docs/webhook.md)
+    drift_ignore: tuple[str, ...] = ()  # JSON Pointers that `rollguard drift` leaves out
 
     def resolve(self, environment: str | None, *, fail_on: Severity | None = None) -> Settings:
         """Settings for `environment` (None = no environment); `fail_on` from the CLI wins."""
@@ -252,4 +254,6 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         fail_on=Severity.parse(raw.get("fail_on", "high")),
         environments=raw.get("environments") or {},
         waivers=tuple(waivers),
+        admission=raw.get("admission") or {},
+        drift_ignore=tuple((raw.get("drift") or {}).get("ignore") or ()),
     )

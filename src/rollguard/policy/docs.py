@@ -63,10 +63,40 @@ def index_page(bundle: PolicyBundle) -> str:
     return "\n".join(lines) + "\n"
 
 
+def controls_map(bundle: PolicyBundle) -> dict[str, list[str]]:
+    """Control id → ids of the policies whose METADATA maps to it, both sorted."""
+    mapped: dict[str, set[str]] = {}
+    for p in bundle.policies:
+        for control in p.controls:
+            mapped.setdefault(control, set()).add(p.id)
+    return {control: sorted(mapped[control]) for control in sorted(mapped)}
+
+
+def controls_page(bundle: PolicyBundle) -> str:
+    """Markdown table of every control id and the policies that evidence it."""
+    lines = [
+        _GENERATED,
+        "# Controls",
+        "",
+        "Each control id below is evidenced by the policies listed beside it: every decision those",
+        "policies take is a pass or a fail for the control in `rollguard audit report` (see",
+        "[../compliance.md](../compliance.md)).",
+        "",
+        "| control | framework | policies |",
+        "|---|---|---|",
+    ]
+    for control, policies in controls_map(bundle).items():
+        framework = control.split(":", 1)[0] if ":" in control else "—"
+        links = ", ".join(f"[`{pid}`]({pid}.md)" for pid in policies)
+        lines.append(f"| `{control}` | {framework} | {links} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_docs(bundle: PolicyBundle) -> dict[str, str]:
     """File name → content of every page."""
     pages = {f"{p.id}.md": policy_page(p) for p in bundle.policies}
     pages["README.md"] = index_page(bundle)
+    pages["controls.md"] = controls_page(bundle)
     return pages
 
 

@@ -25,6 +25,8 @@
 #     1.30+) or `exec: {command: ["sleep", "10"]}`, and set
 #     terminationGracePeriodSeconds to at least that sleep plus drain_seconds.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {"*": [Service]}
 #   parameters:
 #     type: object
 #     properties:

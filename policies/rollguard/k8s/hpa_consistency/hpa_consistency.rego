@@ -26,6 +26,8 @@
 #     floor (2 by default) and maxReplicas to at least minReplicas, at most
 #     max_replicas and at least min_spread above minReplicas.
 #   applies_to: [HorizontalPodAutoscaler, Deployment, StatefulSet, Rollout]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {HorizontalPodAutoscaler: [Deployment, StatefulSet, Rollout], "*": [HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
 #     properties:

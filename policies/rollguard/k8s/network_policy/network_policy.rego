@@ -24,6 +24,8 @@
 #     podSelector matches the workload's pod labels and allows only the callers
 #     and ports it needs.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {"*": [NetworkPolicy]}
 #   parameters:
 #     type: object
 #     properties: {}

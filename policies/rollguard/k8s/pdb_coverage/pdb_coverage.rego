@@ -25,6 +25,8 @@
 #     percentage such as 25%), or a minAvailable lower than the replica count.
 #     Never use maxUnavailable: 0 or minAvailable: 100%.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, PodDisruptionBudget]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {PodDisruptionBudget: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, HorizontalPodAutoscaler], "*": [PodDisruptionBudget, HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
 #     properties: {}

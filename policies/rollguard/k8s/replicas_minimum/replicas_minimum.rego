@@ -22,6 +22,8 @@
 #     workload with a HorizontalPodAutoscaler whose minReplicas is at least
 #     min_replicas; keep spec.replicas at or below max_replicas when it is set.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, Rollout]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {"*": [HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
 #     properties:

@@ -20,6 +20,8 @@
 #     affinity is unavoidable, lower sessionAffinityConfig.clientIP.timeoutSeconds
 #     and drain connections with a preStop hook.
 #   applies_to: [Service]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]}
 #   parameters:
 #     type: object
 #     properties: {}

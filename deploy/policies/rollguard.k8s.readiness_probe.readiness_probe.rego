@@ -1,0 +1,99 @@
+# METADATA
+# title: Containers declare a readiness probe
+# description: >-
+#   During a rolling update Kubernetes sends traffic to a new pod, and removes an
+#   old one, as soon as the new pod is Ready. Without a readinessProbe a container
+#   is Ready the moment it starts, before it can serve, so every rollout drops
+#   requests. Every probe named in `probes` (readinessProbe by default) must be
+#   present and use one of the handlers in `probe_types`; a probe without a
+#   handler checks nothing. Covers Deployments, StatefulSets, DaemonSets,
+#   ReplicaSets, ReplicationControllers, Rollouts, DeploymentConfigs and bare
+#   Pods; Jobs and CronJobs are left out because nothing routes traffic to them.
+# scope: package
+# custom:
+#   id: k8s.readiness_probe
+#   severity: high
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
+#   remediation: >-
+#     Add a readinessProbe to every serving container that checks the endpoint
+#     the application uses to say it can take traffic (for example an HTTP GET on
+#     /ready), separate from the liveness check. Give every required probe a
+#     handler (httpGet, tcpSocket, exec or grpc).
+#   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
+#   parameters:
+#     type: object
+#     properties:
+#       exempt_images:
+#         type: array
+#         items: {type: string}
+#         default: []
+#         description: Image prefixes exempt from the check (sidecars that cannot be probed).
+#       probes:
+#         type: array
+#         items: {type: string}
+#         default: ["readinessProbe"]
+#         description: >-
+#           Probe fields every container must set, e.g. ["readinessProbe",
+#           "livenessProbe"]; an empty list checks nothing.
+#       probe_types:
+#         type: array
+#         items: {type: string}
+#         minItems: 1
+#         default: ["httpGet", "tcpSocket", "exec", "grpc"]
+#         description: >-
+#           Handlers a required probe may use; a probe with none of them is a
+#           violation.
+#   example_allowed: |
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+#       readinessProbe:
+#         httpGet: {path: /ready, port: 8080}
+#   example_disallowed: |
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+package rollguard.k8s.readiness_probe
+
+import data.rollguard.lib.k8s
+
+violation contains {"msg": msg, "details": {"container": c.name, "probe": probe}} if {
+	some c in k8s.obj_containers
+	not exempt(c)
+	some probe in required_probes
+	not has_probe(c, probe)
+	msg := sprintf("container %q has no %s", [c.name, probe])
+}
+
+violation contains {"msg": msg, "details": d} if {
+	some c in k8s.obj_containers
+	not exempt(c)
+	some probe in required_probes
+	has_probe(c, probe)
+	not has_handler(c[probe])
+	d := {"container": c.name, "probe": probe, "probe_types": handler_types}
+	msg := sprintf("container %q has a %s with no handler (one of %s)", [c.name, probe, concat(", ", handler_types)])
+}
+
+# Probe fields to require; a malformed parameter falls back to the default.
+required_probes := [p | some p in input.parameters.probes; is_string(p)] if {
+	is_array(input.parameters.probes)
+} else := ["readinessProbe"]
+
+handler_types := [t | some t in input.parameters.probe_types; is_string(t)] if {
+	is_array(input.parameters.probe_types)
+} else := ["httpGet", "tcpSocket", "exec", "grpc"]
+
+# Missing, null or not an object: the container has no such probe.
+has_probe(c, probe) if is_object(c[probe])
+
+has_handler(probe_spec) if {
+	some t in handler_types
+	is_object(probe_spec[t])
+}
+
+exempt(c) if {
+	is_array(input.parameters.exempt_images)
+	some prefix in input.parameters.exempt_images
+	startswith(c.image, prefix)
+}

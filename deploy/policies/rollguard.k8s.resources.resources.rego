@@ -1,0 +1,77 @@
+# METADATA
+# title: Containers request CPU and memory and limit memory
+# description: >-
+#   A rolling update briefly runs old and new pods side by side (maxSurge). The
+#   scheduler places the surge pods by their requests: without cpu and memory
+#   requests it packs them onto nodes that cannot hold them, and without a
+#   memory limit one leaking pod can push a node into memory pressure and have
+#   the kubelet evict healthy neighbours in the middle of the rollout. Judges
+#   the containers and init containers (ephemeral containers cannot declare
+#   resources) of Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
+#   ReplicationControllers, Jobs, CronJobs, Argo Rollouts and DeploymentConfigs.
+#   A request left unset next to a limit counts as set, because Kubernetes
+#   copies the limit into it.
+# scope: package
+# custom:
+#   id: k8s.resources
+#   severity: medium
+#   controls: ["SOC2:A1.1", "ISO27001:A.8.6", "NIST-800-53:SC-6", "NIST-800-53:CM-6"]
+#   remediation: >-
+#     Set resources.requests.cpu and resources.requests.memory to the
+#     container's steady-state usage and resources.limits.memory to its peak
+#     (often equal to the request), e.g. requests {cpu: 250m, memory: 256Mi},
+#     limits {memory: 256Mi}.
+#   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
+#   parameters:
+#     type: object
+#     properties: {}
+#   example_allowed: |
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+#       resources:
+#         requests: {cpu: 250m, memory: 256Mi}
+#         limits: {memory: 256Mi}
+#   example_disallowed: |
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+#       resources:
+#         requests: {cpu: 250m}
+package rollguard.k8s.resources
+
+import data.rollguard.lib.k8s
+
+required := ["requests.cpu", "requests.memory", "limits.memory"]
+
+violation contains {"msg": msg, "details": {"container": c.name, "missing": missing}} if {
+	some c in judged_containers
+	missing := [field | some field in required; not declares(c, field)]
+	count(missing) > 0
+	msg := sprintf("container %q does not set %s", [c.name, concat(", ", missing)])
+}
+
+judged_containers := array.concat(k8s.obj_containers, [c |
+	inits := k8s.obj_pod_spec.initContainers
+	is_array(inits)
+	some c in inits
+	is_object(c)
+])
+
+declares(c, "requests.cpu") if quantity(c.resources.requests.cpu)
+
+# The API server defaults a missing request to the limit.
+declares(c, "requests.cpu") if quantity(c.resources.limits.cpu)
+
+declares(c, "requests.memory") if quantity(c.resources.requests.memory)
+
+declares(c, "requests.memory") if quantity(c.resources.limits.memory)
+
+declares(c, "limits.memory") if quantity(c.resources.limits.memory)
+
+quantity(q) if is_number(q)
+
+quantity(q) if {
+	is_string(q)
+	q != ""
+}

@@ -1,0 +1,118 @@
+# METADATA
+# title: Containers run unprivileged and locked down
+# description: >-
+#   Every rollout starts fresh pods from the manifest, so the manifest is where
+#   a container's privileges are decided. A container that may run as root,
+#   gain privileges, write its root filesystem or keep Linux capabilities, or a
+#   pod sharing the node's network, PID or IPC namespace, turns one compromised
+#   release into a compromised node; a rollout spreads it to every replica.
+#   Reports, per container (init and ephemeral included), runAsNonRoot not true
+#   (container value, else pod value), allowPrivilegeEscalation not false,
+#   privileged true, readOnlyRootFilesystem not true and capabilities.drop
+#   without ALL; and, once per pod, hostNetwork, hostPID or hostIPC true.
+#   Judges Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
+#   ReplicationControllers, Jobs, CronJobs, Argo Rollouts and DeploymentConfigs.
+# scope: package
+# custom:
+#   id: k8s.security_context
+#   severity: high
+#   controls: ["NIST-800-53:AC-6", "NIST-800-53:CM-7", "ISO27001:A.8.2", "CIS-K8S:5.2.2", "CIS-K8S:5.2.3", "CIS-K8S:5.2.4", "CIS-K8S:5.2.5", "CIS-K8S:5.2.6", "CIS-K8S:5.2.7", "CIS-K8S:5.2.9"]
+#   remediation: >-
+#     Set pod securityContext.runAsNonRoot: true and, on every container,
+#     securityContext {allowPrivilegeEscalation: false, readOnlyRootFilesystem:
+#     true, capabilities: {drop: [ALL]}} without privileged: true (add back
+#     single capabilities such as NET_BIND_SERVICE only if needed, mount an
+#     emptyDir where the application writes); remove hostNetwork, hostPID and
+#     hostIPC.
+#   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
+#   parameters:
+#     type: object
+#     properties: {}
+#   example_allowed: |
+#     securityContext: {runAsNonRoot: true}
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+#       securityContext:
+#         allowPrivilegeEscalation: false
+#         readOnlyRootFilesystem: true
+#         capabilities: {drop: [ALL]}
+#   example_disallowed: |
+#     hostNetwork: true
+#     containers:
+#     - name: web
+#       image: registry.example.com/web:1.4.2
+#       securityContext: {privileged: true}
+package rollguard.k8s.security_context
+
+import data.rollguard.lib.k8s
+
+violation contains {"msg": msg, "details": details(c, "runAsNonRoot", v, true)} if {
+	some c in k8s.obj_all_containers
+	v := run_as_non_root(c)
+	v != true
+	msg := sprintf("container %q does not set runAsNonRoot: true (pod or container securityContext)", [c.name])
+}
+
+violation contains {"msg": msg, "details": details(c, "allowPrivilegeEscalation", v, false)} if {
+	some c in k8s.obj_all_containers
+	v := setting(c, "allowPrivilegeEscalation")
+	v != false
+	msg := sprintf("container %q does not set allowPrivilegeEscalation: false", [c.name])
+}
+
+violation contains {"msg": msg, "details": details(c, "privileged", true, false)} if {
+	some c in k8s.obj_all_containers
+	setting(c, "privileged") == true
+	msg := sprintf("container %q runs privileged", [c.name])
+}
+
+violation contains {"msg": msg, "details": details(c, "readOnlyRootFilesystem", v, true)} if {
+	some c in k8s.obj_all_containers
+	v := setting(c, "readOnlyRootFilesystem")
+	v != true
+	msg := sprintf("container %q does not set readOnlyRootFilesystem: true", [c.name])
+}
+
+violation contains {"msg": msg, "details": details(c, "capabilities.drop", v, ["ALL"])} if {
+	some c in k8s.obj_all_containers
+	v := dropped(c)
+	not drops_all(v)
+	msg := sprintf("container %q does not drop ALL capabilities", [c.name])
+}
+
+violation contains {"msg": msg, "details": {"field": field, "value": true, "expected": false}} if {
+	some field in ["hostNetwork", "hostPID", "hostIPC"]
+	k8s.obj_pod_spec[field] == true
+	msg := sprintf("pod shares the node's namespace: %s is true", [field])
+}
+
+details(c, field, v, expected) := {"container": c.name, "field": concat(".", ["securityContext", field]), "value": v, "expected": expected}
+
+# Container-level value, else null (these fields do not exist at pod level).
+setting(c, field) := c.securityContext[field] if {
+	is_object(c.securityContext)
+	c.securityContext[field] != null
+} else := null
+
+# Container-level runAsNonRoot overrides the pod-level one.
+run_as_non_root(c) := setting(c, "runAsNonRoot") if {
+	setting(c, "runAsNonRoot") != null
+} else := k8s.obj_pod_spec.securityContext.runAsNonRoot if {
+	is_object(k8s.obj_pod_spec.securityContext)
+	k8s.obj_pod_spec.securityContext.runAsNonRoot != null
+} else := null
+
+dropped(c) := c.securityContext.capabilities.drop if {
+	is_object(c.securityContext)
+	is_object(c.securityContext.capabilities)
+	c.securityContext.capabilities.drop != null
+} else := null
+
+# Container runtimes compare "ALL" case-insensitively.
+drops_all(caps) if {
+	is_array(caps)
+	some cap in caps
+	is_string(cap)
+	upper(cap) == "ALL"
+}

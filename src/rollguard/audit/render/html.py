@@ -1,0 +1,40 @@
+"""The audit report as one self-contained, printable HTML page: a jinja2 template, inline CSS and SVG."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jinja2
+
+from rollguard.audit.render.charts import daily_chart, policy_chart
+from rollguard.audit.render.labels import SECTIONS, WAIVER_HEADINGS, chain_summary, env_label, short_hash
+from rollguard.audit.report import Report
+
+TEMPLATE = "report.html.j2"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("rollguard.audit", "templates"),
+        autoescape=True,  # every value comes from manifests, records or config: always escape
+        undefined=jinja2.StrictUndefined,  # a misspelt field fails the render instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(report: Report) -> str:
+    """Render `report` as a standalone HTML document (no scripts, no external resources)."""
+    template = _environment().get_template(TEMPLATE)
+    return template.render(
+        report=report,
+        sections=SECTIONS,
+        waiver_headings=WAIVER_HEADINGS,
+        chain_summary=chain_summary(report.chain),
+        daily_chart=daily_chart(report.daily),
+        policy_chart=policy_chart(report.top_policies),
+        env_label=env_label,
+        short_hash=short_hash,
+    )

@@ -1,0 +1,313 @@
+"""The audit report's data model: what one period of decision records shows a compliance officer.
+
+`rollguard.audit.report_build` fills it from a store; every renderer (`rollguard.audit.render`)
+reads only this model, so the HTML, Markdown, CSV and JSON reports cannot disagree on a number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+REPORT_VERSION = 1
+NO_ENVIRONMENT = "(none)"
+
+WaiverState = Literal["in_force", "expiring", "expired_referenced", "expired"]
+WAIVER_STATES: tuple[WaiverState, ...] = ("expired_referenced", "expiring", "in_force", "expired")  # most urgent first
+
+
+@dataclass(frozen=True)
+class Period:
+    """The time window of the report: `since <= time < until`, either end open when None."""
+
+    since: str | None
+    until: str | None
+
+    def describe(self) -> str:
+        """`2026-11-01 to 2026-11-30` for whole days, else the exact UTC times."""
+        start = _describe_moment(self.since, end=False) if self.since else "the first record"
+        end = _describe_moment(self.until, end=True) if self.until else "the last record"
+        return f"{start} to {end}"
+
+
+def _describe_moment(value: str, *, end: bool) -> str:
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.time() == dt.time.min:
+        # `until` is exclusive: a period ending at midnight covers the whole day before.
+        return (moment.date() - dt.timedelta(days=1) if end else moment.date()).isoformat()
+    return f"{value} (exclusive)" if end else value
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Passed and failed decisions of one bucket (a day or an environment)."""
+
+    label: str
+    passed: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        """Every decision of the bucket."""
+        return self.passed + self.failed
+
+
+@dataclass(frozen=True)
+class DayTrend:
+    """Passed and failed decisions of one UTC day, overall and per environment."""
+
+    day: str
+    passed: int
+    failed: int
+    environments: tuple[Tally, ...]
+
+    @property
+    def total(self) -> int:
+        """Every decision of the day."""
+        return self.passed + self.failed
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Headline counts of the period."""
+
+    decisions: int
+    passed: int
+    failed: int
+    findings: int  # not waived
+    blocking: int
+    waived_findings: int
+    by_source: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """The Kubernetes object a finding or an evaluation is about."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def display(self) -> str:
+        """`Kind namespace/name` (or `Kind name` for cluster-scoped objects)."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class WaiverRef:
+    """The waiver a finding pointed at when it was recorded."""
+
+    id: str
+    status: str  # applied | expired
+    expires: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class FindingEntry:
+    """One recorded finding, as the report shows it."""
+
+    policy: str
+    title: str
+    severity: str
+    message: str
+    resource: ResourceRef
+    enforcement: str
+    blocking: bool
+    error: bool
+    controls: tuple[str, ...]
+    waiver: WaiverRef | None
+
+    @property
+    def waived(self) -> bool:
+        """Whether an unexpired waiver silenced the finding."""
+        return self.waiver is not None and self.waiver.status == "applied"
+
+    @property
+    def effect(self) -> str:
+        """What the finding did to its decision: blocking, waived, warn, dryrun or below threshold."""
+        if self.blocking:
+            return "blocking"
+        if self.waived:
+            return "waived"
+        return self.enforcement if self.enforcement != "deny" else "below threshold"
+
+
+@dataclass(frozen=True)
+class DecisionEntry:
+    """One recorded decision of the period with its findings and its place in the chain."""
+
+    seq: int
+    hash: str
+    time: str
+    source: str
+    environment: str | None
+    actor: str | None
+    commit: str | None
+    run_id: str | None
+    verdict: str
+    exit_code: int
+    fail_on: str
+    dry_run: bool
+    resources: int
+    findings: tuple[FindingEntry, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def waived(self) -> bool:
+        """Whether any finding of the decision points at a waiver (in force or expired)."""
+        return any(f.waiver is not None for f in self.findings)
+
+    @property
+    def listed(self) -> bool:
+        """Whether the decision belongs in "Failed and waived decisions"."""
+        return self.verdict != "pass" or self.waived
+
+
+@dataclass(frozen=True)
+class PolicyFailures:
+    """How often one policy stood in the way during the period."""
+
+    policy: str
+    title: str
+    severity: str
+    findings: int  # not waived
+    blocking: int
+    decisions: int  # decisions with at least one unwaived finding of this policy
+
+
+@dataclass(frozen=True)
+class WaiverEntry:
+    """One waiver, from the records and/or the config, with how the period used it."""
+
+    id: str
+    state: WaiverState
+    policies: tuple[str, ...]
+    reason: str
+    owner: str
+    ticket: str | None
+    expires: str
+    days_left: int  # negative once expired
+    sources: tuple[str, ...]  # config and/or records
+    findings: int  # findings of the period that point at it
+    findings_expired: int  # ... of which it no longer covered when they were recorded
+    decisions: int
+
+
+@dataclass(frozen=True)
+class ControlPolicy:
+    """One policy's evidence for a control: its pass and fail evaluations."""
+
+    policy: str
+    passes: int
+    fails: int
+
+
+@dataclass(frozen=True)
+class ControlFailure:
+    """A (decision, policy, resource) that failed a control, with the findings' messages."""
+
+    seq: int
+    time: str
+    environment: str | None
+    verdict: str
+    policy: str
+    resource: ResourceRef
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ControlEvidence:
+    """Pass and fail evidence for one control id over the period."""
+
+    control: str
+    passes: int
+    fails: int
+    decisions: int  # decisions that evaluated the control at least once
+    decisions_failed: int
+    policies: tuple[ControlPolicy, ...]
+    failures: tuple[ControlFailure, ...]
+
+    @property
+    def result(self) -> str:
+        """`fail` when any evaluation failed, `pass` when some passed, else `no evidence`."""
+        if self.fails:
+            return "fail"
+        return "pass" if self.passes else "no evidence"
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """The verification of the whole store's hash chain when the report was made."""
+
+    ok: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    broken_at: int | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything an audit report shows; renderers only format it."""
+
+    generated_at: str
+    rollguard_version: str
+    store: str  # password redacted
+    period: Period
+    environment: str | None
+    config: str | None
+    totals: Totals
+    daily: tuple[DayTrend, ...]
+    environments: tuple[Tally, ...]
+    top_policies: tuple[PolicyFailures, ...]
+    decisions: tuple[DecisionEntry, ...]
+    waivers: tuple[WaiverEntry, ...]
+    controls: tuple[ControlEvidence, ...]
+    chain: ChainResult
+
+    @property
+    def listed_decisions(self) -> tuple[DecisionEntry, ...]:
+        """Failed decisions and decisions with waived findings, in chain order."""
+        return tuple(d for d in self.decisions if d.listed)
+
+    def waivers_in(self, state: WaiverState) -> tuple[WaiverEntry, ...]:
+        """The waivers in one state, soonest expiry first."""
+        return tuple(w for w in self.waivers if w.state == state)
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned `--format json` document."""
+        return {"version": REPORT_VERSION, **dataclasses.asdict(self)}
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (in the user part or the query) replaced by `***`."""
+    # Edited as text: urllib would rewrite `sqlite:///x.db` as `sqlite:/x.db`.
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # The last `@` before the query ends the user part, even when an unescaped password holds
+    # a `/` or `@`: better to hide too much than to print a secret.
+    query_at = rest.find("?")
+    at = rest.rfind("@", 0, query_at if query_at >= 0 else len(rest))
+    if at >= 0 and not rest.startswith("/"):
+        userinfo, tail = rest[:at], rest[at:]
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        rest = userinfo + tail
+    path, question, query = rest.partition("?")
+    if question:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMETERS for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs], safe="*/")
+    return f"{scheme}{sep}{path}{question}{query}"
+
+
+# libpq connection parameters that carry a secret.
+_SECRET_PARAMETERS = ("password", "sslpassword")

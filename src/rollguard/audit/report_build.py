@@ -1,0 +1,503 @@
+"""Build the audit report from decision records: read each record, then compute every section."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rollguard.audit.record import RECORD_SCHEMA, StoredRecord, format_time
+from rollguard.audit.report import (
+    NO_ENVIRONMENT,
+    WAIVER_STATES,
+    ChainResult,
+    ControlEvidence,
+    ControlFailure,
+    ControlPolicy,
+    DayTrend,
+    DecisionEntry,
+    FindingEntry,
+    Period,
+    PolicyFailures,
+    Report,
+    ResourceRef,
+    Tally,
+    Totals,
+    WaiverEntry,
+    WaiverRef,
+    WaiverState,
+    redact_url,
+)
+from rollguard.audit.store import ChainReport, DecisionStore
+from rollguard.errors import StoreError
+from rollguard.model import Severity
+from rollguard.policy.config import Waiver
+
+# A waiver this close to its expiry is called out so its owner renews or retires it in time.
+EXPIRING_DAYS = 30
+# Quiet days are drawn as empty bars so gaps show; past a year the chart would be unreadable,
+# so longer periods list only the days that have decisions.
+MAX_FILLED_DAYS = 366
+
+
+def report_from_store(
+    store: DecisionStore,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    environment: str | None,
+    now: dt.datetime,
+    rollguard_version: str,
+    config_waivers: Sequence[Waiver] = (),
+    config: str | None = None,
+) -> Report:
+    """Verify `store`'s chain and build the report of its decisions in the period."""
+    # Read the records first, so the verification covers every record the report shows.
+    records = list(store.records(since=since, until=until, environment=environment))
+    chain = store.verify()
+    return build_report(
+        records,
+        chain=chain,
+        store_url=store.url,
+        since=since,
+        until=until,
+        environment=environment,
+        now=now,
+        rollguard_version=rollguard_version,
+        config_waivers=config_waivers,
+        config=config,
+    )
+
+
+def build_report(
+    records: Iterable[StoredRecord],
+    *,
+    chain: ChainReport,
+    store_url: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    environment: str | None,
+    now: dt.datetime,
+    rollguard_version: str,
+    config_waivers: Sequence[Waiver] = (),
+    config: str | None = None,
+) -> Report:
+    """The report of `records` (already selected for the period and environment)."""
+    parsed = [_parse(r) for r in records]
+    decisions = tuple(p.entry for p in parsed)
+    return Report(
+        generated_at=format_time(now),
+        rollguard_version=rollguard_version,
+        store=redact_url(store_url),
+        period=Period(format_time(since) if since else None, format_time(until) if until else None),
+        environment=environment,
+        config=config,
+        totals=_totals(decisions),
+        daily=_daily(decisions, since=since, until=until),
+        environments=_environments(decisions),
+        top_policies=_top_policies(decisions),
+        decisions=decisions,
+        waivers=_waivers(parsed, config_waivers, environment=environment, now=now),
+        controls=_controls(parsed),
+        chain=ChainResult(
+            ok=chain.ok,
+            records=chain.records,
+            head_seq=chain.head.seq,
+            head_hash=chain.head.hash,
+            broken_at=chain.broken_at,
+            problem=chain.problem,
+        ),
+    )
+
+
+# ---- reading records -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PolicyRef:
+    id: str
+    controls: tuple[str, ...]
+    applies_to: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A record read into the report's types, plus what only the control evidence needs."""
+
+    entry: DecisionEntry
+    policies: tuple[_PolicyRef, ...]
+    resources: tuple[ResourceRef, ...]
+    waivers: tuple[Mapping[str, Any], ...]
+
+
+class _Fields:
+    """Typed access to one record's JSON, naming the record and field when it is malformed."""
+
+    def __init__(self, seq: int, where: str = "") -> None:
+        self.seq = seq
+        self.where = where
+
+    def fail(self, key: str, expected: str) -> StoreError:
+        return StoreError(
+            f"record {self.seq}: {self.where}{key} is missing or not {expected}; "
+            "the store holds a record this rollguard cannot read (run `rollguard audit verify`)"
+        )
+
+    def text(self, obj: Mapping[str, Any], key: str) -> str:
+        value = obj.get(key)
+        if not isinstance(value, str):
+            raise self.fail(key, "a string")
+        return value
+
+    def opt_text(self, obj: Mapping[str, Any], key: str) -> str | None:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, "a string or null")
+        return value
+
+    def integer(self, obj: Mapping[str, Any], key: str) -> int:
+        value = obj.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(key, "an integer")
+        return value
+
+    def objects(self, obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        value = obj.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, "a list of objects")
+        return value
+
+    def strings(self, obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        value = obj.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "a list of strings")
+        return tuple(value)
+
+    def mapping(self, obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = obj.get(key)
+        if not isinstance(value, dict):
+            raise self.fail(key, "an object")
+        return value
+
+    def at(self, where: str) -> _Fields:
+        return _Fields(self.seq, f"{self.where}{where}.")
+
+
+def _parse(record: StoredRecord) -> _Parsed:
+    body = record.body
+    fields = _Fields(record.seq)
+    schema = body.get("schema")
+    if schema != RECORD_SCHEMA:
+        raise StoreError(
+            f"record {record.seq} has schema {schema!r}; this rollguard reads schema {RECORD_SCHEMA} (upgrade rollguard)"
+        )
+    summary = fields.mapping(body, "summary")
+    try:
+        fail_on = Severity.parse(fields.at("summary").text(summary, "fail_on"))
+    except ValueError as exc:
+        raise StoreError(f"record {record.seq}: summary.fail_on: {exc}") from None
+    change = fields.mapping(body, "change")
+    findings = tuple(
+        _finding(f, fields.at(f"findings[{i}]"), fail_on) for i, f in enumerate(fields.objects(body, "findings"))
+    )
+    errors = []
+    for i, problem in enumerate(fields.objects(body, "errors")):
+        where = fields.at(f"errors[{i}]")
+        line = problem.get("line")
+        prefix = where.text(problem, "file") + (f":{line}" if isinstance(line, int) else "")
+        errors.append(f"{prefix}: {where.text(problem, 'message')}")
+    entry = DecisionEntry(
+        seq=record.seq,
+        hash=record.hash,
+        time=fields.text(body, "time"),
+        source=fields.text(body, "source"),
+        environment=fields.opt_text(body, "environment"),
+        actor=fields.opt_text(body, "actor"),
+        commit=fields.at("change").opt_text(change, "commit"),
+        run_id=fields.at("change").opt_text(change, "run_id"),
+        verdict=fields.text(body, "verdict"),
+        exit_code=fields.integer(body, "exit_code"),
+        fail_on=fail_on.label,
+        dry_run=body.get("dry_run") is True,
+        resources=len(fields.objects(body, "resources")),
+        findings=findings,
+        errors=tuple(errors),
+    )
+    policies = tuple(
+        _PolicyRef(
+            id=fields.at(f"policies[{i}]").text(p, "id"),
+            controls=fields.at(f"policies[{i}]").strings(p, "controls"),
+            applies_to=frozenset(fields.at(f"policies[{i}]").strings(p, "applies_to")),
+        )
+        for i, p in enumerate(fields.objects(body, "policies"))
+    )
+    resources = tuple(
+        _resource(r, fields.at(f"resources[{i}]")) for i, r in enumerate(fields.objects(body, "resources"))
+    )
+    return _Parsed(entry=entry, policies=policies, resources=resources, waivers=tuple(fields.objects(body, "waivers")))
+
+
+def _resource(obj: Mapping[str, Any], fields: _Fields) -> ResourceRef:
+    return ResourceRef(
+        api_version=fields.text(obj, "apiVersion"),
+        kind=fields.text(obj, "kind"),
+        namespace=fields.opt_text(obj, "namespace"),
+        name=fields.text(obj, "name"),
+    )
+
+
+def _finding(obj: Mapping[str, Any], fields: _Fields, fail_on: Severity) -> FindingEntry:
+    try:
+        severity = Severity.parse(fields.text(obj, "severity"))
+    except ValueError as exc:
+        raise StoreError(f"record {fields.seq}: {fields.where}severity: {exc}") from None
+    raw_waiver = obj.get("waiver")
+    waiver = None
+    if raw_waiver is not None:
+        if not isinstance(raw_waiver, dict):
+            raise fields.fail("waiver", "an object or null")
+        at = fields.at("waiver")
+        waiver = WaiverRef(
+            id=at.text(raw_waiver, "id"),
+            status=at.text(raw_waiver, "status"),
+            expires=at.text(raw_waiver, "expires"),
+            owner=at.text(raw_waiver, "owner"),
+        )
+    enforcement = fields.text(obj, "enforcement")
+    error = obj.get("error") is True
+    waived = waiver is not None and waiver.status == "applied"
+    return FindingEntry(
+        policy=fields.text(obj, "policy"),
+        title=fields.text(obj, "title"),
+        severity=severity.label,
+        message=fields.text(obj, "message"),
+        resource=_resource(fields.mapping(obj, "resource"), fields.at("resource")),
+        enforcement=enforcement,
+        # The same rule as Finding.blocks, at the threshold the decision was taken with.
+        blocking=enforcement == "deny" and not waived and (error or severity >= fail_on),
+        error=error,
+        controls=fields.strings(obj, "controls"),
+        waiver=waiver,
+    )
+
+
+# ---- sections --------------------------------------------------------------------------------
+
+
+def _env_label(environment: str | None) -> str:
+    return environment if environment is not None else NO_ENVIRONMENT
+
+
+def _totals(decisions: Sequence[DecisionEntry]) -> Totals:
+    findings = [f for d in decisions for f in d.findings]
+    return Totals(
+        decisions=len(decisions),
+        passed=sum(1 for d in decisions if d.verdict == "pass"),
+        failed=sum(1 for d in decisions if d.verdict != "pass"),
+        findings=sum(1 for f in findings if not f.waived),
+        blocking=sum(1 for f in findings if f.blocking),
+        waived_findings=sum(1 for f in findings if f.waived),
+        by_source=dict(sorted(Counter(d.source for d in decisions).items())),
+    )
+
+
+def _environments(decisions: Sequence[DecisionEntry]) -> tuple[Tally, ...]:
+    labels = sorted({_env_label(d.environment) for d in decisions})
+    return tuple(_tally(label, [d for d in decisions if _env_label(d.environment) == label]) for label in labels)
+
+
+def _tally(label: str, decisions: Sequence[DecisionEntry]) -> Tally:
+    passed = sum(1 for d in decisions if d.verdict == "pass")
+    return Tally(label=label, passed=passed, failed=len(decisions) - passed)
+
+
+def _daily(
+    decisions: Sequence[DecisionEntry], *, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[DayTrend, ...]:
+    by_day: dict[str, list[DecisionEntry]] = {}
+    for d in decisions:
+        by_day.setdefault(d.time[:10], []).append(d)
+    days = sorted(by_day)
+    if days:
+        first = since.astimezone(dt.timezone.utc).date() if since else dt.date.fromisoformat(days[0])
+        last = (
+            (until.astimezone(dt.timezone.utc) - dt.timedelta(microseconds=1)).date()
+            if until
+            else dt.date.fromisoformat(days[-1])
+        )
+        span = (last - first).days + 1
+        if 0 < span <= MAX_FILLED_DAYS:
+            days = sorted({(first + dt.timedelta(days=n)).isoformat() for n in range(span)} | set(days))
+    labels = [t.label for t in _environments(decisions)]
+    trend = []
+    for day in days:
+        todays = by_day.get(day, [])
+        tally = _tally(day, todays)
+        envs = tuple(_tally(label, [d for d in todays if _env_label(d.environment) == label]) for label in labels)
+        trend.append(DayTrend(day=day, passed=tally.passed, failed=tally.failed, environments=envs))
+    return tuple(trend)
+
+
+def _top_policies(decisions: Sequence[DecisionEntry]) -> tuple[PolicyFailures, ...]:
+    found: dict[str, list[tuple[int, FindingEntry]]] = {}
+    for d in decisions:
+        for f in d.findings:
+            if not f.waived:
+                found.setdefault(f.policy, []).append((d.seq, f))
+    rows = [
+        PolicyFailures(
+            policy=policy,
+            title=pairs[-1][1].title,
+            severity=pairs[-1][1].severity,
+            findings=len(pairs),
+            blocking=sum(1 for _, f in pairs if f.blocking),
+            decisions=len({seq for seq, _ in pairs}),
+        )
+        for policy, pairs in found.items()
+    ]
+    return tuple(sorted(rows, key=lambda r: (-r.blocking, -r.findings, -r.decisions, r.policy)))
+
+
+@dataclass
+class _WaiverFacts:
+    id: str
+    reason: str = ""
+    owner: str = ""
+    ticket: str | None = None
+    expires: str = ""
+    policies: set[str] = dataclasses.field(default_factory=set)
+    sources: set[str] = dataclasses.field(default_factory=set)
+    findings: int = 0
+    findings_expired: int = 0
+    decisions: set[int] = dataclasses.field(default_factory=set)
+
+
+def _waivers(
+    parsed: Sequence[_Parsed], config_waivers: Sequence[Waiver], *, environment: str | None, now: dt.datetime
+) -> tuple[WaiverEntry, ...]:
+    facts: dict[str, _WaiverFacts] = {}
+    for p in parsed:
+        for i, w in enumerate(p.waivers):
+            fields = _Fields(p.entry.seq).at(f"waivers[{i}]")
+            fact = facts.setdefault(fields.text(w, "id"), _WaiverFacts(fields.text(w, "id")))
+            # Records are read oldest first, so the newest record's wording wins.
+            fact.reason = fields.text(w, "reason")
+            fact.owner = fields.text(w, "owner")
+            fact.ticket = fields.opt_text(w, "ticket")
+            fact.expires = fields.text(w, "expires")
+            fact.sources.add("records")
+        for f in p.entry.findings:
+            if f.waiver is None:
+                continue
+            fact = facts.setdefault(f.waiver.id, _WaiverFacts(f.waiver.id, owner=f.waiver.owner))
+            fact.expires = fact.expires or f.waiver.expires
+            fact.sources.add("records")
+            fact.policies.add(f.policy)
+            fact.findings += 1
+            fact.findings_expired += f.waiver.status == "expired"
+            fact.decisions.add(p.entry.seq)
+    for waiver in config_waivers:
+        if environment is not None and waiver.environments and environment not in waiver.environments:
+            continue
+        fact = facts.setdefault(waiver.id, _WaiverFacts(waiver.id))
+        # The config is the waiver as it stands today; it overrides what older records say.
+        fact.reason, fact.owner, fact.ticket = waiver.reason, waiver.owner, waiver.ticket
+        fact.expires = waiver.expires.isoformat()
+        fact.policies.add(waiver.policy)
+        fact.sources.add("config")
+    entries = [_waiver_entry(fact, now) for fact in facts.values()]
+    return tuple(sorted(entries, key=lambda e: (WAIVER_STATES.index(e.state), e.expires, e.id)))
+
+
+def _waiver_entry(fact: _WaiverFacts, now: dt.datetime) -> WaiverEntry:
+    try:
+        expires = dt.date.fromisoformat(fact.expires)
+    except ValueError:
+        raise StoreError(f"waiver {fact.id}: expiry {fact.expires!r} is not an ISO date") from None
+    today = now.astimezone(dt.timezone.utc).date()
+    # Same rule as Waiver.expired: a waiver holds through the last day it names.
+    state: WaiverState
+    if expires < today:
+        state = "expired_referenced" if fact.findings else "expired"
+    elif (expires - today).days <= EXPIRING_DAYS:
+        state = "expiring"
+    else:
+        state = "in_force"
+    return WaiverEntry(
+        id=fact.id,
+        state=state,
+        policies=tuple(sorted(fact.policies)),
+        reason=fact.reason,
+        owner=fact.owner,
+        ticket=fact.ticket,
+        expires=fact.expires,
+        days_left=(expires - today).days,
+        sources=tuple(sorted(fact.sources)),
+        findings=fact.findings,
+        findings_expired=fact.findings_expired,
+        decisions=len(fact.decisions),
+    )
+
+
+def _controls(parsed: Sequence[_Parsed]) -> tuple[ControlEvidence, ...]:
+    # Every control a judging policy maps to is listed, even with no evaluation in the period:
+    # a control without evidence is itself something an auditor needs to see.
+    mapped: dict[str, set[str]] = {}
+    passes: Counter[tuple[str, str]] = Counter()  # (control, policy) -> evaluations without a finding
+    fails: Counter[tuple[str, str]] = Counter()
+    failures: dict[str, list[ControlFailure]] = {}
+    decided: dict[str, set[int]] = {}
+    failed: dict[str, set[int]] = {}
+    for p in parsed:
+        controls_of = {policy.id: policy.controls for policy in p.policies}
+        unwaived: dict[tuple[str, ResourceRef], list[str]] = {}
+        for f in p.entry.findings:
+            if not f.waived:
+                unwaived.setdefault((f.policy, f.resource), []).append(f.message)
+                controls_of.setdefault(f.policy, f.controls)
+        for pid, controls in controls_of.items():
+            for control in controls:
+                mapped.setdefault(control, set()).add(pid)
+        evaluated = {(policy.id, r) for policy in p.policies for r in p.resources if r.kind in policy.applies_to}
+        # A finding can name an object outside the policy's kinds (a namespace-wide check
+        # reported on a workload); it is still a failure of that policy's controls.
+        for pid, resource in sorted(evaluated | set(unwaived), key=lambda k: (k[0], k[1].display())):
+            messages = unwaived.get((pid, resource))
+            for control in controls_of.get(pid, ()):
+                decided.setdefault(control, set()).add(p.entry.seq)
+                if messages is None:
+                    passes[(control, pid)] += 1
+                    continue
+                fails[(control, pid)] += 1
+                failed.setdefault(control, set()).add(p.entry.seq)
+                failures.setdefault(control, []).append(
+                    ControlFailure(
+                        seq=p.entry.seq,
+                        time=p.entry.time,
+                        environment=p.entry.environment,
+                        verdict=p.entry.verdict,
+                        policy=pid,
+                        resource=resource,
+                        messages=tuple(messages),
+                    )
+                )
+    evidence = []
+    for control in sorted(mapped):
+        rows = tuple(
+            ControlPolicy(pid, passes[(control, pid)], fails[(control, pid)]) for pid in sorted(mapped[control])
+        )
+        evidence.append(
+            ControlEvidence(
+                control=control,
+                passes=sum(r.passes for r in rows),
+                fails=sum(r.fails for r in rows),
+                decisions=len(decided.get(control, ())),
+                decisions_failed=len(failed.get(control, ())),
+                policies=rows,
+                failures=tuple(failures.get(control, ())),
+            )
+        )
+    return tuple(evidence)

@@ -1,0 +1,1 @@
+"""The admission webhook: AdmissionReview handling, the ASGI app, mutations, certificates and manifests."""

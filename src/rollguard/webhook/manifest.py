@@ -1,0 +1,268 @@
+"""Kubernetes objects that put the webhook in front of the API server, and the policy folder it mounts."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+
+from rollguard.errors import ConfigError, PolicyError
+from rollguard.policy.bundle import PolicyBundle
+from rollguard.policy.config import Config
+from rollguard.webhook.certs import CA_CERT, check_service
+
+FAILURE_POLICIES = ("Fail", "Ignore")
+WEBHOOK_PORT = 8443
+# The webhook answers within its deadline (`admission.deadline_seconds`, 2 s by default) by
+# applying its own failure mode; the API server must wait longer than that, or it gives up
+# first and applies the configuration's failurePolicy instead.
+WEBHOOK_DEADLINE_SECONDS = 2.0
+MAX_TIMEOUT_SECONDS = 30  # the API server's upper bound for timeoutSeconds
+DEFAULT_TIMEOUT_SECONDS = 5
+DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public")
+OPERATIONS = ("CREATE", "UPDATE")
+POLICY_CONFIGMAP = "rollguard-policies"
+
+# Kind (as policies name it in METADATA applies_to) → (API group, resource). Versions stay
+# open ("*"): the policies judge every version a client may send, and matchPolicy Equivalent
+# also sends a covered resource reached through another API group.
+KIND_RESOURCES: dict[str, tuple[str, str]] = {
+    "Pod": ("", "pods"),
+    "Service": ("", "services"),
+    "ReplicationController": ("", "replicationcontrollers"),
+    "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"),
+    "ReplicaSet": ("apps", "replicasets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "PodSecurityPolicy": ("policy", "podsecuritypolicies"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    "Rollout": ("argoproj.io", "rollouts"),
+    "DeploymentConfig": ("apps.openshift.io", "deploymentconfigs"),
+}
+
+_GLOB = re.compile(r"[*?\[]")
+# ConfigMap keys allow letters, digits, '-', '_' and '.' only, and at most 253 of them.
+_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+_CONFIGMAP_LIMIT = 1024 * 1024  # bytes the API server stores in one object
+
+
+def judged_kinds(bundle: PolicyBundle, config: Config) -> list[str]:
+    """Every kind that a policy switched on by `config` judges (METADATA applies_to), sorted."""
+    settings = config.resolve(None)
+    return sorted({kind for p in bundle.policies if settings.selects(p.id) for kind in p.applies_to})
+
+
+def admission_rules(kinds: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One rule per API group covering `kinds`, and the kinds with no known group and resource."""
+    by_group: dict[str, set[str]] = {}
+    unknown: list[str] = []
+    for kind in kinds:
+        if kind not in KIND_RESOURCES:
+            unknown.append(kind)
+            continue
+        group, resource = KIND_RESOURCES[kind]
+        by_group.setdefault(group, set()).add(resource)
+    rules = [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "operations": list(OPERATIONS),
+            "resources": sorted(resources),
+            "scope": "*",
+        }
+        for group, resources in sorted(by_group.items())
+    ]
+    return rules, sorted(set(unknown))
+
+
+def exempt_namespaces(config: Config, *, own_namespace: str) -> list[str]:
+    """Namespaces whose requests are never sent: `admission.exempt_namespaces` or the defaults, plus its own.
+
+    The webhook's own namespace is always exempt: with failurePolicy Fail, judging it would
+    let a webhook that is down block the very pods that bring it back. Glob patterns are left
+    out (a label selector matches exact values only); the webhook applies them itself.
+    """
+    configured = config.admission.get("exempt_namespaces")
+    if configured is not None and (
+        not isinstance(configured, (list, tuple)) or not all(isinstance(n, str) and n for n in configured)
+    ):
+        raise ConfigError(
+            "admission.exempt_namespaces must be a list of namespace names",
+            file=str(config.path) if config.path else None,
+        )
+    names = list(configured) if configured is not None else list(DEFAULT_EXEMPT_NAMESPACES)
+    return sorted({n for n in names if not _GLOB.search(n)} | {own_namespace})
+
+
+def admission_deadline(config: Config) -> float:
+    """Seconds the webhook allows itself to judge one request (`admission.deadline_seconds`)."""
+    value = config.admission.get("deadline_seconds", WEBHOOK_DEADLINE_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            "admission.deadline_seconds must be a number of seconds", file=str(config.path) if config.path else None
+        )
+    return float(value)
+
+
+def read_ca_bundle(ca_dir: Path) -> bytes:
+    """The PEM of `ca_dir`/ca.crt, checked to hold only CA certificates."""
+    path = ca_dir / CA_CERT
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"read CA certificate: {exc.strerror or exc}; create it with `rollguard webhook certs`", file=str(path)
+        ) from exc
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise ConfigError(f"not a PEM certificate: {exc}", file=str(path)) from exc
+    for cert in certs:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise ConfigError(
+                f"{cert.subject.rfc4514_string()} is not a CA certificate; pass the directory holding ca.crt",
+                file=str(path),
+            )
+    return pem
+
+
+def webhook_configurations(
+    *,
+    service: str,
+    namespace: str,
+    ca_bundle: bytes,
+    rules: Sequence[Mapping[str, Any]],
+    exempt: Sequence[str],
+    failure_policy: str = "Fail",
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+    deadline_seconds: float = WEBHOOK_DEADLINE_SECONDS,
+) -> list[dict[str, Any]]:
+    """The ValidatingWebhookConfiguration and MutatingWebhookConfiguration for the Service."""
+    check_service(service, namespace)
+    if failure_policy not in FAILURE_POLICIES:
+        raise ConfigError(f"--failure-policy {failure_policy!r}: use Fail or Ignore")
+    if not deadline_seconds < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        raise ConfigError(
+            f"--timeout-seconds {timeout_seconds}: use more than the webhook's {deadline_seconds:g} s deadline "
+            f"(admission.deadline_seconds) and at most {MAX_TIMEOUT_SECONDS}"
+        )
+    if not rules:
+        raise PolicyError("no policy judges a kind the webhook can register for; nothing to send to the webhook")
+    labels = {"app.kubernetes.io/name": "rollguard", "app.kubernetes.io/component": "webhook"}
+
+    def webhook(name: str, path: str) -> dict[str, Any]:
+        return {
+            "name": f"{name}.rollguard.io",
+            "clientConfig": {
+                "service": {"name": service, "namespace": namespace, "path": path, "port": WEBHOOK_PORT},
+                "caBundle": base64.b64encode(ca_bundle).decode("ascii"),
+            },
+            "rules": [dict(r) for r in rules],
+            "failurePolicy": failure_policy,
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(exempt)}
+                ]
+            },
+            "objectSelector": {},
+            "sideEffects": "None",
+            "timeoutSeconds": timeout_seconds,
+            "admissionReviewVersions": ["v1"],
+        }
+
+    mutate = webhook("mutate", "/mutate")
+    # Never: rollguard's mutations do not depend on what later mutating webhooks change.
+    mutate["reinvocationPolicy"] = "Never"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": service, "labels": labels},
+            "webhooks": [webhook("validate", "/validate")],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": service, "labels": labels},
+            "webhooks": [mutate],
+        },
+    ]
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """A safe dumper that writes shared values out in full: manifests read by people have no `&id001`."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def render_yaml(documents: Iterable[Mapping[str, Any]]) -> str:
+    """Documents as one multi-document YAML stream, keys in the order given."""
+    # A wide line keeps the caBundle on one line, as `kubectl get -o yaml` shows it.
+    return yaml.dump_all(
+        [dict(d) for d in documents], Dumper=_PlainDumper, sort_keys=False, explicit_start=True, width=1 << 20
+    )
+
+
+def flat_policy_name(rel: str) -> str:
+    """The ConfigMap key for a module at `rel` (`rollguard/k8s/rbac/rbac.rego` → `rollguard.k8s.rbac.rbac.rego`)."""
+    return rel.replace("/", ".")
+
+
+def write_policy_folder(bundle: PolicyBundle, out: Path) -> list[Path]:
+    """Write the bundle's runtime modules flat into `out`, with the kustomization generating their ConfigMap.
+
+    ConfigMap keys cannot contain '/', so the tree becomes one folder; the loader reads it
+    unchanged, since packages come from the sources, not the paths. `*.rego` files left in
+    `out` from an earlier bundle are removed. Returns the paths written.
+    """
+    modules = {flat_policy_name(rel): source for rel, source in sorted(bundle.runtime_modules().items())}
+    if len(modules) != len(bundle.runtime_modules()):
+        raise PolicyError(f"two policy files of {bundle.root} flatten to the same name; rename one")
+    for key in modules:
+        if not _CONFIGMAP_KEY.match(key):
+            raise PolicyError(
+                f"{key!r} cannot be a ConfigMap key; use letters, digits, '-', '_' and '.' in policy paths"
+            )
+    size = sum(len(s.encode()) for s in modules.values())
+    if size > _CONFIGMAP_LIMIT:
+        raise PolicyError(f"the policies take {size} bytes, more than one ConfigMap holds ({_CONFIGMAP_LIMIT})")
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "configMapGenerator": [{"name": POLICY_CONFIGMAP, "files": sorted(modules)}],
+    }
+    header = "# Generated by `rollguard webhook policies` from the policy directory; do not edit.\n"
+    files = {**modules, "kustomization.yaml": header + yaml.safe_dump(kustomization, sort_keys=False)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob("*.rego"):
+            if stale.name not in modules:
+                stale.unlink()
+        written = []
+        for name, text in files.items():
+            path = out / name
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise PolicyError(f"write policy folder: {exc.strerror or exc}", file=str(exc.filename or out)) from exc
+    return written
