@@ -218,3 +218,21 @@ def test_missing_certificate_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("rollguard: --cert/--key: cannot load the certificate and key:")
     assert proc.stderr.count("\n") == 1
+
+
+def test_the_shared_listening_socket_is_tcp_so_answers_are_not_delayed() -> None:
+    """With --workers N uvicorn binds the socket itself; it must carry IPPROTO_TCP, or asyncio
+    leaves Nagle's algorithm on and each keep-alive answer waits for a delayed ACK."""
+    from rollguard.webhook.server import TlsConfig
+
+    config = TlsConfig("rollguard.webhook.server:create_from_environment", host="127.0.0.1", port=free_port())
+    sock = config.bind_socket()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        sock.listen()
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            accepted, _ = sock.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

@@ -32,7 +32,15 @@ def canonical_json(value: Any) -> str:
 
 def chain_hash(seq: int, prev: str, body: Mapping[str, Any]) -> str:
     """The hash that links record `seq` (with content `body`) to the record before it."""
-    payload = canonical_json({"seq": seq, "prev": prev, "record": body})
+    return chain_hash_text(seq, prev, canonical_json(body))
+
+
+def chain_hash_text(seq: int, prev: str, body_text: str) -> str:
+    """`chain_hash` from the record's canonical JSON text, without serialising it again.
+
+    Canonical JSON sorts keys, so `{"seq", "prev", "record"}` is written prev, record, seq.
+    """
+    payload = f'{{"prev":{canonical_json(prev)},"record":{body_text},"seq":{int(seq)}}}'
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

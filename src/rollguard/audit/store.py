@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from rollguard.audit.record import GENESIS, StoredRecord, canonical_json, chain_hash
+from rollguard.audit.record import GENESIS, StoredRecord, canonical_json, chain_hash, chain_hash_text
 from rollguard.errors import StoreError
 
 DEFAULT_STORE = "sqlite:///.rollguard/decisions.db"
@@ -118,16 +118,14 @@ class DecisionStore(abc.ABC):
 
     def append_many(self, bodies: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
         """Add `bodies` in order, in one transaction (a busy webhook writes in batches)."""
-        prepared = []
-        for body in bodies:
-            text = canonical_json(body)  # raises on NaN or non-JSON values before anything is written
-            prepared.append((text, _loads(text)))
+        # Serialised before the transaction: a NaN or non-JSON value fails before anything is written.
+        prepared = [(canonical_json(body), body) for body in bodies]
         stored: list[StoredRecord] = []
         with self._write() as tx:
             head = tx.head()
             for text, content in prepared:
                 seq = head.seq + 1
-                digest = chain_hash(seq, head.hash, content)
+                digest = chain_hash_text(seq, head.hash, text)
                 tx.insert(seq, head.hash, digest, text, {key: content.get(key) for key in INDEXED})
                 stored.append(StoredRecord(seq=seq, prev_hash=head.hash, hash=digest, body=content))
                 head = Head(seq, digest)
