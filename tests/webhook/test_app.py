@@ -92,6 +92,7 @@ def make_service(
     inventory_docs: list[dict[str, Any]] | None = None,
     metrics: Metrics | None = None,
     recorder: DecisionRecorder | None = None,
+    engine: str = "opa",
 ) -> AdmissionService:
     config_path = None
     if config is not None:
@@ -101,7 +102,7 @@ def make_service(
     if recorder is None and store is not None:
         recorder = DecisionRecorder(store, metrics)
     service = AdmissionService(
-        PolicySource(policy_dir=policies, config_path=config_path, environment=None, engine="opa"),
+        PolicySource(policy_dir=policies, config_path=config_path, environment=None, engine=engine),
         metrics=metrics,
         recorder=recorder,
         own_namespace="rollguard-system",
@@ -508,3 +509,31 @@ def test_mutate_leaves_deletes_and_disabled_mutations_alone(service: AdmissionSe
     assert plain == {"uid": "3f1c8a52-0d6e-4d7e-9c61-2f5b9a0e7d11", "allowed": True}  # nothing enabled
     deleted = call(service, "/mutate", admission_review(None, operation="DELETE", old=deployment)).json()["response"]
     assert deleted == {"uid": "3f1c8a52-0d6e-4d7e-9c61-2f5b9a0e7d11", "allowed": True}
+
+
+def test_regorus_runtimes_are_judged_and_released_on_their_own_thread(tmp_path: Path) -> None:
+    """regorus engines are bound to the thread that made them: a reload and a close must not
+    drop one anywhere else (the process would abort)."""
+    import gc
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, gc, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from tests.webhook.test_app import make_service, admission_review, the_deployment, NO_PROBE
+from pathlib import Path
+svc = make_service(Path({str(tmp_path)!r}), engine="regorus", store="sqlite:///{tmp_path / "log.db"}")
+request = admission_review(the_deployment(NO_PROBE))["request"]
+first = asyncio.run(svc.validate("admission.k8s.io/v1", request))
+assert svc.reload("test")
+second = asyncio.run(svc.validate("admission.k8s.io/v1", request))
+svc.close()
+gc.collect()
+print(first.decision, second.decision)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    gc.collect()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["denied", "denied"]
+    assert "unsendable" not in proc.stderr

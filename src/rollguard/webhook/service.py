@@ -146,7 +146,16 @@ class Runtime:
         return next((p.id for p in self.gate.policies if p.file in message), "unknown")
 
     def close(self) -> None:
-        """Let queued evaluations finish, then end the thread."""
+        """Let queued evaluations finish, release the engine on its own thread, then end the thread."""
+
+        def release() -> None:
+            # regorus engines must be dropped on the thread that made them.
+            self.__dict__.pop("gate", None)
+
+        try:
+            self.executor.submit(release)
+        except RuntimeError:
+            return  # closed already
         self.executor.shutdown(wait=False)
 
 
@@ -258,7 +267,12 @@ class AdmissionService:
         artifact = request_artifact(request)
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
+            try:
+                future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
+            except RuntimeError:  # a reload closed this runtime just now: use the new one
+                runtime = self.runtime
+                assert runtime is not None
+                future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
             decision = await asyncio.wait_for(future, timeout=settings.deadline_seconds)
         except asyncio.TimeoutError:
             return self._failed(
@@ -350,7 +364,7 @@ class AdmissionService:
         if self.recorder is None or request.get("dryRun"):
             return
         when = utc_now()
-        gate = runtime.gate
+        policies = runtime.gate.policies  # not the gate: it must stay on its evaluation thread
         user = request.get("userInfo") or {}
 
         def build() -> Mapping[str, Any]:
@@ -365,7 +379,7 @@ class AdmissionService:
                 decision,
                 source="admission",
                 when=when,
-                policies=gate.policies,
+                policies=policies,
                 artifacts=[artifact],
                 bundle_digest=runtime.digest,
                 rollguard_version=_version(),
