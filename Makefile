@@ -52,7 +52,7 @@ lint: $(STAMP)
 # Everything generated from policies/: the policy pages, the Gatekeeper tree and the webhook's
 # flat policy folder (tests fail when any of them is stale).
 docs: $(STAMP)
-	$(BIN)/rollguard policy doc --out docs/policies
+	$(BIN)/rollguard policy doc --out docs/policies --compliance docs/compliance.md
 	$(BIN)/rollguard gatekeeper build --out gatekeeper
 	$(BIN)/rollguard webhook policies --out deploy/policies
 
@@ -64,6 +64,11 @@ bench-events: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python benchmarks/bench_cluster_memory.py
+
+# rollguard's migration pack beside the squawk binary (PyPI squawk-cli, in its own venv) on
+# squawk's own rule tests from the shared corpus: the agreement matrix.
+compare-squawk: $(STAMP)
+	$(BIN)/python benchmarks/compare_squawk.py
 
 # Load test of `rollguard serve` over HTTPS with hey (Debian package hey, installed when missing).
 bench-webhook: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -10,48 +11,99 @@ import pytest
 
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
-from rollguard.policy.config import Config
+from rollguard.policy.config import Config, VulnerabilityException
 
 from .conftest import FIXTURES, make_gate
 
-_EXPECT = re.compile(r"^#\s*expect:(.*)$", re.MULTILINE)
-_PARAMETERS = re.compile(r"^#\s*parameters:(.*)$", re.MULTILINE)
+# `# expect:` in YAML, `-- expect:` in SQL; likewise for parameters.
+_EXPECT = re.compile(r"^(?:#|--)\s*expect:(.*)$", re.MULTILINE)
+_PARAMETERS = re.compile(r"^(?:#|--)\s*parameters:(.*)$", re.MULTILINE)
+_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json"}
+# An image fixture is a Trivy report (`<case>.json`) with an optional `<case>.yaml` beside it: the manifests
+# deployed with it, and the `# expect:`, `# parameters:` and `# exceptions:` (JSON) lines JSON cannot hold.
+_EXCEPTIONS = re.compile(r"^#\s*exceptions:(.*)$", re.MULTILINE)
 
 
 def _fixture_files() -> list[Path]:
-    return sorted(p for p in (FIXTURES / "k8s").glob("*/*.yaml") if p.name.startswith(("allowed_", "disallowed_")))
+    return sorted(
+        p
+        for domain, suffix in _SUFFIXES.items()
+        for p in (FIXTURES / domain).glob(f"*/*.{suffix}")
+        if p.name.startswith(("allowed_", "disallowed_"))
+    )
+
+
+def _fixture_folders() -> list[Path]:
+    """Fixtures that are a whole change: folders `allowed_<case>/` and `disallowed_<case>/`, loaded as one change set."""
+    return sorted(p for p in FIXTURES.glob("*/*/*") if p.is_dir() and p.name.startswith(("allowed_", "disallowed_")))
+
+
+def _folder_headers(folder: Path) -> str:
+    """A folder fixture's `expect:`/`parameters:` lines: its `expect` file and the first line of every file."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    texts = [p.read_text(encoding="utf-8") for p in files]
+    return "\n".join(t if p.name == "expect" else t.split("\n", 1)[0] for p, t in zip(files, texts, strict=True))
+
+
+def policy_of(path: Path) -> str:
+    """The policy a fixture is for: `<domain>.<folder>`."""
+    return f"{path.parent.parent.name}.{path.parent.name}"
 
 
 def expected_ids(path: Path) -> set[str]:
     """`# expect: a b` in the file, else the folder's policy for disallowed_ and nothing for allowed_."""
-    m = _EXPECT.search(path.read_text(encoding="utf-8"))
+    m = _EXPECT.search(_annotated_text(path))
     if m:
         return set(m.group(1).split())
-    return {f"k8s.{path.parent.name}"} if path.name.startswith("disallowed_") else set()
+    return {policy_of(path)} if path.name.startswith("disallowed_") else set()
 
 
 def test_every_policy_has_allowed_and_disallowed_fixtures(bundle) -> None:
     for info in bundle.policies:
         folder = FIXTURES / info.domain / info.name
-        names = [p.name for p in folder.glob("*.yaml")] if folder.is_dir() else []
+        suffix = _SUFFIXES.get(info.domain)
+        files = [p.name for p in folder.glob(f"*.{suffix}")] if folder.is_dir() and suffix else []
+        names = files + ([p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else [])
         assert any(n.startswith("allowed_") for n in names), f"{info.id} has no allowed_ fixture in {folder}"
-        if info.id != "k8s.selector_immutable":  # UPDATE-only: its disallowed cases live in Rego tests
+        # selector_immutable is UPDATE-only and the observed_* facts come only from a real database
+        # run (`rollguard migrate verify`): their disallowed cases live in the Rego tests.
+        if info.id not in ("k8s.selector_immutable", "migration.observed_lock", "migration.observed_rewrite"):
             assert any(n.startswith("disallowed_") for n in names), f"{info.id} has no disallowed_ fixture"
 
 
 def fixture_parameters(path: Path) -> dict[str, object] | None:
     """`# parameters: {...}` (JSON) in the file: parameters for the folder's policy."""
-    m = _PARAMETERS.search(path.read_text(encoding="utf-8"))
+    m = _PARAMETERS.search(_annotated_text(path))
     return json.loads(m.group(1)) if m else None
 
 
-@pytest.mark.parametrize("path", _fixture_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def companions(path: Path) -> list[Path]:
+    """The manifests judged with an image fixture's report (`<case>.yaml`), if any."""
+    manifest = path.with_suffix(".yaml")
+    return [manifest] if path.suffix == ".json" and manifest.is_file() else []
+
+
+def _annotated_text(path: Path) -> str:
+    if path.is_dir():
+        return _folder_headers(path)
+    return "\n".join(p.read_text(encoding="utf-8") for p in (path, *companions(path)))
+
+
+def fixture_exceptions(path: Path) -> tuple[VulnerabilityException, ...]:
+    """`# exceptions: [...]` (JSON): the case's `vulnerability_exceptions`."""
+    m = _EXCEPTIONS.search(_annotated_text(path))
+    entries = json.loads(m.group(1)) if m else []
+    return tuple(VulnerabilityException(**{**e, "expires": dt.date.fromisoformat(e["expires"])}) for e in entries)
+
+
+@pytest.mark.parametrize("path", _fixture_files() + _fixture_folders(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_fixture(path: Path, gate: Gate, bundle) -> None:
     parameters = fixture_parameters(path)
-    if parameters is not None:
-        settings = Config(parameters={f"k8s.{path.parent.name}": parameters}).resolve(None)
-        gate = make_gate(bundle, gate.engine.name, settings)
-    change = load_change_set([str(path)])
+    exceptions = fixture_exceptions(path)
+    if parameters is not None or exceptions:
+        config = Config(parameters={policy_of(path): parameters or {}}, vulnerability_exceptions=exceptions)
+        gate = make_gate(bundle, gate.engine.name, config.resolve(None))
+    change = load_change_set([str(path), *map(str, companions(path))])
     assert not change.problems, [p.display() for p in change.problems]
     decision = gate.judge(change)
     assert not decision.errors, [f.message for f in decision.errors]
@@ -60,5 +112,7 @@ def test_fixture(path: Path, gate: Gate, bundle) -> None:
         f"{f.policy}: {f.resource.display()}: {f.message}" for f in decision.findings
     )
     if path.name.startswith("disallowed_"):
-        own = f"k8s.{path.parent.name}"
-        assert all(f.message and f.file == path.as_posix() and f.line for f in decision.findings if f.policy == own)
+        own = policy_of(path)
+        files = {p.as_posix() for p in (path, *companions(path))}
+        files |= {p.as_posix() for p in path.rglob("*")} if path.is_dir() else set()  # a folder fixture's own files
+        assert all(f.message and f.file in files and f.line for f in decision.findings if f.policy == own)

@@ -17,7 +17,7 @@
 # custom:
 #   id: k8s.image_pinning
 #   severity: high
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2", "NIST-800-53:SI-7"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2", "NIST-800-53:SI-7", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Reference an immutable version: a release tag such as
 #     registry.example.com/shop/checkout:2.4.1, or better the digest your build

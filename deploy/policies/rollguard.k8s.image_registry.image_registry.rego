@@ -17,7 +17,7 @@
 # custom:
 #   id: k8s.image_registry
 #   severity: high
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.19", "NIST-800-53:CM-7", "NIST-800-53:SR-3", "CIS-K8S:5.5.1"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.19", "NIST-800-53:CM-7", "NIST-800-53:SR-3", "CIS-K8S:5.5.1", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Push the image to an allowed registry (mirror third-party images through
 #     it) and reference it there, e.g. registry.example.com/shop/checkout:2.4.1;

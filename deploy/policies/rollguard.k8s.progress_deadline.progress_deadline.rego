@@ -13,7 +13,7 @@
 # custom:
 #   id: k8s.progress_deadline
 #   severity: medium
-#   controls: ["SOC2:CC8.1", "SOC2:CC7.2", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
+#   controls: ["SOC2:CC8.1", "SOC2:CC7.2", "ISO27001:A.8.32", "NIST-800-53:CM-3", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Set spec.progressDeadlineSeconds explicitly to a value no higher than
 #     max_seconds (900 by default) that covers a normal rollout of the workload,

@@ -13,7 +13,7 @@
 # custom:
 #   id: k8s.readiness_probe
 #   severity: high
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Add a readinessProbe to every serving container that checks the endpoint
 #     the application uses to say it can take traffic (for example an HTTP GET on

@@ -11,7 +11,7 @@
 # custom:
 #   id: k8s.revision_history
 #   severity: medium
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2(3)", "NIST-800-53:CP-10"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2(3)", "NIST-800-53:CP-10", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Remove spec.revisionHistoryLimit (default 10) or set it to at least
 #     min_revisions (2 by default).

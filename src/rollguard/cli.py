@@ -195,11 +195,30 @@ def _kustomize(directory: str) -> tuple[str, str]:
     callback=lambda _ctx, _param, value: _check_jobs(value),
     help="Processes to judge with; auto starts more only for large inputs.",
 )
+@click.option(
+    "--migration-format",
+    type=click.Choice(["auto", "flyway", "golang-migrate", "numbered", "plain", "alembic", "django"]),
+    default="auto",
+    show_default=True,
+    help="How .sql migrations are named and ordered; alembic/django read `alembic upgrade --sql` / `sqlmigrate` output.",
+)
+@click.option(
+    "--dialect", type=click.Choice(["postgres", "mysql"]), default="postgres", show_default=True, help="SQL dialect."
+)
+@click.option("--include-down", is_flag=True, help="Also judge golang-migrate .down.sql files.")
 @click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
 @store_option
 @click.option("--actor", default=None, help="Who deploys (default: from the CI environment, else the login name).")
 @click.option("--commit", default=None, help="Commit being deployed (default: from the CI environment or git).")
 @click.option("--run-id", default=None, help="Pipeline run id (default: from the CI environment).")
+@click.option(
+    "--scan-images", is_flag=True, help="Scan every image the manifests deploy with Trivy and judge the reports."
+)
+@click.option(
+    "--trivy", "trivy_path", default=None, help="Trivy executable for --scan-images (default: trivy on PATH)."
+)
+@click.option("--with-checkov", is_flag=True, help="Also run Checkov on the inputs; its failed checks become findings.")
+@click.option("--checkov", "checkov_path", default=None, help="Checkov executable (default: checkov on PATH).")
 def check(
     paths: Sequence[str],
     policies: Path | None,
@@ -213,14 +232,22 @@ def check(
     now_text: str | None,
     color: bool | None,
     jobs: str,
+    migration_format: str,
+    dialect: str,
+    include_down: bool,
     record: bool,
     store: str,
     actor: str | None,
     commit: str | None,
     run_id: str | None,
+    scan_images: bool = False,
+    trivy_path: str | None = None,
+    with_checkov: bool = False,
+    checkov_path: str | None = None,
 ) -> None:
-    """Judge manifests (files, directories, `-` for stdin) and exit 0/1/2/3."""
+    """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard import parallel
+    from rollguard.inputs import MigrationOptions
 
     if not paths and not kustomize_dirs:
         raise click.UsageError("give at least one file, directory or `-`, or --kustomize DIR")
@@ -233,6 +260,10 @@ def check(
         extra = [_kustomize(d) for d in kustomize_dirs]
         if "-" in paths:  # workers cannot read this process's stdin: pass the text along
             extra.append(("<stdin>", sys.stdin.read()))
+        if scan_images:
+            from rollguard.scanners.trivy import scan_change_images
+
+            extra.extend(scan_change_images([p for p in paths if p != "-"], extra, trivy=trivy_path))
         job = parallel.Job(
             policy_dir=policies if policies is not None else default_policy_dir(),
             settings=settings,
@@ -241,11 +272,14 @@ def check(
             paths=tuple(p for p in paths if p != "-"),
             extra=tuple(extra),
             engine_options=tuple(sorted(_engine_options().items())),
+            migrations=MigrationOptions(tool=migration_format, dialect=dialect, include_down=include_down),
         )
         workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
         if workers > 1 and job.engine == "opa-server":
             raise click.UsageError("--engine opa-server judges in one process; drop --jobs or use --jobs 1")
         judgement = parallel.judge(job, jobs=workers)
+        if with_checkov:
+            judgement = _add_checkov(judgement, paths=job.paths, extra=extra, executable=checkov_path)
         decision = judgement.decision
     except RollguardError as exc:
         _fail(exc)
@@ -266,6 +300,19 @@ def check(
     sys.exit(decision.exit_code())
 
 
+def _add_checkov(
+    judgement: parallel.Judgement, *, paths: Sequence[str], extra: Sequence[tuple[str, str]], executable: str | None
+) -> parallel.Judgement:
+    """The judgement with Checkov's failed checks on the same inputs added to its decision."""
+    from dataclasses import replace
+
+    from rollguard.scanners.checkov import run_checkov
+
+    change = judgement.change
+    found = run_checkov(paths, extra=extra, artifacts=change.artifacts, executable=executable)
+    return replace(judgement, decision=judgement.gate.add_findings(judgement.decision, change, found))
+
+
 def _record_check(
     judgement: parallel.Judgement, *, store: str, actor: str | None, commit: str | None, run_id: str | None
 ) -> None:
@@ -277,7 +324,7 @@ def _record_check(
         store,
         judgement.decision,
         gate=judgement.gate,
-        artifacts=[a for a in judgement.change.artifacts if a.kind == "k8s"],
+        artifacts=list(judgement.change.artifacts),
         source="ci",
         when=judgement.gate.now,
         actor=actor or env_actor,
@@ -425,13 +472,21 @@ def policy_test(policies: Path | None, engine: str, match: str | None, verbose: 
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("docs/policies"), show_default=True
 )
-def policy_doc(policies: Path | None, out: Path) -> None:
+@click.option(
+    "--compliance",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Also refresh the control table between the markers of this page (docs/compliance.md).",
+)
+def policy_doc(policies: Path | None, out: Path, compliance: Path | None) -> None:
     """Write one Markdown page per policy (and an index) from METADATA."""
-    from rollguard.policy.docs import write_docs
+    from rollguard.policy.docs import update_compliance, write_docs
 
     try:
         bundle = _bundle(policies)
         written = write_docs(bundle, out)
+        if compliance is not None:
+            update_compliance(compliance, bundle)
     except RollguardError as exc:
         _fail(exc)
     click.echo(f"wrote {len(written)} pages to {out}")
@@ -751,6 +806,7 @@ def audit_cluster(
             engine=_create_engine(engine),
             settings=settings,
             now=dt.datetime.now(dt.timezone.utc),
+            domains=frozenset({"k8s"}),  # live objects, one by one: no migrations or whole-change rules
         )
         scope = live.AuditScope(
             namespace=namespace, kinds=live.parse_kinds(kinds), page_size=page_size, include_owned=include_owned
@@ -866,6 +922,125 @@ def gatekeeper_build(
     except RollguardError as exc:
         _fail(exc)
     click.echo(f"wrote {len(changes.written)} and removed {len(changes.removed)} of {len(files)} files in {out}")
+
+
+@main.group()
+def migrate() -> None:
+    """Prove what SQL migrations do by running them on a disposable PostgreSQL database."""
+
+
+@migrate.command("verify")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--dsn",
+    required=True,
+    envvar="ROLLGUARD_SCRATCH_DSN",
+    help="The disposable database, named explicitly: postgresql://user@host/DBNAME (env ROLLGUARD_SCRATCH_DSN).",
+)
+@click.option("--scratch", is_flag=True, help="Confirm that the --dsn database is disposable (required).")
+@click.option(
+    "--migration-format",
+    type=click.Choice(["auto", "flyway", "golang-migrate", "numbered", "plain", "alembic", "django"]),
+    default="auto",
+    show_default=True,
+    help="How the .sql migrations are named and ordered.",
+)
+@policies_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="rollguard.yaml (default: found upward from the current directory).",
+)
+@click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
+@engine_option
+@click.option("--format", "formats", multiple=True, type=click.Choice(list(FORMATS)), help="Output format; repeatable.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help="Lowest severity that fails the check (default: config, else high).",
+)
+@click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal).")
+def migrate_verify(
+    paths: Sequence[str],
+    dsn: str,
+    scratch: bool,
+    migration_format: str,
+    policies: Path | None,
+    config_path: Path | None,
+    environment: str | None,
+    engine: str,
+    formats: Sequence[str],
+    fail_on: str | None,
+    color: bool | None,
+) -> None:
+    """Apply migrations to a disposable database (rolled back), judge what they really did; exit 0/1/2/3."""
+    from rollguard.gate import Gate
+    from rollguard.inputs import iter_input_files
+    from rollguard.inputs.migration import load_migrations, read_sql_file
+    from rollguard.migrate.verify import verify
+    from rollguard.model import ChangeSet, InputProblem
+
+    try:
+        config = load_config(config_path or find_config(Path.cwd()))
+        settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
+        gate = Gate(
+            bundle=_bundle(policies),
+            engine=_create_engine(engine),
+            settings=settings,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
+        sources: list[tuple[str, str]] = []
+        problems: list[InputProblem] = []
+        for name, path in iter_input_files(paths):
+            if path is None:
+                raise ConfigError("migrate verify reads migration files, not stdin; name the files or their directory")
+            if path.suffix.lower() == ".sql":
+                text = read_sql_file(path)
+                if isinstance(text, InputProblem):
+                    problems.append(text)
+                else:
+                    sources.append((name, text))
+        if not sources and not problems:
+            raise ConfigError(f"no .sql migrations in {', '.join(paths)}")
+        artifacts, unreadable = load_migrations(sources, tool=migration_format)
+        verified, failed = verify(dsn, artifacts, scratch=scratch, sources=dict(sources))
+        decision = gate.judge(ChangeSet(artifacts=tuple(verified), problems=(*problems, *unreadable, *failed)))
+    except RollguardError as exc:
+        _fail(exc)
+    for name in list(formats) or ["text"]:
+        click.echo(render(name, decision, color=sys.stdout.isatty() if color is None else color), nl=False)
+    sys.exit(decision.exit_code())
+
+
+@main.command("scan")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--trivy", "trivy_path", default=None, help="Trivy executable (default: trivy on PATH).")
+@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=1), help="Seconds per image.")
+@click.option(
+    "--output-dir",
+    default=".",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write one <image>.json report per image.",
+)
+def scan_command(images: Sequence[str], trivy_path: str | None, timeout: float, output_dir: Path) -> None:
+    """Scan images with Trivy and write reports for `rollguard check`; exit 2 when a scan is unusable."""
+    from rollguard.scanners.trivy import scan_images
+
+    try:
+        reports = scan_images(images, trivy=trivy_path, timeout=timeout, output_dir=output_dir)
+    except RollguardError as exc:
+        _fail(exc)
+    problems = [p for r in reports for p in r.problems]
+    for r in reports:
+        counts = r.artifact.document["vulnerability_counts"] if r.artifact else {}
+        summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) or "no vulnerabilities"
+        click.echo(f"{r.image}: {summary} -> {r.name}")
+    for p in problems:
+        click.echo(f"rollguard: {p.display()}", err=True)
+    sys.exit(EXIT_INPUT if problems else 0)
 
 
 def parse_period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

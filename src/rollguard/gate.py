@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rollguard.engine import Engine
@@ -23,6 +23,10 @@ from rollguard.policy.config import Settings, Waiver
 from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
 
 WAIVE_ANNOTATION = "rollguard.io/waive."
+
+# Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`):
+# waivers and enforcement may name them although no policy of the bundle has such an id.
+EXTERNAL_POLICY_PREFIXES = ("checkov.",)
 
 # Kinds that have no namespace; everything else lands in the namespaced inventory.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -62,6 +66,8 @@ def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
     named = [("parameters", k) for k in settings.parameters] + [("enforcement", k) for k in settings.enforcement]
     named += [(f"waiver {w.id}", w.policy) for w in settings.waivers]
     for where, pattern in named:
+        if where != "parameters" and pattern.startswith(EXTERNAL_POLICY_PREFIXES):
+            continue
         if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
             raise ConfigError(
                 f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids",
@@ -101,6 +107,7 @@ def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = Tru
     namespaced: dict[str, Any] = {}
     cluster: dict[str, Any] = {}
     selectors: dict[str, Any] = {}
+    workloads: dict[str, Any] = {"images": {}, "names": {}}
     for doc in documents:
         meta = doc.get("metadata") or {}
         name = meta.get("name")
@@ -120,10 +127,69 @@ def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = Tru
                 entry["unindexed"].append([api, name])
             else:
                 entry["by_label"].setdefault(pair[0], {}).setdefault(pair[1], []).append([api, name])
+        if index and kind in WORKLOAD_INDEX_KINDS:
+            _index_workload(workloads, doc, [ns, api, kind, name])
     inventory: dict[str, Any] = {"namespace": namespaced, "cluster": cluster}
     if index:
         inventory["rollguard_selectors"] = selectors
+        inventory["rollguard_workloads"] = workloads
     return inventory
+
+
+# Kinds the change-set policies compare across every namespace of a change. Indexed by image
+# name and by `app.kubernetes.io/name` (`rollguard_workloads.images[name]`, `.names[value]`:
+# `[namespace, apiVersion, kind, name]` lists), so judging one workload does not walk all the
+# others: without the index a change of a thousand workloads took twice as long to judge.
+WORKLOAD_INDEX_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig", "Job", "CronJob"}
+)
+
+
+def _index_workload(workloads: dict[str, Any], doc: Mapping[str, Any], ref: list[str]) -> None:
+    """Add one workload to the image and name index (a superset: policies still compare exactly)."""
+    spec: Any = doc.get("spec")
+    if doc.get("kind") == "CronJob":
+        for key in ("jobTemplate", "spec"):
+            spec = spec.get(key) if isinstance(spec, dict) else None
+    raw_template = spec.get("template") if isinstance(spec, dict) else None
+    template: dict[str, Any] = raw_template if isinstance(raw_template, dict) else {}
+    raw_pod = template.get("spec")
+    pod: dict[str, Any] = raw_pod if isinstance(raw_pod, dict) else {}
+    for field in ("containers", "initContainers", "ephemeralContainers"):
+        containers = pod.get(field)
+        for c in containers if isinstance(containers, list) else []:
+            image = c.get("image") if isinstance(c, dict) else None
+            if isinstance(image, str) and image:
+                _add_ref(workloads["images"], image_name(image), ref)
+    for meta in (doc.get("metadata"), template.get("metadata")):
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        value = labels.get("app.kubernetes.io/name") if isinstance(labels, dict) else None
+        if isinstance(value, str):
+            _add_ref(workloads["names"], value, ref)
+
+
+def image_name(image: str) -> str:
+    """The last path component of an image reference without tag or digest: `api` for `reg/shop/api:1.4`."""
+    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _add_ref(index: dict[str, Any], key: str, ref: list[str]) -> None:
+    refs = index.setdefault(key, [])
+    if not refs or refs[-1] != ref:  # one workload's entries come one after another
+        refs.append(ref)
+
+
+def build_changeset(artifacts: Iterable[Artifact]) -> dict[str, list[Mapping[str, Any]]]:
+    """`data.rollguard.changeset`: the documents of every non-Kubernetes artifact, by artifact kind.
+
+    Kubernetes objects are in `data.inventory` already; rules that look across a whole change
+    (a destructive migration shipped with new pods) read both.
+    """
+    changeset: dict[str, list[Mapping[str, Any]]] = {}
+    for a in artifacts:
+        if a.kind != "k8s":
+            changeset.setdefault(a.kind, []).append(a.document)
+    return changeset
 
 
 def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, str] | None:
@@ -173,10 +239,20 @@ class Gate:
     # Kinds the inventory really holds (the webhook's --sync); None when it is the whole change
     # (the command line). A policy that reads an unsynced kind reports that instead of passing.
     synced_kinds: frozenset[str] | None = None
+    # Every non-Kubernetes artifact of the change by kind (`data.rollguard.changeset`), for
+    # rules that look across artifacts; like the inventory, known up front.
+    changeset: Mapping[str, Any] | None = None
+    # Policy domains to load (None: all). The cluster paths judge one object, not a change, so
+    # they load only `k8s`: migration, scan and whole-change rules mean nothing there.
+    domains: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         check_settings(self.settings, self.bundle)
-        self.policies: tuple[PolicyInfo, ...] = tuple(p for p in self.bundle.policies if self.settings.selects(p.id))
+        self.policies: tuple[PolicyInfo, ...] = tuple(
+            p
+            for p in self.bundle.policies
+            if self.settings.selects(p.id) and (self.domains is None or p.domain in self.domains)
+        )
         self._by_id = {p.id: p for p in self.policies}
         self.parameters = {p.id: self.settings.parameters_for(p.id, p.default_parameters()) for p in self.policies}
         dispatch: dict[str, list[str]] = {}
@@ -189,20 +265,39 @@ class Gate:
             modules[info.file] = bind_parameters(info, modules[info.file])
         modules[ENTRY_FILE] = entry_module(self.policies)
         self.engine.load(modules)
-        self._loaded: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
-        self._set_data(inventory=self.inventory or {"namespace": {}, "cluster": {}}, reviews=[])
+        self._loaded: tuple[Any, ...] | None = None
+        self._set_data(
+            inventory=self.inventory or {"namespace": {}, "cluster": {}},
+            reviews=[],
+            artifacts=[],
+            changeset=self.changeset or {},
+        )
         if self.warm:
             self._warm()
 
-    def _set_data(self, *, inventory: Mapping[str, Any], reviews: list[dict[str, Any]]) -> None:
-        """Load the inventory and the documents to judge; a no-op when both are unchanged.
+    def _set_data(
+        self,
+        *,
+        inventory: Mapping[str, Any],
+        reviews: list[dict[str, Any]],
+        artifacts: list[Mapping[str, Any]],
+        changeset: Mapping[str, Any],
+    ) -> None:
+        """Load the inventory, the change set and the documents to judge; a no-op when unchanged.
 
         Documents go to data rather than input: the OPA bridge converts data several times
         faster than input, and the data has to be loaded for the inventory anyway.
         """
-        if self._loaded is not None and self._loaded[0] is inventory and self._loaded[1] == reviews:
+        loaded = self._loaded
+        if (
+            loaded is not None
+            and loaded[0] is inventory
+            and loaded[1] == reviews
+            and loaded[3] == changeset
+            and loaded[2] == artifacts
+        ):
             return
-        self._loaded = (inventory, reviews)
+        self._loaded = (inventory, reviews, artifacts, changeset)
         self.engine.set_data(
             {
                 "inventory": inventory,
@@ -210,6 +305,9 @@ class Gate:
                     "parameters": self.parameters,
                     "context": self.context(),
                     "reviews": reviews,
+                    "artifacts": artifacts,
+                    "changeset": changeset,
+                    "exceptions": [e.to_json() for e in self.settings.vulnerability_exceptions],
                 },
             }
         )
@@ -230,25 +328,49 @@ class Gate:
         self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
 
     def judge(self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None) -> Decision:
-        """Judge the Kubernetes artifacts of `change` with every selected policy.
+        """Judge every artifact of `change` with every selected policy.
 
-        `inventory` defaults to the change's own objects (the cluster's, when connected).
+        `inventory` defaults to the change's own Kubernetes objects (the cluster's, when connected).
         """
-        artifacts = [a for a in change.artifacts if a.kind == "k8s"]
         if inventory is None:
-            inventory = build_inventory(a.document for a in artifacts)
-        findings = self.evaluate(artifacts, inventory=inventory)
+            inventory = build_inventory(a.document for a in change.artifacts if a.kind == "k8s")
+        changeset = self.changeset if self.changeset is not None else build_changeset(change.artifacts)
+        findings = self.evaluate(list(change.artifacts), inventory=inventory, changeset=changeset)
         return self.decide(change, findings)
 
-    def evaluate(self, artifacts: Sequence[Artifact], *, inventory: Mapping[str, Any] | None = None) -> list[Finding]:
-        """Raw findings (no waivers) for `artifacts`, in one engine call."""
-        reviews = [review_for(a) for a in artifacts]
-        self._set_data(inventory=inventory if inventory is not None else self._current_inventory(), reviews=reviews)
+    def evaluate(
+        self,
+        artifacts: Sequence[Artifact],
+        *,
+        inventory: Mapping[str, Any] | None = None,
+        changeset: Mapping[str, Any] | None = None,
+    ) -> list[Finding]:
+        """Raw findings (no waivers) for `artifacts`: one engine call for the Kubernetes objects,
+        one for the other artifacts."""
+        objects = [a for a in artifacts if a.kind == "k8s"]
+        others = [a for a in artifacts if a.kind != "k8s"]
+        reviews = [review_for(a) for a in objects]
+        documents = [a.document for a in others]
+        assert self._loaded is not None
+        self._set_data(
+            inventory=inventory if inventory is not None else self._loaded[0],
+            reviews=reviews,
+            artifacts=documents,
+            changeset=changeset if changeset is not None else self._loaded[3],
+        )
+        findings = self._evaluate_all("results", objects, [{"review": r} for r in reviews]) if objects else []
+        if others:
+            findings += self._evaluate_all("artifact_results", others, [{"artifact": d} for d in documents])
+        return findings
+
+    def _evaluate_all(
+        self, rule: str, artifacts: Sequence[Artifact], inputs: Sequence[Mapping[str, Any]]
+    ) -> list[Finding]:
         try:
-            results = self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
+            results = self.engine.evaluate(f"{ENTRY_PACKAGE}.{rule}", {})
         except EngineError:
             # One document raised a builtin error: judge one by one to name it, keep the rest.
-            return [f for a, r in zip(artifacts, reviews, strict=True) for f in self._judge_alone(a, r)]
+            return [f for a, i in zip(artifacts, inputs, strict=True) for f in self._judge_alone(a, i)]
         if not isinstance(results, list) or len(results) != len(artifacts):
             raise EngineError(f"entry module returned {type(results).__name__} for {len(artifacts)} documents")
         findings: list[Finding] = []
@@ -270,7 +392,7 @@ class Gate:
         except EngineError:
             if not isolate:
                 raise
-            findings = self._judge_alone(artifact, review)
+            findings = self._judge_alone(artifact, {"review": review})
         else:
             if by_policy is not None and not isinstance(by_policy, dict):
                 raise EngineError(f"entry module returned {type(by_policy).__name__} for one document")
@@ -293,16 +415,12 @@ class Gate:
                 findings.append(self._finding(info, artifact, message, {"unsynced": missing}))
         return findings
 
-    def _current_inventory(self) -> Mapping[str, Any]:
-        assert self._loaded is not None
-        return self._loaded[0]
-
     def decide(self, change: ChangeSet, findings: list[Finding]) -> Decision:
         """Apply waivers to raw findings and build the decision for `change`."""
-        artifacts = [a for a in change.artifacts if a.kind == "k8s"]
+        artifacts = list(change.artifacts)
         problems = list(change.problems)
         findings = self._apply_waivers(findings, artifacts, problems)
-        findings.sort(key=lambda f: (f.file or "", f.line or 0, f.policy, f.message))
+        findings.sort(key=_finding_order)
         return Decision(
             findings=tuple(findings),
             problems=tuple(problems),
@@ -314,12 +432,28 @@ class Gate:
             expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
         )
 
-    def _judge_alone(self, artifact: Artifact, review: Mapping[str, Any]) -> list[Finding]:
+    def add_findings(self, decision: Decision, change: ChangeSet, findings: Iterable[Finding]) -> Decision:
+        """`decision` with findings from a scanner run beside the policies added.
+
+        Config applies to them as to the policies' own: selection, enforcement and waivers
+        (by id, such as `checkov.CKV_K8S_14`, and resource). The order is `decide`'s.
+        """
+        extra = [
+            replace(f, enforcement=self.settings.enforcement_for(f.policy, f.enforcement))
+            for f in findings
+            if self.settings.selects(f.policy)
+        ]
+        # Annotation problems of the change were reported by `decide` already.
+        extra = self._apply_waivers(extra, list(change.artifacts), [])
+        return replace(decision, findings=tuple(sorted([*decision.findings, *extra], key=_finding_order)))
+
+    def _judge_alone(self, artifact: Artifact, policy_input: Mapping[str, Any]) -> list[Finding]:
+        """Each policy on its own for one document (`{"review": ...}` or `{"artifact": ...}`)."""
         findings: list[Finding] = []
         for pid in self.dispatch.get(artifact.document["kind"], []):
             info = self._by_id[pid]
             try:
-                violations = self.engine.evaluate(f"{info.package}.violation", {"review": review})
+                violations = self.engine.evaluate(f"{info.package}.violation", dict(policy_input))
             except EngineError as exc:
                 findings.append(
                     self._finding(info, artifact, f"policy could not be evaluated: {exc.message}", {}, error=True)
@@ -345,6 +479,8 @@ class Gate:
     def _finding(
         self, info: PolicyInfo, artifact: Artifact, message: str, details: Mapping[str, Any], *, error: bool = False
     ) -> Finding:
+        # A finding about one line of a larger artifact (a statement of a migration) says which.
+        line = details.get("line")
         return Finding(
             policy=info.id,
             title=info.title,
@@ -352,7 +488,7 @@ class Gate:
             message=message,
             resource=artifact.resource,
             file=artifact.file,
-            line=artifact.line,
+            line=line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else artifact.line,
             controls=info.controls,
             remediation=info.remediation,
             enforcement=self.settings.enforcement_for(info.id, info.custom.get("enforcement", "deny")),
@@ -411,6 +547,10 @@ class Gate:
                 status: Literal["applied", "expired"] = "expired" if waiver.expired(on=self.now) else "applied"
                 out.append(_replace_waiver(f, _applied(waiver, status)))
         return out
+
+
+def _finding_order(f: Finding) -> tuple[str, int, str, str]:
+    return (f.file or "", f.line or 0, f.policy, f.message)
 
 
 def _applied(w: Waiver, status: Literal["applied", "expired"]) -> AppliedWaiver:

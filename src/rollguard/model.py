@@ -59,6 +59,11 @@ class Resource:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
+# Document kinds of the artifacts that are not Kubernetes objects. Policies for these kinds see
+# `input.artifact`; policies for any other kind see Gatekeeper's `input.review`.
+ARTIFACT_KINDS: frozenset[str] = frozenset({"MigrationFile", "ImageScan"})
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One input document (a Kubernetes object today) with where it came from."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rollguard.engine import create_engine
-from rollguard.gate import Gate, build_inventory
-from rollguard.inputs import iter_input_files, load_change_set
+from rollguard.gate import Gate, build_changeset, build_inventory
+from rollguard.inputs import MigrationOptions, iter_input_files, load_change_set
 from rollguard.model import Artifact, ChangeSet, Decision, Finding
 from rollguard.policy.bundle import load_bundle
 from rollguard.policy.config import Settings
@@ -38,18 +38,20 @@ class Job:
     paths: tuple[str, ...]
     extra: tuple[tuple[str, str], ...] = ()
     engine_options: tuple[tuple[str, str], ...] = ()  # opa_url / opa_token for the opa-server engine
+    migrations: MigrationOptions = MigrationOptions()
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
     """Read the inputs and load a gate whose inventory is the whole change."""
-    change = load_change_set(list(job.paths), extra=job.extra)
-    artifacts = [a for a in change.artifacts if a.kind == "k8s"]
+    change = load_change_set(list(job.paths), extra=job.extra, migrations=job.migrations)
+    artifacts = list(change.artifacts)
     gate = Gate(
         bundle=load_bundle(job.policy_dir),
         engine=create_engine(job.engine, **dict(job.engine_options)),
         settings=job.settings,
         now=job.now,
-        inventory=build_inventory(a.document for a in artifacts),
+        inventory=build_inventory(a.document for a in artifacts if a.kind == "k8s"),
+        changeset=build_changeset(artifacts),
         warm=False,
     )
     return gate, change, artifacts

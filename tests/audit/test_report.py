@@ -32,7 +32,7 @@ from rollguard.errors import ConfigError, StoreError
 from rollguard.model import AppliedWaiver, Artifact, Decision, Finding, InputProblem, Resource, Severity
 from rollguard.policy.bundle import PolicyInfo, load_bundle
 from rollguard.policy.config import Waiver
-from rollguard.policy.docs import controls_map, controls_page
+from rollguard.policy.docs import compliance_block, controls_map, controls_page
 
 from ..conftest import FIXTURES, POLICIES
 
@@ -806,6 +806,8 @@ def test_committed_controls_table_is_current() -> None:
         "docs/policies/controls.md is stale: run `make docs`"
     )
     assert "| `SOC2:CC8.1` | SOC2 | " in committed.read_text(encoding="utf-8")
+    compliance = (POLICIES.parent / "docs" / "compliance.md").read_text(encoding="utf-8")
+    assert compliance_block(bundle) in compliance, "the control table in docs/compliance.md is stale: run `make docs`"
     assert "k8s.readiness_probe" in controls_map(bundle)["SOC2:CC8.1"]
 
 

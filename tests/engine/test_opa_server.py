@@ -23,7 +23,14 @@ from rollguard.policy.bundle import PolicyBundle, load_bundle
 from rollguard.policy.config import Config, Settings
 
 from ..conftest import NOW, make_gate
-from ..test_fixtures import _fixture_files, expected_ids, fixture_parameters
+from ..test_fixtures import (
+    _fixture_files,
+    companions,
+    expected_ids,
+    fixture_exceptions,
+    fixture_parameters,
+    policy_of,
+)
 from .opa_rest import STAND_IN_VERSION, OpaRestStandIn, free_port, real_opa_server
 
 OPA = shutil.which("opa")
@@ -201,12 +208,14 @@ def test_fixture_findings_match_in_process_opa(
     path: Path, server_gates: ServerGates, gates: dict[str, Gate], bundle: PolicyBundle
 ) -> None:
     parameters = fixture_parameters(path)
-    if parameters is None:
+    exceptions = fixture_exceptions(path)
+    if parameters is None and not exceptions:
         local, remote = gates["opa"], server_gates.default
     else:
-        settings = Config(parameters={f"k8s.{path.parent.name}": parameters}).resolve(None)
+        config = Config(parameters={policy_of(path): parameters or {}}, vulnerability_exceptions=exceptions)
+        settings = config.resolve(None)
         local, remote = make_gate(bundle, "opa", settings), _server_gate(bundle, server_gates.other_url, settings)
-    change = load_change_set([str(path)])
+    change = load_change_set([str(path), *map(str, companions(path))])
     expected, found = local.judge(change), remote.judge(change)
     assert found.engine == "opa-server"
     assert found.findings == expected.findings

@@ -126,5 +126,5 @@ def test_a_directory_without_manifests_is_reported(tmp_path: Path) -> None:
     change = load_change_set([str(tmp_path)])
     assert change.artifacts == ()
     assert [(p.file, p.message) for p in change.problems] == [
-        (tmp_path.as_posix(), "no .yaml, .yml or .json files in this directory")
+        (tmp_path.as_posix(), "no .yaml, .yml, .json or .sql files in this directory")
     ]

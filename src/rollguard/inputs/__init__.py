@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.inputs import k8s
+from rollguard.inputs import k8s, scan
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 Loader = Callable[[str, str], tuple[list[Artifact], list[InputProblem]]]
 
 # Artifact kind → loader of one file's text (display name, text).
-LOADERS: dict[str, Loader] = {"k8s": k8s.load_text}
+LOADERS: dict[str, Loader] = {"k8s": k8s.load_text, "scan": scan.load_text}
 
-_SUFFIXES = {".yaml", ".yml", ".json"}
+_SUFFIXES = {".yaml", ".yml", ".json", ".sql"}
+# Migrations are read as one ordered set (the tools order files by version), not file by file.
+_MIGRATION_SUFFIXES = {".sql"}
 # rollguard's own configuration sits beside manifests; directory walks leave it out (named files are read).
 _NOT_MANIFESTS = {"rollguard.yaml", "rollguard.yml", ".rollguard.yaml"}
 
@@ -34,7 +37,18 @@ def iter_input_files(paths: Sequence[str]) -> Iterable[tuple[str, Path | None]]:
             yield path.as_posix(), path
 
 
-def load_change_set(paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = ()) -> ChangeSet:
+@dataclass(frozen=True)
+class MigrationOptions:
+    """How .sql files are read: the tool that wrote them and the SQL dialect."""
+
+    tool: str = "auto"
+    dialect: str = "postgres"
+    include_down: bool = False
+
+
+def load_change_set(
+    paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = (), migrations: MigrationOptions | None = None
+) -> ChangeSet:
     """Read every input into one change set; unusable input becomes a problem, never an exception."""
     artifacts: list[Artifact] = []
     problems: list[InputProblem] = []
@@ -43,7 +57,9 @@ def load_change_set(paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = 
         files = list(iter_input_files([raw]))
         if not files:
             # Most likely a wrong path: judging nothing must not look like a pass.
-            problems.append(InputProblem(Path(raw).as_posix(), None, "no .yaml, .yml or .json files in this directory"))
+            problems.append(
+                InputProblem(Path(raw).as_posix(), None, "no .yaml, .yml, .json or .sql files in this directory")
+            )
         for name, path in files:
             if path is None:
                 sources.append((name, sys.stdin.read()))
@@ -55,8 +71,19 @@ def load_change_set(paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = 
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(InputProblem(name, None, f"cannot read file: {exc}"))
     sources.extend(extra)
+    sql = [(name, text) for name, text in sources if Path(name).suffix.lower() in _MIGRATION_SUFFIXES]
     for name, text in sources:
-        found, bad = LOADERS["k8s"](name, text)
+        if Path(name).suffix.lower() in _MIGRATION_SUFFIXES:
+            continue
+        # Trivy reports are JSON like manifests: told apart by content, whatever the file is called.
+        found, bad = LOADERS["scan" if scan.is_scan(name, text) else "k8s"](name, text)
+        artifacts.extend(found)
+        problems.extend(bad)
+    if sql:
+        from rollguard.inputs.migration import load_migrations  # sqlglot is only imported when needed
+
+        options = migrations or MigrationOptions()
+        found, bad = load_migrations(sql, tool=options.tool, dialect=options.dialect, include_down=options.include_down)
         artifacts.extend(found)
         problems.extend(bad)
     return ChangeSet(artifacts=tuple(artifacts), problems=tuple(problems))

@@ -65,6 +65,33 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class VulnerabilityException:
+    """An accepted vulnerability (a CVE in an image) with a reason, an owner and an end date."""
+
+    id: str
+    cve: str
+    owner: str
+    expires: dt.date
+    image: str = "*"
+    reason: str = ""  # may be empty here: image.exceptions reports it, so the gap is visible
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry of `data.rollguard.exceptions` the image policies read (docs/scans.md)."""
+        # Like a waiver, it holds through the last second of its `expires` day (UTC).
+        end = dt.datetime.combine(self.expires + dt.timedelta(days=1), dt.time.min, tzinfo=dt.timezone.utc)
+        return {
+            "id": self.id,
+            "cve": self.cve,
+            "image": self.image,
+            "reason": self.reason,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+            "expires_ns": int(end.timestamp()) * 1_000_000_000,
+        }
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration resolved for one environment: what the gate actually applies."""
 
@@ -77,6 +104,7 @@ class Settings:
     fail_on: Severity
     waivers: tuple[Waiver, ...]
     source: str | None = None  # the config file these settings came from, for error messages
+    vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
 
     def selects(self, policy_id: str) -> bool:
         """Whether `policy_id` is switched on by include/exclude globs."""
@@ -113,6 +141,7 @@ class Config:
     waivers: tuple[Waiver, ...] = ()
     admission: Mapping[str, Any] = field(default_factory=dict)  # read by the webhook (docs/webhook.md)
     drift_ignore: tuple[str, ...] = ()  # JSON Pointers that `rollguard drift` leaves out
+    vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
 
     def resolve(self, environment: str | None, *, fail_on: Severity | None = None) -> Settings:
         """Settings for `environment` (None = no environment); `fail_on` from the CLI wins."""
@@ -140,6 +169,7 @@ class Config:
             fail_on=threshold,
             waivers=self.waivers,
             source=str(self.path) if self.path else None,
+            vulnerability_exceptions=self.vulnerability_exceptions,
         )
 
 
@@ -256,4 +286,37 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         waivers=tuple(waivers),
         admission=raw.get("admission") or {},
         drift_ignore=tuple((raw.get("drift") or {}).get("ignore") or ()),
+        vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
     )
+
+
+def _vulnerability_exceptions(
+    raw: dict[str, Any], path: Path, node: yaml.Node | None
+) -> tuple[VulnerabilityException, ...]:
+    """`vulnerability_exceptions:` entries; a duplicate id or an impossible date is a config error."""
+    found: list[VulnerabilityException] = []
+    seen: set[str] = set()
+    for i, e in enumerate(raw.get("vulnerability_exceptions") or []):
+        line = _line_of(node, ["vulnerability_exceptions", i])
+        where = f"vulnerability_exceptions[{i}]"
+        if e["id"] in seen:
+            raise ConfigError(f"{where}.id: duplicate exception id {e['id']!r}", file=str(path), line=line)
+        seen.add(e["id"])
+        try:
+            expires = dt.date.fromisoformat(e["expires"])
+        except ValueError:
+            raise ConfigError(
+                f"{where}.expires: {e['expires']!r} is not a real date", file=str(path), line=line
+            ) from None
+        found.append(
+            VulnerabilityException(
+                id=e["id"],
+                cve=e["cve"],
+                owner=e["owner"],
+                expires=expires,
+                image=e.get("image", "*"),
+                reason=e.get("reason", ""),
+                line=line,
+            )
+        )
+    return tuple(found)

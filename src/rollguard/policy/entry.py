@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterable
 
+from rollguard.model import ARTIFACT_KINDS
 from rollguard.policy.bundle import PolicyInfo
 
 ENTRY_PACKAGE = "rollguard.entry"
@@ -24,6 +25,12 @@ results := [r |
 \tr := judged with input as {"review": review}
 ]
 
+# Other artifacts (migrations, scans, pipelines) as input.artifact, loaded into data likewise.
+artifact_results := [r |
+	some artifact in data.rollguard.artifacts
+	r := judged with input as {"artifact": artifact}
+]
+
 # One document as input.review (the admission webhook, and isolating a failing document).
 judged := {id: v |
 \tsome id, v in by_kind
@@ -38,8 +45,11 @@ default by_kind := {}
 _KIND_CLAUSE = """
 by_kind := {{
 {entries}
-}} if input.review.kind.kind == {kind}
+}} if {subject} == {kind}
 """
+
+# Policies on Kubernetes kinds see Gatekeeper's `input.review`; other artifacts are `input.artifact`.
+_SUBJECT = {True: "input.review.kind.kind", False: "input.artifact.kind"}
 
 _INPUT_PARAMETERS = re.compile(r"\binput\.parameters\b")
 
@@ -53,7 +63,8 @@ def entry_module(policies: Iterable[PolicyInfo]) -> str:
     clauses = []
     for kind, infos in sorted(by_kind.items()):
         entries = "\n".join(f'\t"{p.id}": data.{p.package}.violation,' for p in infos)
-        clauses.append(_KIND_CLAUSE.format(entries=entries, kind=json.dumps(kind)))
+        subject = _SUBJECT[kind not in ARTIFACT_KINDS]
+        clauses.append(_KIND_CLAUSE.format(entries=entries, kind=json.dumps(kind), subject=subject))
     return _HEADER + "".join(clauses)
 
 

@@ -12,6 +12,7 @@ import yaml
 from cryptography import x509
 
 from rollguard.errors import ConfigError, PolicyError
+from rollguard.model import ARTIFACT_KINDS
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config
 from rollguard.webhook.certs import CA_CERT, check_service
@@ -61,9 +62,13 @@ _CONFIGMAP_LIMIT = 1024 * 1024  # bytes the API server stores in one object
 
 
 def judged_kinds(bundle: PolicyBundle, config: Config) -> list[str]:
-    """Every kind that a policy switched on by `config` judges (METADATA applies_to), sorted."""
+    """Every Kubernetes kind that a policy switched on by `config` judges (METADATA applies_to), sorted.
+
+    Migrations, scans and other artifacts never reach the API server.
+    """
     settings = config.resolve(None)
-    return sorted({kind for p in bundle.policies if settings.selects(p.id) for kind in p.applies_to})
+    kinds = {kind for p in bundle.policies if settings.selects(p.id) for kind in p.applies_to}
+    return sorted(kinds - ARTIFACT_KINDS)
 
 
 def admission_rules(kinds: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:

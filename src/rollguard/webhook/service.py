@@ -35,6 +35,7 @@ log = logging.getLogger("rollguard.webhook")
 
 FailureMode = Literal["closed", "open"]
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public")
+CLUSTER_DOMAINS = frozenset({"k8s"})  # an admission request is one object, not a whole change
 DEFAULT_DEADLINE_SECONDS = 2.0  # below the API server's default webhook timeout (10 s) and our manifest's 5 s
 
 
@@ -132,7 +133,13 @@ class Runtime:
             else create_engine(source.engine)
         )
         gate = Gate(
-            bundle=bundle, engine=engine, settings=settings, now=utc_now(), inventory=inventory, synced_kinds=synced
+            bundle=bundle,
+            engine=engine,
+            settings=settings,
+            now=utc_now(),
+            inventory=inventory,
+            synced_kinds=synced,
+            domains=CLUSTER_DOMAINS,
         )
         return gate, config
 
@@ -270,8 +277,9 @@ class AdmissionService:
             try:
                 future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
             except RuntimeError:  # a reload closed this runtime just now: use the new one
-                runtime = self.runtime
-                assert runtime is not None
+                current = self.runtime
+                assert current is not None
+                runtime = current
                 future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
             decision = await asyncio.wait_for(future, timeout=settings.deadline_seconds)
         except asyncio.TimeoutError:

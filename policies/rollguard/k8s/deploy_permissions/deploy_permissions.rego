@@ -22,7 +22,7 @@
 # custom:
 #   id: k8s.deploy_permissions
 #   severity: high
-#   controls: ["SOC2:CC6.1", "SOC2:CC8.1", "ISO27001:A.8.2", "ISO27001:A.8.32", "NIST-800-53:AC-3", "NIST-800-53:CM-5"]
+#   controls: ["SOC2:CC6.1", "SOC2:CC8.1", "ISO27001:A.8.2", "ISO27001:A.8.32", "NIST-800-53:AC-3", "NIST-800-53:CM-5", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Deploy to the namespace through the approved path (the release pipeline or
 #     GitOps controller whose identity is in allowed_users or allowed_groups).

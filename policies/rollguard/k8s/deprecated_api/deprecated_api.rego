@@ -17,7 +17,7 @@
 # custom:
 #   id: k8s.deprecated_api
 #   severity: high
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "NIST-800-53:SA-22"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "NIST-800-53:SA-22", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Change apiVersion to the replacement named in the finding (apps/v1,
 #     networking.k8s.io/v1, policy/v1, autoscaling/v2, batch/v1) and adapt the

@@ -14,7 +14,7 @@
 # custom:
 #   id: k8s.rbac
 #   severity: high
-#   controls: ["NIST-800-53:AC-6", "ISO27001:A.8.2", "SOC2:CC6.3", "CIS-K8S:5.1.1", "CIS-K8S:5.1.3", "CIS-K8S:5.1.8"]
+#   controls: ["NIST-800-53:AC-6", "ISO27001:A.8.2", "SOC2:CC6.3", "CIS-K8S:5.1.1", "CIS-K8S:5.1.3", "CIS-K8S:5.1.8", "NIST-800-53:CM-5"]
 #   remediation: >-
 #     List the exact apiGroups, resources and verbs the workload needs (e.g.
 #     apiGroups [""], resources [configmaps], verbs [get, list, watch]); drop

@@ -20,7 +20,7 @@
 # custom:
 #   id: k8s.rolling_update
 #   severity: high
-#   controls: ["SOC2:CC8.1", "SOC2:A1.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
+#   controls: ["SOC2:CC8.1", "SOC2:A1.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Use strategy type RollingUpdate (Rolling for DeploymentConfigs) and
 #     updateStrategy RollingUpdate; allow at least one surge pod or one

@@ -18,7 +18,7 @@
 # custom:
 #   id: k8s.selector_immutable
 #   severity: high
-#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
+#   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Keep spec.selector exactly as it is and change only pod template labels
 #     that the selector does not use. To really change the selector, deploy the

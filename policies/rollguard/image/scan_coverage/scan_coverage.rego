@@ -1,0 +1,107 @@
+# METADATA
+# title: Every deployed image has a scan report for exactly that image
+# description: >-
+#   A vulnerability gate only protects the images it has seen. Each container
+#   (init and ephemeral included) of a workload in the change must have a Trivy
+#   scan report in the same change: for an image pinned by @sha256 digest, a
+#   report naming that digest in RepoDigests (a report of the same repository
+#   with another digest is a scan of different bytes); for an image referenced by
+#   tag, a report naming the same repository and tag (no tag means latest). The
+#   other way round, an image scan report that matches no image deployed by the
+#   change is reported too: it usually means the scan is of another build than
+#   the one being rolled out. Applies only when the change contains at least one
+#   scan report, or when require_scans is true, so checks of plain manifests are
+#   unaffected.
+# scope: package
+# custom:
+#   id: image.scan_coverage
+#   severity: high
+#   controls: ["NIST-800-53:RA-5", "NIST-800-53:SI-2", "PCI-DSS:6.3.1", "SOC2:CC7.1", "ISO27001:A.8.8"]
+#   remediation: >-
+#     Scan exactly what you deploy: `rollguard scan IMAGE@sha256:... --output-dir
+#     scans/` (or `rollguard check --scan-images`) and pass the reports with the
+#     manifests. Pin workloads by digest so the report and the running image are
+#     provably the same; when the report is of another build, rescan the image
+#     you are deploying.
+#   applies_to: [Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod, ReplicaSet, ImageScan]
+#   parameters:
+#     type: object
+#     properties:
+#       require_scans:
+#         type: boolean
+#         default: false
+#         description: >-
+#           Judge workloads even when the change contains no scan report at all
+#           (every image is then reported as unscanned).
+#   example_allowed: |
+#     # deployment.yaml
+#     containers: [{name: web, image: "registry.example.com/web@sha256:3b4f...a3b2c"}]
+#     # scan.json: "Metadata": {"RepoDigests": ["registry.example.com/web@sha256:3b4f...a3b2c"]}
+#   example_disallowed: |
+#     # deployment.yaml
+#     containers: [{name: web, image: "registry.example.com/web@sha256:3b4f...a3b2c"}]
+#     # scan.json: "Metadata": {"RepoDigests": ["registry.example.com/web@sha256:9d1e...77f0a"]}
+package rollguard.image.scan_coverage
+
+import data.rollguard.lib.image
+import data.rollguard.lib.k8s
+import data.rollguard.lib.scan
+
+# A workload's image that no report covers.
+violation contains {"msg": msg, "details": d} if {
+	judging_workloads
+	some e in image.obj_images
+	not scan.covered(e.ref)
+	scanned := same_repository(e.ref)
+	d := {"container": e.container.name, "image": e.container.image, "digest": or_null(e.ref.digest), "scanned": scanned}
+	msg := uncovered_message(e, scanned)
+}
+
+# A scan report of an image that no workload of the change deploys.
+violation contains {"msg": msg, "details": d} if {
+	input.artifact.kind == "ImageScan"
+	input.artifact.is_image == true
+	count(scan.deployed_images) > 0
+	not deploys(input.artifact)
+	deployed := sort(scan.deployed_images)
+	d := {"image": scan.display(input.artifact), "digests": scan.image_list(input.artifact, "digests"), "deployed": deployed}
+	msg := sprintf("the scan report of %s matches no image deployed by this change (deployed: %s); scan the images you deploy", [
+		scan.display(input.artifact), concat(", ", deployed),
+	])
+}
+
+judging_workloads if {
+	k8s.kind in k8s.workload_kinds
+	count(scan.reports) > 0
+}
+
+judging_workloads if {
+	k8s.kind in k8s.workload_kinds
+	input.parameters.require_scans == true
+}
+
+deploys(report) if {
+	some reference in scan.deployed_images
+	scan.covers(report, image.parse(reference))
+}
+
+# References of the change's reports for the same repository, to say what was scanned instead.
+same_repository(ref) := sort({s |
+	some r in scan.reports
+	scan.repository(ref) in scan.report_repositories(r)
+	some s in array.concat(scan.image_list(r, "references"), scan.image_list(r, "repo_digests"))
+})
+
+uncovered_message(e, scanned) := sprintf("container %q image %q has no scan report in this change; scan it and pass the report", [
+	e.container.name, e.container.image,
+]) if {
+	count(scanned) == 0
+} else := sprintf("container %q image %q is pinned to %s, but the change's scan reports of that repository are of other digests (%s); scan the deployed digest", [
+	e.container.name, e.container.image, e.ref.digest, concat(", ", scanned),
+]) if {
+	e.ref.digest != ""
+} else := sprintf("container %q image %q has no scan report for its tag; the change's scan reports of that repository are of %s", [
+	e.container.name, e.container.image, concat(", ", scanned),
+])
+
+or_null(s) := s if s != "" else := null

@@ -1,0 +1,1 @@
+"""Migration proof: run migrations on a disposable PostgreSQL database and record what they really do."""

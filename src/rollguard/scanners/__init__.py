@@ -1,0 +1,1 @@
+"""Scanners rollguard runs itself (Trivy), turning their reports into change-set inputs."""
