@@ -243,3 +243,22 @@ def test_no_selected_policy_judges_nothing(bundle, engine: str) -> None:
     gate = make_gate(bundle, engine, _settings(include=("k8s.nothing_matches_this",)))
     decision = gate.judge(load_change_set([str(NO_PROBE)]))
     assert (gate.policies, decision.findings, decision.exit_code()) == ((), (), EXIT_PASS)
+
+
+def test_scan_reports_are_linked_to_the_workloads_that_run_their_image(gates) -> None:
+    """A report covers a workload when the digest matches (pinned images) or name and tag do."""
+    from rollguard.links import split_image
+
+    folder = FIXTURES / "image" / "scan_coverage"
+    change = load_change_set([str(folder / "allowed_digest_match.json"), str(folder / "allowed_digest_match.yaml")])
+    decision = gates["opa"].judge(change)
+    [link] = decision.links
+    assert link.source == (folder / "allowed_digest_match.json").as_posix()
+    assert link.relation.startswith("scans registry.example.com/shop/checkout:2.4.1@sha256:3b4f0c1d")
+    assert link.target == f"Deployment shop/checkout ({(folder / 'allowed_digest_match.yaml').as_posix()}:2)"
+    other = load_change_set(
+        [str(folder / "disallowed_other_digest.json"), str(folder / "disallowed_other_digest.yaml")]
+    )
+    assert gates["opa"].judge(other).links == ()
+    assert split_image("reg:5000/shop/web") == ("reg:5000/shop/web", "latest", None)
+    assert split_image("web:1.2@sha256:ab") == ("web", "1.2", "sha256:ab")

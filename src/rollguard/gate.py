@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from rollguard.engine import Engine
 from rollguard.errors import ConfigError, EngineError
+from rollguard.links import artifact_links
 from rollguard.model import (
     AppliedWaiver,
     Artifact,
@@ -430,6 +431,7 @@ class Gate:
             policies=len(self.policies),
             environment=self.settings.environment,
             expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
+            links=artifact_links(change.artifacts),
         )
 
     def add_findings(self, decision: Decision, change: ChangeSet, findings: Iterable[Finding]) -> Decision:

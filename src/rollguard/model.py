@@ -170,6 +170,19 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Link:
+    """How two artifacts of one change relate: which scan covers which image of which workload."""
+
+    source: str  # the file of the artifact the link starts from (a scan report)
+    relation: str  # e.g. `scans registry.example.com/shop/web:2.4.1`
+    target: str  # the resource it reaches, with its file and line
+
+    def to_json(self) -> dict[str, Any]:
+        """An entry of the JSON output's `links` list."""
+        return {"source": self.source, "relation": self.relation, "target": self.target}
+
+
+@dataclass(frozen=True)
 class Decision:
     """The single result of judging a change set; computes its verdict and exit code."""
 
@@ -181,6 +194,7 @@ class Decision:
     policies: int
     environment: str | None = None
     expired_waivers: tuple[AppliedWaiver, ...] = ()
+    links: tuple[Link, ...] = ()
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -232,4 +246,5 @@ class Decision:
             "findings": [f.to_json() for f in self.findings],
             "errors": [p.to_json() for p in self.problems],
             "expired_waivers": [w.to_json() for w in self.expired_waivers],
+            "links": [link.to_json() for link in self.links],
         }

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from rollguard.audit.record import ci_identity, images_of
+from rollguard.audit.record import ci_identity
 from rollguard.cli import main
+from rollguard.inputs.k8s import images_of
 from rollguard.policy.bundle import load_bundle
 
 from ..conftest import FIXTURES, POLICIES

@@ -596,7 +596,7 @@ class _Audit:
 
     def judge(self, batch: Sequence[tuple[dict[str, Any], ApiResource]], *, namespaces: Mapping[str, Any]) -> None:
         """Judge the objects of one batch in one engine call; keep the findings."""
-        from rollguard.audit.record import images_of
+        from rollguard.inputs.k8s import images_of
 
         artifacts = [_artifact(obj, resource) for obj, resource in batch if obj["kind"] in self.judged]
         if not artifacts:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record, images_of
+from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record
 from rollguard.audit.store import open_store
 from rollguard.gate import Gate
+from rollguard.inputs.k8s import images_of
 from rollguard.model import Artifact, Decision, Resource
 
 

@@ -56,6 +56,13 @@ def render(decision: Decision, *, color: bool = False) -> str:
         lines.extend(f"  {_one_line(p.display())}" for p in decision.problems)
         blocks.append("\n".join(lines))
 
+    if decision.links:
+        lines = [paint(_BOLD, "Links between artifacts")]
+        lines.extend(
+            f"  {_one_line(link.source)} {link.relation} in {_one_line(link.target)}" for link in decision.links
+        )
+        blocks.append("\n".join(lines))
+
     if decision.expired_waivers:
         lines = [paint(_BOLD, "Expired waivers (no longer applied)")]
         lines.extend(f"  {_expired_waiver_line(w)}" for w in decision.expired_waivers)

@@ -20,10 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rollguard.audit.record import ChangeIdentity, build_record, images_of
+from rollguard.audit.record import ChangeIdentity, build_record
 from rollguard.engine import create_engine
 from rollguard.errors import RollguardError
 from rollguard.gate import Gate
+from rollguard.inputs.k8s import images_of
 from rollguard.model import Artifact, Decision, Finding
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config, Settings
