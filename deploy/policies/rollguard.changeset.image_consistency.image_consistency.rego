@@ -64,7 +64,28 @@ own contains {"repository": repo, "version": version(entry.ref), "container": ob
 
 own_repositories := {m.repository | some m in own}
 
+# The last path component of each image the object runs, read without parsing the reference
+# (`api` for `reg:5000/shop/api:1.4@sha256:...`): the key of the inventory's image index.
+own_segments contains segment(c.image) if {
+	some c in k8s.all_containers(k8s.obj)
+	is_string(c.image)
+}
+
+segment(reference) := last if {
+	parts := split(split(reference, "@")[0], "/")
+	last := split(parts[count(parts) - 1], ":")[0]
+}
+
+# Another workload of the change runs an image of the same name: only then are the object's
+# own images worth parsing. Most workloads share no image with any other.
+shared if {
+	some seg in own_segments
+	some w in changeset.image_candidates(changeset.image_kinds, seg)
+	changeset.identity(w) != changeset.reviewed
+}
+
 violation contains {"msg": msg, "details": d} if {
+	shared
 	some repo in own_repositories
 	versions := {m.version | some m in own; m.repository == repo}
 	others := {o |
