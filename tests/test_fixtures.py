@@ -18,7 +18,7 @@ from .conftest import FIXTURES, make_gate
 # `# expect:` in YAML, `-- expect:` in SQL; likewise for parameters.
 _EXPECT = re.compile(r"^(?:#|--)\s*expect:(.*)$", re.MULTILINE)
 _PARAMETERS = re.compile(r"^(?:#|--)\s*parameters:(.*)$", re.MULTILINE)
-_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json"}
+_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json", "pipeline": "yml"}
 # An image fixture is a Trivy report (`<case>.json`) with an optional `<case>.yaml` beside it: the manifests
 # deployed with it, and the `# expect:`, `# parameters:` and `# exceptions:` (JSON) lines JSON cannot hold.
 _EXCEPTIONS = re.compile(r"^#\s*exceptions:(.*)$", re.MULTILINE)

@@ -61,7 +61,7 @@ class Resource:
 
 # Document kinds of the artifacts that are not Kubernetes objects. Policies for these kinds see
 # `input.artifact`; policies for any other kind see Gatekeeper's `input.review`.
-ARTIFACT_KINDS: frozenset[str] = frozenset({"MigrationFile", "ImageScan"})
+ARTIFACT_KINDS: frozenset[str] = frozenset({"MigrationFile", "ImageScan", "PipelineDefinition"})
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ EXTENSIONS = {
     "sarif": "sarif",
     "github": "github.txt",
     "markdown": "md",
+    "html": "html",
 }
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -621,3 +622,37 @@ def test_text_gives_one_fix_line_per_policy_and_resource() -> None:
     out = text.render(decision)
     assert out.count("fix: ") == 1
     assert "a second problem of the same kind" in out
+
+
+def test_html_is_self_contained_escaped_and_grouped_by_artifact() -> None:
+    from dataclasses import replace
+    from html.parser import HTMLParser
+
+    from rollguard.model import Link
+
+    decision = failing_decision()
+    linked = replace(
+        decision, links=(Link("scans/web.json", "scans shop/web:1.2", "Deployment shop/web (k8s/web.yaml:1)"),)
+    )
+    out = render("html", linked)
+    assert "http://" not in out.replace("http://www.w3.org", "") and "https://" not in out and "<script" not in out
+    assert "<h2>Links between artifacts</h2>" in out and "<code>scans/web.json</code>" in out
+    headings: list[str] = []
+
+    class Headings(HTMLParser):
+        inside = False
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.inside = tag == "h2"
+
+        def handle_data(self, data: str) -> None:
+            if self.inside:
+                headings.append(data)
+                self.inside = False
+
+    Headings().feed(out)
+    # One section per resource and place (the same object can appear in two files).
+    resources = [r for r, _ in dict.fromkeys((f.resource.display(), f.file) for f in decision.findings)]
+    assert headings == [*resources, "Links between artifacts", *(["Input errors"] if decision.problems else [])]
+    awkward = render("html", awkward_decision())
+    assert "<b>&amp;</b>" not in awkward and "&lt;b&gt;&amp;amp;&lt;/b&gt;" in awkward

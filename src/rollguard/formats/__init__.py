@@ -15,7 +15,7 @@ class Render(Protocol):
 
 
 def _registry() -> dict[str, Render]:
-    from rollguard.formats import github, json_format, junit, markdown, sarif, text
+    from rollguard.formats import github, html, json_format, junit, markdown, sarif, text
 
     return {
         "text": text.render,
@@ -24,6 +24,7 @@ def _registry() -> dict[str, Render]:
         "sarif": sarif.render,
         "github": github.render,
         "markdown": markdown.render,
+        "html": html.render,
     }
 
 

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.inputs import k8s, scan
+from rollguard.inputs import k8s, pipeline, scan
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 Loader = Callable[[str, str], tuple[list[Artifact], list[InputProblem]]]
 
 # Artifact kind → loader of one file's text (display name, text).
-LOADERS: dict[str, Loader] = {"k8s": k8s.load_text, "scan": scan.load_text}
+LOADERS: dict[str, Loader] = {"k8s": k8s.load_text, "scan": scan.load_text, "pipeline": pipeline.load_text}
 
 _SUFFIXES = {".yaml", ".yml", ".json", ".sql"}
 # Migrations are read as one ordered set (the tools order files by version), not file by file.
@@ -46,6 +46,14 @@ class MigrationOptions:
     include_down: bool = False
 
 
+def _kind_of(name: str, text: str) -> str:
+    """The loader for one non-SQL input, from its content: Trivy report, CI pipeline, else manifests."""
+    if scan.is_scan(name, text):
+        return "scan"
+    # Workflows are YAML like manifests; a document with apiVersion and kind stays a manifest.
+    return "pipeline" if pipeline.is_pipeline(name, text) else "k8s"
+
+
 def load_change_set(
     paths: Sequence[str], *, extra: Iterable[tuple[str, str]] = (), migrations: MigrationOptions | None = None
 ) -> ChangeSet:
@@ -76,7 +84,7 @@ def load_change_set(
         if Path(name).suffix.lower() in _MIGRATION_SUFFIXES:
             continue
         # Trivy reports are JSON like manifests: told apart by content, whatever the file is called.
-        found, bad = LOADERS["scan" if scan.is_scan(name, text) else "k8s"](name, text)
+        found, bad = LOADERS[_kind_of(name, text)](name, text)
         artifacts.extend(found)
         problems.extend(bad)
     if sql:

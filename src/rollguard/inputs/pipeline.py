@@ -1,0 +1,715 @@
+"""CI pipeline definitions (GitHub Actions, GitLab CI): one `PipelineDefinition` document per file (docs/pipelines.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from rollguard.model import Artifact, InputProblem, Resource
+
+API_VERSION = "rollguard.io/v1"
+KIND = "PipelineDefinition"
+
+try:
+    _BaseLoader: type = yaml.CSafeLoader
+except AttributeError:  # libyaml missing: the pure-Python loader gives the same documents
+    _BaseLoader = yaml.SafeLoader
+
+# GitLab keywords that sit at the top level beside jobs and are not jobs themselves.
+_GITLAB_GLOBALS = frozenset(
+    {
+        "stages",
+        "variables",
+        "image",
+        "services",
+        "before_script",
+        "after_script",
+        "cache",
+        "include",
+        "default",
+        "workflow",
+        "types",
+        "spec",
+    }
+)
+_EXTENDS_DEPTH = 11  # GitLab's own limit on `extends` nesting
+_INCLUDE_DEPTH = 10
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|days?|h|hrs?|hours?|m|mins?|minutes?|s|secs?|seconds?)\b", re.IGNORECASE)
+_UNIT_MINUTES = {"d": 1440, "h": 60, "m": 1, "s": 1 / 60}
+_TOOL = re.compile(r"(?:^|[\s;&|(/`])(kubectl|helm|argocd|kustomize)(?=\s)")
+_SEGMENT_END = re.compile(r"\|\||&&|[|;]")
+# (tool, pattern over the rest of the command, verb), first match wins.
+_VERBS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("kubectl", re.compile(r"\brollout\s+status\b"), "rollout-status"),
+    ("kubectl", re.compile(r"\brollout\s+undo\b"), "rollout-undo"),
+    ("kubectl", re.compile(r"\bset\s+image\b"), "set-image"),
+    ("kubectl", re.compile(r"\bapply\b"), "apply"),
+    ("kubectl", re.compile(r"\bkustomize\b"), "build"),
+    ("helm", re.compile(r"\brollback\b"), "rollout-undo"),
+    ("helm", re.compile(r"\b(?:upgrade|install)\b"), "upgrade"),
+    ("argocd", re.compile(r"\bapp\s+rollback\b"), "rollout-undo"),
+    ("argocd", re.compile(r"\bapp\s+wait\b"), "rollout-status"),
+    ("argocd", re.compile(r"\bapp\s+sync\b"), "sync"),
+    ("kustomize", re.compile(r"\bbuild\b"), "build"),
+)
+_TIMEOUT_FLAG = re.compile(r"--(?:request-)?timeout\b")
+_TIMEOUT_PREFIX = re.compile(r"\btimeout\s+(?:-\S+\s+)*\d")
+# Verbs that change what runs: a job with one of these (or a deploy action) is a deploy job.
+MUTATING_VERBS = frozenset({"apply", "set-image", "upgrade", "sync", "rollout-undo"})
+_DEPLOY_ACTION = re.compile(r"/[^@]*deploy", re.IGNORECASE)
+
+
+class _Map(dict[Any, Any]):
+    """A YAML mapping that remembers the line of each key and of the first line of each scalar value."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+    value_lines: dict[Any, int]
+
+
+class _Seq(list[Any]):
+    """A YAML sequence that remembers the first line of each item."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+def _content_line(node: yaml.Node) -> int:
+    # A block scalar (`run: |`) starts on the line after its indicator.
+    style = getattr(node, "style", None)
+    return node.start_mark.line + (2 if style in ("|", ">") else 1)
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc]
+    """Safe loader whose mappings and sequences carry line numbers; `!reference` is kept, not resolved."""
+
+
+def _construct_map(loader: Any, node: yaml.MappingNode) -> Any:
+    data = _Map()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    data.value_lines = {}
+    yield data
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, "found an unhashable key", key_node.start_mark
+            ) from None
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.key_lines[key] = key_node.start_mark.line + 1
+        data.value_lines[key] = _content_line(value_node)
+
+
+def _construct_seq(loader: Any, node: yaml.SequenceNode) -> Any:
+    data = _Seq()
+    data.line = node.start_mark.line + 1
+    data.item_lines = [_content_line(child) for child in node.value]
+    yield data
+    data.extend(loader.construct_object(child, deep=True) for child in node.value)
+
+
+def _construct_reference(loader: Any, node: yaml.Node) -> dict[str, Any]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise yaml.constructor.ConstructorError(None, None, "!reference expects a sequence", node.start_mark)
+    return {"!reference": [loader.construct_object(child, deep=True) for child in node.value]}
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_LineLoader.add_constructor("!reference", _construct_reference)
+
+
+class _Unusable(Exception):
+    """YAML that cannot be read, with the line to report."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _parse(text: str) -> Any:
+    """The first YAML document of `text`; raise _Unusable for anything PyYAML rejects."""
+    loader = _LineLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise _Unusable(mark.line + 1 if mark is not None else None, str(problem)) from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. bad timestamps, merge of a non-mapping
+        raise _Unusable(None, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def _is_pipeline_name(name: str) -> bool:
+    posix = name.replace("\\", "/")
+    return (
+        posix.endswith(".gitlab-ci.yml") or posix.endswith(".gitlab-ci.yaml") or "/.github/workflows/" in ("/" + posix)
+    )
+
+
+def system_of(doc: Any) -> str | None:
+    """`github` or `gitlab` when a parsed document is a pipeline definition, else None."""
+    if not isinstance(doc, dict) or ("apiVersion" in doc and "kind" in doc):
+        return None
+    jobs = doc.get("jobs")
+    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as the boolean true
+    if (
+        on is not None
+        and isinstance(jobs, dict)
+        and any(isinstance(j, dict) and ("runs-on" in j or "steps" in j or "uses" in j) for j in jobs.values())
+    ):
+        return "github"
+    if isinstance(doc.get("stages"), list) or any(
+        isinstance(k, str)
+        and k not in _GITLAB_GLOBALS
+        and isinstance(v, dict)
+        and ("script" in v or "extends" in v or "trigger" in v)
+        for k, v in doc.items()
+    ):
+        return "gitlab"
+    return None
+
+
+def is_pipeline(name: str, text: str) -> bool:
+    """Whether a YAML input is a CI pipeline definition, decided from its content (and, for broken YAML, its name)."""
+    if name.lower().endswith((".json", ".sql")):
+        return False
+    named = _is_pipeline_name(name)
+    if not named and not re.search(r"^(?:jobs|stages)\s*:|^[ \t]+(?:script|extends|trigger)\s*:", text, re.M):
+        return False  # cheap: most manifests have none of these keys
+    try:
+        doc = _parse(text)
+    except _Unusable:
+        return named
+    return system_of(doc) is not None or _is_pipeline_name(name)
+
+
+def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
+    """The `pipeline` artifact of one workflow or GitLab CI file, and the problems met reading it."""
+    try:
+        doc = _parse(text)
+    except _Unusable as exc:
+        return [], [
+            InputProblem(name, exc.line, f"invalid YAML in a pipeline definition: {exc.message}; fix the syntax")
+        ]
+    system = system_of(doc)
+    if system is None:
+        if _is_pipeline_name(name):
+            system = "github" if "/.github/workflows/" in "/" + name.replace("\\", "/") else "gitlab"
+        if not isinstance(doc, dict):
+            found = "an empty file" if doc is None else f"a {type(doc).__name__}"
+            return [], [InputProblem(name, 1, f"expected a pipeline definition (a mapping), found {found}")]
+        if system is None:
+            return [], [InputProblem(name, 1, "not a GitHub Actions workflow or a GitLab CI file; check the file")]
+    problems: list[InputProblem] = []
+    try:
+        document = _github(name, doc, problems) if system == "github" else _gitlab(name, doc, problems)
+    except _Unusable as exc:
+        return [], [*problems, InputProblem(name, exc.line, exc.message)]
+    resource = Resource(api_version=API_VERSION, kind=KIND, namespace=None, name=document["metadata"]["name"])
+    return [Artifact(kind="pipeline", document=document, file=name, line=1, resource=resource)], problems
+
+
+# --- shared pieces ---
+
+
+def _line(mapping: Any, key: Any) -> int | None:
+    return mapping.key_lines.get(key) if isinstance(mapping, _Map) else None
+
+
+def _value_line(mapping: Any, key: Any) -> int | None:
+    return mapping.value_lines.get(key) if isinstance(mapping, _Map) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _scalar_text(value: Any) -> str | None:
+    """A scalar as the text a shell would see (`true`, `3`), None for collections and null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _document(name: str, system: str, title: str | None, triggers: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name},
+        "system": system,
+        "file": name,
+        "name": title,
+        "triggers": triggers,
+        "includes": [],
+        "variables": [],
+        "jobs": [],
+    }
+
+
+def _variables(value: Any, *, scope: str, job: str | None, step: str | None) -> list[dict[str, Any]]:
+    """`env:`/`variables:` entries with their literal text (GitLab's `{value: ...}` form unwrapped)."""
+    if not isinstance(value, dict):
+        return []
+    out = []
+    for key, raw in value.items():
+        line = _line(value, key)
+        if isinstance(raw, dict):
+            raw = raw.get("value")
+        out.append(
+            {"name": str(key), "value": _scalar_text(raw), "scope": scope, "job": job, "step": step, "line": line}
+        )
+    return out
+
+
+def parse_image(ref: Any, line: int | None) -> dict[str, Any] | None:
+    """A container image reference split into name, tag and digest (both null when the runtime would use latest)."""
+    if not isinstance(ref, str) or not ref.strip():
+        return None
+    ref = ref.strip()
+    rest, _, digest = ref.partition("@")
+    name, sep, tag = rest.rpartition(":")
+    if not sep or "/" in tag:
+        name, tag = rest, ""
+    return {"ref": ref, "name": name, "tag": tag or None, "digest": digest or None, "line": line}
+
+
+def _timeout_minutes(value: Any) -> int | None:
+    """`timeout-minutes: 30` or GitLab's `timeout: 1h 30m` in whole minutes (rounded up); None when unset or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(-(-value // 1)) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    total = 0.0
+    matched = False
+    for amount, unit in _DURATION.findall(text):
+        total += float(amount) * _UNIT_MINUTES[unit[0].lower()]
+        matched = True
+    return int(-(-total // 1)) if matched and total > 0 else None
+
+
+def deploy_commands(script: str, line: int | None) -> list[dict[str, Any]]:
+    """kubectl/helm/argocd/kustomize commands in a shell script, each with the line it starts on."""
+    found: list[dict[str, Any]] = []
+    physical = script.split("\n")
+    index = 0
+    while index < len(physical):
+        start = index
+        logical = physical[index]
+        while logical.rstrip().endswith("\\") and index + 1 < len(physical):
+            index += 1
+            logical = logical.rstrip()[:-1] + " " + physical[index]
+        index += 1
+        command = logical.split("#", 1)[0] if logical.lstrip().startswith("#") else logical
+        for m in _TOOL.finditer(command):
+            tool = m.group(1)
+            rest = command[m.end() :]
+            end = _SEGMENT_END.search(rest)
+            segment = rest[: end.start()] if end else rest
+            verb = next((v for t, pattern, v in _VERBS if t == tool and pattern.search(segment)), None)
+            if verb is None:
+                continue
+            timeout = bool(_TIMEOUT_FLAG.search(segment) or _TIMEOUT_PREFIX.search(command[: m.start() + 1]))
+            found.append(
+                {
+                    "tool": tool,
+                    "verb": verb,
+                    "timeout": timeout,
+                    "command": (tool + segment).strip(),
+                    "line": line + start if line is not None else None,
+                }
+            )
+    return found
+
+
+def _environment(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str) and value:
+        return {"name": value, "url": None, "action": None}
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return {"name": value["name"], "url": _str(value.get("url")), "action": _str(value.get("action"))}
+    return None
+
+
+def _job(job_id: str, line: int | None, file: str) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "name": job_id,
+        "file": file,
+        "line": line,
+        "stage": None,
+        "environment": None,
+        "needs": [],
+        "approval": False,
+        "timeout_minutes": None,
+        "concurrency": None,
+        "image": None,
+        "actions_used": [],
+        "steps": [],
+        "runs_on_failure": False,
+        "deploy_commands": [],
+        "deploys": False,
+        "when": None,
+    }
+
+
+def _finish(job: dict[str, Any]) -> dict[str, Any]:
+    job["deploys"] = (
+        any(c["verb"] in MUTATING_VERBS for c in job["deploy_commands"])
+        or any(_DEPLOY_ACTION.search(a["uses"]) for a in job["actions_used"])
+        or (job["environment"] is not None and job["environment"]["action"] in (None, "start"))
+    )
+    return job
+
+
+# --- GitHub Actions ---
+
+
+def _triggers(on: Any) -> list[str]:
+    if isinstance(on, str):
+        return [on]
+    if isinstance(on, list):
+        return [t for t in on if isinstance(t, str)]
+    if isinstance(on, dict):
+        return [str(k) for k in on]
+    return []
+
+
+def _action(uses: str, line: int | None) -> dict[str, Any] | None:
+    """A `uses:` reference; None for actions in the same repository (`./path`)."""
+    if uses.startswith("./"):
+        return None
+    if uses.startswith("docker://"):
+        image = parse_image(uses[len("docker://") :], line) or {}
+        return {
+            "uses": uses,
+            "owner": None,
+            "ref": image.get("digest") or image.get("tag"),
+            "pinned_sha": bool(image.get("digest")),
+            "line": line,
+        }
+    path, _, ref = uses.partition("@")
+    return {
+        "uses": uses,
+        "owner": path.split("/", 1)[0],
+        "ref": ref or None,
+        "pinned_sha": bool(_SHA.match(ref)),
+        "line": line,
+    }
+
+
+def _concurrency(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("group")
+    return _scalar_text(value)
+
+
+def _github(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> dict[str, Any]:
+    on = doc.get("on", doc.get(True))
+    document = _document(name, "github", _str(doc.get("name")), _triggers(on))
+    document["variables"] = _variables(doc.get("env"), scope="workflow", job=None, step=None)
+    workflow_concurrency = _concurrency(doc.get("concurrency"))
+    jobs = doc.get("jobs")
+    if not isinstance(jobs, dict):
+        raise _Unusable(_line(doc, "jobs"), "`jobs` must be a mapping of job ids to jobs")
+    for job_id, raw in jobs.items():
+        line = _line(jobs, job_id)
+        if not isinstance(raw, dict):
+            problems.append(InputProblem(name, line, f"job {job_id!r} is not a mapping; it was not judged"))
+            continue
+        job = _job(str(job_id), line, name)
+        job["name"] = _scalar_text(raw.get("name")) or str(job_id)
+        job["environment"] = _environment(raw.get("environment"))
+        job["approval"] = job["environment"] is not None
+        job["needs"] = _strings(raw.get("needs"))
+        job["timeout_minutes"] = _timeout_minutes(raw.get("timeout-minutes"))
+        job["concurrency"] = _concurrency(raw.get("concurrency")) or workflow_concurrency
+        container = raw.get("container")
+        image_line = _value_line(raw, "container")
+        if isinstance(container, dict):
+            image_line = _value_line(container, "image")
+            container = container.get("image")
+        job["image"] = parse_image(container, image_line)
+        job["if"] = _scalar_text(raw.get("if"))
+        if job["if"] and "failure()" in job["if"]:
+            job["runs_on_failure"] = True
+        document["variables"] += _variables(raw.get("env"), scope="job", job=str(job_id), step=None)
+        if isinstance(raw.get("uses"), str):  # a reusable workflow
+            action = _action(raw["uses"], _value_line(raw, "uses"))
+            if action:
+                job["actions_used"].append(action)
+        steps = raw.get("steps")
+        for index, step in enumerate(steps if isinstance(steps, list) else []):
+            if not isinstance(step, dict):
+                problems.append(
+                    InputProblem(name, _item_line(steps, index), f"a step of job {job_id!r} is not a mapping")
+                )
+                continue
+            _github_step(job, step, index, document)
+        document["jobs"].append(_finish(job))
+    return document
+
+
+def _item_line(seq: Any, index: int) -> int | None:
+    return seq.item_lines[index] if isinstance(seq, _Seq) and index < len(seq.item_lines) else None
+
+
+def _github_step(job: dict[str, Any], step: Mapping[Any, Any], index: int, document: dict[str, Any]) -> None:
+    line = getattr(step, "line", None)
+    uses = _str(step.get("uses"))
+    run = _scalar_text(step.get("run"))
+    condition = _scalar_text(step.get("if"))
+    title = _scalar_text(step.get("name")) or _scalar_text(step.get("id")) or uses or f"step {index + 1}"
+    job["steps"].append({"name": title, "run": run, "uses": uses, "if": condition, "line": line})
+    if condition and "failure()" in condition:
+        job["runs_on_failure"] = True
+    if uses:
+        action = _action(uses, _value_line(step, "uses"))
+        if action:
+            job["actions_used"].append(action)
+    if run:
+        job["deploy_commands"] += deploy_commands(run, _value_line(step, "run"))
+    document["variables"] += _variables(step.get("env"), scope="step", job=job["id"], step=title)
+
+
+# --- GitLab CI ---
+
+
+def _gitlab(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> dict[str, Any]:
+    document = _document(name, "gitlab", None, [])
+    config = _Map()  # the file merged with its local includes, lines kept
+    config.key_lines, config.value_lines = {}, {}
+    origin: dict[Any, str] = {}  # top-level key → the file it came from
+    _merge_includes(name, doc, config, origin, document, problems, depth=0, seen={name})
+    _merge_top(config, origin, doc, name)  # the file itself wins over what it includes
+    document["triggers"] = _gitlab_triggers(config.get("workflow"))
+    document["variables"] = _variables(config.get("variables"), scope="workflow", job=None, step=None)
+    default: Mapping[Any, Any] = config["default"] if isinstance(config.get("default"), dict) else {}
+    for key, raw in config.items():
+        if not isinstance(key, str) or key in _GITLAB_GLOBALS or key.startswith("."):
+            continue
+        if not isinstance(raw, dict):
+            continue  # a scalar top-level key is a setting GitLab would reject; not a job
+        resolved = _extends(raw, config, depth=0)
+        job = _gitlab_job(key, resolved, _line(config, key), origin.get(key, name), config, default)
+        document["variables"] += _variables(resolved.get("variables"), scope="job", job=key, step=None)
+        document["jobs"].append(_finish(job))
+    return document
+
+
+def _gitlab_triggers(workflow: Any) -> list[str]:
+    rules = workflow.get("rules") if isinstance(workflow, dict) else None
+    sources: list[str] = []
+    for rule in rules if isinstance(rules, list) else []:
+        condition = rule.get("if") if isinstance(rule, dict) else None
+        if isinstance(condition, str):
+            for source in re.findall(r'\$CI_PIPELINE_SOURCE\s*==\s*["\']([\w-]+)["\']', condition):
+                if source not in sources:
+                    sources.append(source)
+    return sources
+
+
+def _includes(value: Any) -> Iterable[tuple[Any, int | None]]:
+    items = value if isinstance(value, list) else [value]
+    for index, item in enumerate(items):
+        yield item, _item_line(value, index) if isinstance(value, list) else None
+
+
+def _merge_includes(
+    name: str,
+    doc: Mapping[Any, Any],
+    config: _Map,
+    origin: dict[Any, str],
+    document: dict[str, Any],
+    problems: list[InputProblem],
+    *,
+    depth: int,
+    seen: set[str],
+) -> None:
+    """Merge every local include of `doc` into `config` (later includes win); other kinds are only listed."""
+    if "include" not in doc:
+        return
+    include_line = _line(doc, "include")
+    for item, line in _includes(doc["include"]):
+        line = line or include_line
+        target: Any
+        if isinstance(item, str):
+            kind, target = ("remote" if re.match(r"https?://", item) else "local"), item
+        elif isinstance(item, dict):
+            kind = next((k for k in ("local", "remote", "template", "project", "component") if k in item), "unknown")
+            target = item.get(kind)
+            line = getattr(item, "line", line)
+        else:
+            problems.append(InputProblem(name, line, f"include entry {item!r:.60} is not a path or a mapping"))
+            continue
+        entry: dict[str, Any] = {
+            "type": kind,
+            "path": _scalar_text(target),
+            "file": name,
+            "line": line,
+            "resolved": False,
+        }
+        document["includes"].append(entry)
+        if kind != "local" or not isinstance(target, str):
+            continue
+        for path in _local_paths(name, target):
+            if path is None:
+                problems.append(
+                    InputProblem(
+                        name,
+                        line,
+                        f"included file {target} not found next to {PurePosixPath(name).name}; "
+                        "add it to the inputs' directory or fix the path",
+                    )
+                )
+                continue
+            shown = path.as_posix()
+            if shown in seen or depth >= _INCLUDE_DEPTH:
+                continue
+            entry["resolved"] = True
+            try:
+                included = _parse(path.read_text(encoding="utf-8"))
+            except _Unusable as exc:
+                problems.append(InputProblem(shown, exc.line, f"invalid YAML in an included CI file: {exc.message}"))
+                continue
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                problems.append(InputProblem(shown, None, f"cannot read included CI file: {exc}"))
+                continue
+            if not isinstance(included, dict):
+                problems.append(InputProblem(shown, 1, "an included CI file must be a mapping"))
+                continue
+            _merge_includes(shown, included, config, origin, document, problems, depth=depth + 1, seen=seen | {shown})
+            _merge_top(config, origin, included, shown)
+
+
+def _merge_top(config: _Map, origin: dict[Any, str], doc: Mapping[Any, Any], name: str) -> None:
+    """Top-level keys of one file into the merged configuration, with their lines and file."""
+    for key, value in doc.items():
+        config[key] = value
+        origin[key] = name
+        config.key_lines[key] = _line(doc, key) or 1
+        config.value_lines[key] = _value_line(doc, key) or 1
+
+
+def _local_paths(name: str, target: str) -> list[Path | None]:
+    """The files a local include names, relative to the including file; [None] when there are none."""
+    if name.startswith("<"):
+        return [None]
+    base = Path(name).parent
+    relative = target.lstrip("/")
+    if any(c in relative for c in "*?["):
+        matches = sorted(p for p in base.glob(relative) if p.is_file())
+        return list(matches) or [None]
+    path = base / relative
+    return [path] if path.is_file() else [None]
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    """GitLab's `extends` merge: mappings merge key by key, anything else is replaced."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return override
+    merged = _Map()
+    merged.line = getattr(override, "line", 0)
+    merged.key_lines = {**getattr(base, "key_lines", {}), **getattr(override, "key_lines", {})}
+    merged.value_lines = {**getattr(base, "value_lines", {}), **getattr(override, "value_lines", {})}
+    merged.update(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(base.get(key), value) if key in base else value
+    return merged
+
+
+def _extends(raw: Mapping[Any, Any], config: Mapping[Any, Any], *, depth: int) -> Mapping[Any, Any]:
+    """A job with its `extends` templates merged in; unknown templates (from remote includes) are skipped."""
+    parents = _strings(raw.get("extends"))
+    if not parents or depth >= _EXTENDS_DEPTH:
+        return raw
+    merged: Any = _Map()
+    merged.key_lines = {}
+    merged.value_lines = {}
+    for parent in parents:
+        template = config.get(parent)
+        if isinstance(template, dict):
+            merged = _deep_merge(merged, _extends(template, config, depth=depth + 1))
+    result: _Map = _deep_merge(merged, raw)
+    result.line = getattr(raw, "line", 0)
+    return result
+
+
+def _gitlab_job(
+    job_id: str,
+    raw: Mapping[Any, Any],
+    line: int | None,
+    file: str,
+    config: Mapping[Any, Any],
+    default: Mapping[Any, Any],
+) -> dict[str, Any]:
+    job = _job(job_id, line, file)
+    job["stage"] = _scalar_text(raw.get("stage")) or "test"
+    job["environment"] = _environment(raw.get("environment"))
+    when = _scalar_text(raw.get("when"))
+    rules: list[Any] = raw["rules"] if isinstance(raw.get("rules"), list) else []
+    rule_whens = {r.get("when") for r in rules if isinstance(r, dict)}
+    job["when"] = when
+    job["approval"] = when == "manual" or "manual" in rule_whens
+    job["runs_on_failure"] = when == "on_failure" or "on_failure" in rule_whens
+    needs = raw.get("needs")
+    job["needs"] = [
+        n if isinstance(n, str) else str(n.get("job"))
+        for n in (needs if isinstance(needs, list) else [])
+        if isinstance(n, str) or (isinstance(n, dict) and "job" in n)
+    ]
+    job["timeout_minutes"] = _timeout_minutes(raw.get("timeout", default.get("timeout")))
+    job["concurrency"] = _scalar_text(raw.get("resource_group"))
+    source, key = (raw, "image") if "image" in raw else (default, "image") if "image" in default else (config, "image")
+    image = source.get(key)
+    image_line = _value_line(source, key)
+    if isinstance(image, dict):
+        image_line = _value_line(image, "name")
+        image = image.get("name")
+    job["image"] = parse_image(image, image_line)
+    for part in ("before_script", "script", "after_script"):
+        holder = raw if part in raw else default if part in default else config if part != "script" else raw
+        for command, command_line in _script(holder.get(part), _value_line(holder, part)):
+            job["steps"].append({"name": part, "run": command, "uses": None, "if": None, "line": command_line})
+            if command is not None:
+                job["deploy_commands"] += deploy_commands(command, command_line)
+    return job
+
+
+def _script(value: Any, line: int | None) -> list[tuple[str | None, int | None]]:
+    """Commands of a `script:` (a string, a list, nested lists); a `!reference` is kept as a step without a command."""
+    if isinstance(value, str):
+        return [(value, line)]
+    if isinstance(value, dict) and "!reference" in value:
+        return [(None, line)]
+    out: list[tuple[str | None, int | None]] = []
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _script(item, _item_line(value, index) or line)
+    return out

@@ -1,0 +1,328 @@
+"""Reading CI pipelines: detection, the PipelineDefinition document of both systems, bad input, and the corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rollguard.gate import Gate
+from rollguard.inputs import load_change_set
+from rollguard.inputs.pipeline import deploy_commands, is_pipeline, load_text
+
+GITHUB = """\
+name: deploy
+on:
+  push:
+    branches: [main]
+  workflow_dispatch:
+env:
+  API_TOKEN: abc123
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+  deploy:
+    name: Deploy to production
+    needs: build
+    runs-on: ubuntu-latest
+    container: alpine/k8s:1.31.2
+    environment:
+      name: production
+      url: https://shop.example.com
+    timeout-minutes: 15
+    concurrency: deploy-production
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - name: Apply
+        run: |
+          kubectl apply -f k8s/
+          kubectl rollout status deployment/web \\
+            --timeout=5m
+      - uses: ./local-action
+      - name: Undo
+        if: ${{ failure() }}
+        run: helm rollback web
+"""
+
+
+def _one(name: str, text: str) -> dict[str, Any]:
+    artifacts, problems = load_text(name, text)
+    assert problems == [], [p.display() for p in problems]
+    assert len(artifacts) == 1
+    assert artifacts[0].kind == "pipeline"
+    return dict(artifacts[0].document)
+
+
+def _job(doc: dict[str, Any], job_id: str) -> dict[str, Any]:
+    return next(j for j in doc["jobs"] if j["id"] == job_id)
+
+
+def test_github_workflow_document() -> None:
+    doc = _one("wf.yml", GITHUB)
+    assert doc["kind"] == "PipelineDefinition" and doc["system"] == "github" and doc["file"] == "wf.yml"
+    assert doc["triggers"] == ["push", "workflow_dispatch"]
+    assert doc["variables"] == [
+        {"name": "API_TOKEN", "value": "abc123", "scope": "workflow", "job": None, "step": None, "line": 7}
+    ]
+    build = _job(doc, "build")
+    assert build["line"] == 9 and build["environment"] is None and build["approval"] is False
+    assert build["actions_used"] == [
+        {"uses": "actions/checkout@v4", "owner": "actions", "ref": "v4", "pinned_sha": False, "line": 12}
+    ]
+    deploy = _job(doc, "deploy")
+    assert deploy["name"] == "Deploy to production" and deploy["line"] == 13 and deploy["needs"] == ["build"]
+    assert deploy["environment"] == {"name": "production", "url": "https://shop.example.com", "action": None}
+    assert (
+        deploy["approval"] is True and deploy["timeout_minutes"] == 15 and deploy["concurrency"] == "deploy-production"
+    )
+    assert deploy["image"] == {
+        "ref": "alpine/k8s:1.31.2",
+        "name": "alpine/k8s",
+        "tag": "1.31.2",
+        "digest": None,
+        "line": 17,
+    }
+    assert [a["pinned_sha"] for a in deploy["actions_used"]] == [True]  # ./local-action is not listed
+    assert [(s["name"], s["line"]) for s in deploy["steps"]] == [
+        ("actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", 24),
+        ("Apply", 25),
+        ("./local-action", 30),
+        ("Undo", 31),
+    ]
+    assert deploy["runs_on_failure"] is True and deploy["deploys"] is True
+    assert [(c["tool"], c["verb"], c["timeout"], c["line"]) for c in deploy["deploy_commands"]] == [
+        ("kubectl", "apply", False, 27),
+        ("kubectl", "rollout-status", True, 28),
+        ("helm", "rollout-undo", False, 33),
+    ]
+
+
+GITLAB = """\
+stages: [build, deploy]
+variables:
+  DB_PASSWORD:
+    value: hunter2
+    description: not a secret store
+.kubectl: &kubectl
+  image: bitnami/kubectl@sha256:0123
+  timeout: 1h 30m
+.notify:
+  script:
+    - echo done
+deploy:
+  <<: *kubectl
+  stage: deploy
+  environment: production
+  resource_group: production
+  when: manual
+  script:
+    - kubectl set image deployment/web web=$IMAGE
+    - !reference [.notify, script]
+    - timeout 300 kubectl rollout status deployment/web
+rollback:
+  extends: .kubectl
+  stage: deploy
+  when: on_failure
+  script: kubectl rollout undo deployment/web
+"""
+
+
+def test_gitlab_document_with_anchors_extends_and_reference() -> None:
+    doc = _one(".gitlab-ci.yml", GITLAB)
+    assert doc["system"] == "gitlab" and [j["id"] for j in doc["jobs"]] == ["deploy", "rollback"]
+    assert doc["variables"][0] == {
+        "name": "DB_PASSWORD",
+        "value": "hunter2",
+        "scope": "workflow",
+        "job": None,
+        "step": None,
+        "line": 3,
+    }
+    deploy = _job(doc, "deploy")
+    assert deploy["line"] == 12 and deploy["stage"] == "deploy" and deploy["approval"] is True
+    assert deploy["timeout_minutes"] == 90 and deploy["concurrency"] == "production"
+    assert deploy["image"]["digest"] == "sha256:0123" and deploy["image"]["tag"] is None
+    assert [(s["run"], s["line"]) for s in deploy["steps"]] == [
+        ("kubectl set image deployment/web web=$IMAGE", 19),
+        (None, 20),
+        ("timeout 300 kubectl rollout status deployment/web", 21),
+    ]
+    assert [(c["verb"], c["timeout"], c["line"]) for c in deploy["deploy_commands"]] == [
+        ("set-image", False, 19),
+        ("rollout-status", True, 21),
+    ]
+    rollback = _job(doc, "rollback")
+    assert rollback["runs_on_failure"] is True and rollback["timeout_minutes"] == 90
+    assert rollback["image"]["ref"] == "bitnami/kubectl@sha256:0123"
+    assert rollback["deploy_commands"][0]["verb"] == "rollout-undo" and rollback["deploy_commands"][0]["line"] == 26
+
+
+def test_gitlab_local_include_is_merged(tmp_path: Path) -> None:
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "deploy.yml").write_text(
+        "deploy:\n  stage: deploy\n  image: docker:latest\n  script:\n    - helm upgrade --install web ./chart\n"
+    )
+    main = tmp_path / ".gitlab-ci.yml"
+    main.write_text("include:\n  - local: /ci/deploy.yml\nstages: [deploy]\n")
+    change = load_change_set([str(main)])
+    assert change.problems == ()
+    (artifact,) = change.artifacts
+    (job,) = artifact.document["jobs"]
+    assert job["file"] == (tmp_path / "ci" / "deploy.yml").as_posix() and job["line"] == 1
+    assert job["image"]["tag"] == "latest" and job["deploy_commands"][0]["verb"] == "upgrade"
+    assert artifact.document["includes"][0]["resolved"] is True
+
+
+def test_missing_local_include_is_a_problem_with_line(tmp_path: Path) -> None:
+    main = tmp_path / ".gitlab-ci.yml"
+    main.write_text("stages: [deploy]\ninclude:\n  - local: missing.yml\n  - template: Jobs/Deploy.gitlab-ci.yml\n")
+    change = load_change_set([str(main)])
+    assert [(p.file, p.line) for p in change.problems] == [(main.as_posix(), 3)]
+    assert "missing.yml" in change.problems[0].message
+    assert len(change.artifacts) == 1  # the rest of the pipeline is still judged
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        (".gitlab-ci.yml", "deploy:\n  script: [a\n  stage: x\n", 3),
+        ("wf.yml", "on: push\njobs:\n  a:\n    runs-on: x\n    steps: !Ref foo\n", 5),
+        (".github/workflows/x.yml", "on: push\njobs: [1, 2]\n", 2),
+        (".gitlab-ci.yml", "- just\n- a list\n", 1),
+    ],
+)
+def test_unusable_input_is_a_problem_never_a_crash(name: str, text: str, line: int) -> None:
+    artifacts, problems = load_text(name, text)
+    assert artifacts == [] and len(problems) == 1
+    assert problems[0].file == name and problems[0].line == line and problems[0].message
+
+
+def test_detection_from_content() -> None:
+    assert is_pipeline("anything.yaml", GITHUB)
+    assert is_pipeline("anything.yaml", GITLAB)
+    assert not is_pipeline("deploy.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: jobs\n")
+    # A Kubernetes object that happens to have jobs/steps keys stays a manifest.
+    assert not is_pipeline("x.yaml", "apiVersion: v1\nkind: Job\nmetadata: {name: a}\njobs:\n  a: {steps: []}\non: x\n")
+    assert not is_pipeline("values.yaml", "stages: 3\n")
+    assert is_pipeline(".gitlab-ci.yml", "broken: [\n")  # broken YAML named like a pipeline is reported as one
+    change = load_change_set(
+        [], extra=[("ci.yaml", GITHUB), ("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")]
+    )
+    assert sorted(a.kind for a in change.artifacts) == ["k8s", "pipeline"]
+
+
+def test_deploy_command_parsing() -> None:
+    found = deploy_commands(
+        "./kustomize build . | kubectl apply -f -\nargocd app sync web --timeout 300\nkubectl -n x rollout undo deploy/a",
+        10,
+    )
+    assert [(c["tool"], c["verb"], c["timeout"], c["line"]) for c in found] == [
+        ("kustomize", "build", False, 10),
+        ("kubectl", "apply", False, 10),
+        ("argocd", "sync", True, 11),
+        ("kubectl", "rollout-undo", False, 12),
+    ]
+    assert deploy_commands("echo kubectl is great; curl kustomize_v5.tar.gz", 1) == []
+
+
+_yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "on",
+                    "jobs",
+                    "steps",
+                    "script",
+                    "stages",
+                    "image",
+                    "run",
+                    "uses",
+                    "include",
+                    "environment",
+                    "extends",
+                    "timeout",
+                    "needs",
+                    "variables",
+                    "env",
+                    "when",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_yaml_values)
+def test_random_yaml_never_crashes(value: Any) -> None:
+    text = yaml.safe_dump(value)
+    for name in (".gitlab-ci.yml", ".github/workflows/x.yml", "random.yaml"):
+        artifacts, problems = load_text(name, text)
+        assert all(p.file == name for p in problems)
+        if is_pipeline(name, text):
+            load_change_set([], extra=[(name, text)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_never_crashes(text: str) -> None:
+    for name in (".gitlab-ci.yml", "wf.yml"):
+        load_text(name, text)
+        is_pipeline(name, text)
+
+
+# --- the corpus: real pipelines nobody here wrote ---
+
+
+def _corpus_change(corpus: Path):  # type: ignore[no-untyped-def]
+    return load_change_set([str(corpus / "ci-pipelines")])
+
+
+def test_every_corpus_pipeline_loads(corpus: Path) -> None:
+    change = _corpus_change(corpus)
+    assert change.problems == ()
+    pipelines = [a for a in change.artifacts if a.kind == "pipeline"]
+    assert len(pipelines) == 25  # 19 workflows + 6 GitLab files; the 3 companion manifests stay k8s
+    assert {a.document["system"] for a in pipelines} == {"github", "gitlab"}
+    assert sum(a.kind == "k8s" for a in change.artifacts) >= 3
+    for a in pipelines:
+        for job in a.document["jobs"]:
+            assert isinstance(job["line"], int) and job["line"] > 0
+
+
+def test_corpus_findings(corpus: Path, gate: Gate) -> None:
+    decision = gate.judge(_corpus_change(corpus))
+    assert decision.errors == ()
+    found = {(Path(f.file or "").parent.name, Path(f.file or "").name, f.policy, f.line) for f in decision.findings}
+    # chembl_beaker runs its jobs in `docker:latest` (line 10) and deploys with lachlanevenson/k8s-kubectl:latest.
+    assert ("chembl_beaker", ".gitlab-ci.yml", "pipeline.pinned_actions", 10) in found
+    assert ("chembl_beaker", ".gitlab-ci.yml", "pipeline.pinned_actions", 102) in found
+    # stackage-server: `kubectl set image` straight to production, rollout status without --timeout (line 65),
+    # no timeout, no resource_group and nothing on failure.
+    for policy, line in (
+        ("pipeline.deploy_timeout", 65),
+        ("pipeline.deploy_timeout", 44),
+        ("pipeline.concurrency", 44),
+        ("pipeline.rollback_path", 44),
+    ):
+        assert ("stackage-server", ".gitlab-ci.yml", policy, line) in found, policy
+    # GitLab's ECS template pins its deploy image to :latest (line 12, reached through `extends`).
+    assert ("Deploy", "ECS.gitlab-ci.yml", "pipeline.pinned_actions", 12) in found
+    # starter-workflows pin actions by SHA in google.yml, but not in ibm.yml (actions/checkout@v4, line 35).
+    assert not any(f[1] == "google.yml" and f[2] == "pipeline.pinned_actions" for f in found)
+    assert ("deployments", "ibm.yml", "pipeline.pinned_actions", 35) in found
+    # GitLab's Auto-DevOps manual rollouts serialise on `resource_group: production`.
+    assert not any(f[1] == "Deploy.gitlab-ci.yml" and f[2] == "pipeline.concurrency" and f[3] >= 247 for f in found)
