@@ -12,11 +12,22 @@ from contextlib import contextmanager
 from typing import Any
 
 from rollguard.audit.record import GENESIS
-from rollguard.audit.store import DecisionStore, Head, Row, Transaction
+from rollguard.audit.store import (
+    DecisionStore,
+    Head,
+    Row,
+    Transaction,
+    insert_statement,
+    insert_values,
+    row_from,
+    rows_query,
+)
 from rollguard.errors import StoreError
 
 # pg_advisory_xact_lock key for schema migrations ("rollguard" as a number).
 MIGRATION_LOCK = 0x726F6C6C
+
+INSERT = insert_statement("%s")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -54,20 +65,7 @@ class _PostgresTransaction(Transaction):
         return Head(int(seq), str(hash_))
 
     def insert(self, seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> None:
-        self.cur.execute(
-            "INSERT INTO rollguard_decisions (seq, time, source, environment, verdict, prev_hash, hash, body)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                seq,
-                columns["time"],
-                columns["source"],
-                columns["environment"],
-                columns["verdict"],
-                prev_hash,
-                hash_,
-                body_text,
-            ),
-        )
+        self.cur.execute(INSERT, insert_values(seq, prev_hash, hash_, body_text, columns))
 
     def set_head(self, head: Head) -> None:
         self.cur.execute("UPDATE rollguard_chain_head SET seq = %s, hash = %s WHERE id = 1", (head.seq, head.hash))
@@ -133,29 +131,13 @@ class PostgresStore(DecisionStore):
             raise StoreError(f"decision store {_redact(self.url)}: append failed: {_first_line(exc)}") from exc
 
     def _rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
-        query = "SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM rollguard_decisions"
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("time >= %s")
-            params.append(since)
-        if until is not None:
-            clauses.append("time < %s")
-            params.append(until)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY seq"
+        query, params = rows_query("%s", since=since, until=until)
         try:
             with self.conn.transaction(), self.conn.cursor(name="rollguard_rows") as cur:
                 cur.itersize = 500
                 cur.execute(query, params)
-                for seq, prev, hash_, body, time, source, env, verdict in cur:
-                    yield Row(
-                        int(seq),
-                        str(prev),
-                        str(hash_),
-                        str(body),
-                        {"time": time, "source": source, "environment": env, "verdict": verdict},
-                    )
+                for values in cur:
+                    yield row_from(values)
         except self._psycopg.Error as exc:
             raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
 

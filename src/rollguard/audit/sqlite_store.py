@@ -9,8 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from rollguard.audit.record import GENESIS
-from rollguard.audit.store import DecisionStore, Head, Row, Transaction
+from rollguard.audit.store import (
+    DecisionStore,
+    Head,
+    Row,
+    Transaction,
+    insert_statement,
+    insert_values,
+    row_from,
+    rows_query,
+)
 from rollguard.errors import StoreError
+
+INSERT = insert_statement("?")
 
 # Versioned schema migrations, applied in order on open; never edit one that has shipped.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -49,20 +60,7 @@ class _SqliteTransaction(Transaction):
         return Head(int(seq), str(hash_))
 
     def insert(self, seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> None:
-        self.conn.execute(
-            "INSERT INTO rollguard_decisions (seq, time, source, environment, verdict, prev_hash, hash, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                seq,
-                columns["time"],
-                columns["source"],
-                columns["environment"],
-                columns["verdict"],
-                prev_hash,
-                hash_,
-                body_text,
-            ),
-        )
+        self.conn.execute(INSERT, insert_values(seq, prev_hash, hash_, body_text, columns))
 
     def set_head(self, head: Head) -> None:
         self.conn.execute("UPDATE rollguard_chain_head SET seq = ?, hash = ? WHERE id = 1", (head.seq, head.hash))
@@ -135,27 +133,11 @@ class SqliteStore(DecisionStore):
             raise StoreError(f"decision store {self.path}: commit failed: {exc}") from exc
 
     def _rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
-        query = "SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM rollguard_decisions"
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("time >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("time < ?")
-            params.append(until)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY seq"
+        query, params = rows_query("?", since=since, until=until)
         try:
             cursor = self.conn.execute(query, params)
-            for seq, prev, hash_, body, time, source, env, verdict in cursor:
-                yield Row(
-                    int(seq),
-                    str(prev),
-                    str(hash_),
-                    str(body),
-                    {"time": time, "source": source, "environment": env, "verdict": verdict},
-                )
+            for values in cursor:
+                yield row_from(values)
         except sqlite3.Error as exc:
             raise StoreError(f"decision store {self.path}: {exc}") from exc
 

@@ -44,6 +44,56 @@ class Row:
     columns: Mapping[str, Any]
 
 
+def rows_query(placeholder: str, *, since: str | None, until: str | None) -> tuple[str, list[str]]:
+    """The SELECT of record rows in chain order, in a backend's parameter style (`?` or `%s`)."""
+    query = "SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM rollguard_decisions"
+    clauses, params = [], []
+    if since is not None:
+        clauses.append(f"time >= {placeholder}")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"time < {placeholder}")
+        params.append(until)
+    if clauses:
+        query += " WHERE " + " AND ".join(clauses)
+    return query + " ORDER BY seq", params
+
+
+def insert_statement(placeholder: str) -> str:
+    """The INSERT of one record row, in a backend's parameter style."""
+    marks = ", ".join([placeholder] * 8)
+    return (
+        "INSERT INTO rollguard_decisions (seq, time, source, environment, verdict, prev_hash, hash, body)"
+        f" VALUES ({marks})"
+    )
+
+
+def insert_values(seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The values for `insert_statement`, in its column order."""
+    return (
+        seq,
+        columns["time"],
+        columns["source"],
+        columns["environment"],
+        columns["verdict"],
+        prev_hash,
+        hash_,
+        body_text,
+    )
+
+
+def row_from(values: Sequence[Any]) -> Row:
+    """A Row from the columns `rows_query` selects."""
+    seq, prev, hash_, body, time, source, env, verdict = values
+    return Row(
+        int(seq),
+        str(prev),
+        str(hash_),
+        str(body),
+        {"time": time, "source": source, "environment": env, "verdict": verdict},
+    )
+
+
 @dataclass(frozen=True)
 class ChainReport:
     """The outcome of walking the chain: how far it holds and where it first breaks."""
