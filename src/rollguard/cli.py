@@ -19,7 +19,7 @@ from rollguard.errors import ConfigError, EngineError, InputError, PolicyError, 
 from rollguard.formats import FORMATS, render
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
 from rollguard.policy.bundle import PolicyBundle, default_policy_dir, load_bundle
-from rollguard.policy.config import find_config, load_config
+from rollguard.policy.config import Config, find_config, load_config
 
 if TYPE_CHECKING:
     from rollguard import parallel
@@ -102,6 +102,22 @@ store_option = click.option(
     envvar="ROLLGUARD_STORE",
     help="Decision store URL: sqlite:///path.db or postgresql://user@host/db (env ROLLGUARD_STORE).",
 )
+
+
+def config_option(
+    help: str = "rollguard.yaml (default: found upward from the current directory).",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--config FILE`, passed to the command as `config_path`."""
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help=help
+    )
+
+
+def _found_config(config_path: Path | None) -> Config:
+    """The config given with --config, else the nearest rollguard.yaml upward, else the defaults."""
+    return load_config(config_path or find_config(Path.cwd()))
+
+
 policies_option = click.option(
     "--policies",
     type=click.Path(path_type=Path, file_okay=False),
@@ -160,12 +176,7 @@ def _kustomize(directory: str) -> tuple[str, str]:
 @main.command()
 @click.argument("paths", nargs=-1)
 @policies_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="rollguard.yaml (default: found upward from the current directory).",
-)
+@config_option()
 @click.option(
     "--env", "environment", default=None, help="Environment whose overrides apply (from `environments:` in the config)."
 )
@@ -255,7 +266,7 @@ def check(
     if len(outputs) > len(formats):
         raise click.UsageError("more --output values than --format values; pair each --output with a --format")
     try:
-        config = load_config(config_path or find_config(Path.cwd()))
+        config = _found_config(config_path)
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
         extra = [_kustomize(d) for d in kustomize_dirs]
         if "-" in paths:  # workers cannot read this process's stdin: pass the text along
@@ -336,7 +347,7 @@ def _record_check(
 
 @main.command()
 @policies_option
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="rollguard.yaml.")
+@config_option(help="rollguard.yaml.")
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
 @engine_option
 @click.option("--cert", required=True, type=click.Path(dir_okay=False), help="Serving certificate (PEM).")
@@ -560,13 +571,7 @@ def _report_formats() -> list[str]:
 @click.option("--since", "since_text", required=True, help="First day or time (ISO 8601, UTC), inclusive.")
 @click.option("--until", "until_text", required=True, help="Last day (inclusive) or time (exclusive), ISO 8601, UTC.")
 @click.option("--env", "environment", default=None, help="Only decisions for this environment.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="rollguard.yaml whose waivers are reported too, beside those the decisions point at.",
-)
+@config_option(help="rollguard.yaml whose waivers are reported too, beside those the decisions point at.")
 @click.option("--format", "fmt", type=click.Choice(_report_formats()), default="html", show_default=True)
 @click.option("--output", default="-", show_default=True, help="File to write the report to (`-` for stdout).")
 def audit_report(
@@ -669,12 +674,8 @@ def webhook_certs(service: str, namespace: str, out: Path, days: int, force: boo
     show_default=True,
     help="How long the API server waits; more than the webhook's deadline (admission.deadline_seconds, 2 s).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="rollguard.yaml: the selected policies decide the rules; admission.exempt_namespaces the exemptions.",
+@config_option(
+    help="rollguard.yaml: the selected policies decide the rules; admission.exempt_namespaces the exemptions."
 )
 @policies_option
 def webhook_manifest(
@@ -747,12 +748,7 @@ context_option = click.option("--context", default=None, help="kubeconfig contex
     "--include-owned", is_flag=True, help="Also judge objects a controller owns (a Deployment's ReplicaSets and Pods)."
 )
 @policies_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="rollguard.yaml (default: found upward from the current directory).",
-)
+@config_option()
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
 @engine_option
 @click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
@@ -799,7 +795,7 @@ def audit_cluster(
     if namespace and all_namespaces:
         raise click.UsageError("--namespace and --all-namespaces exclude each other")
     try:
-        config = load_config(config_path or find_config(Path.cwd()))
+        config = _found_config(config_path)
         settings = config.resolve(environment)
         gate = Gate(
             bundle=_bundle(policies),
@@ -861,12 +857,7 @@ def _record_audit(report: live.AuditReport, *, gate: Gate, store: str, namespace
 @click.argument("paths", nargs=-1, required=True)
 @kubeconfig_option
 @context_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="rollguard.yaml, whose `drift.ignore` lists JSON Pointers to leave out (default: found upward).",
-)
+@config_option(help="rollguard.yaml, whose `drift.ignore` lists JSON Pointers to leave out (default: found upward).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def drift(
     paths: Sequence[str], kubeconfig: str | None, context: str | None, config_path: Path | None, fmt: str
@@ -876,7 +867,7 @@ def drift(
     from rollguard.audit.cluster import connect
 
     try:
-        config = load_config(config_path or find_config(Path.cwd()))
+        config = _found_config(config_path)
         change = drifts.load_desired(paths)
         with connect(kubeconfig=kubeconfig, context=context) as cluster:
             report = drifts.detect_drift(cluster, change, ignore=config.drift_ignore)
@@ -894,12 +885,7 @@ def gatekeeper() -> None:
 @gatekeeper.command("build")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("gatekeeper"), show_default=True)
 @policies_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="rollguard.yaml whose selection, parameters and enforcement the constraints carry (default: none).",
-)
+@config_option(help="rollguard.yaml whose selection, parameters and enforcement the constraints carry (default: none).")
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply (needs --config).")
 @click.option(
     "--fixtures",
@@ -946,12 +932,7 @@ def migrate() -> None:
     help="How the .sql migrations are named and ordered.",
 )
 @policies_option
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="rollguard.yaml (default: found upward from the current directory).",
-)
+@config_option()
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
 @engine_option
 @click.option("--format", "formats", multiple=True, type=click.Choice(list(FORMATS)), help="Output format; repeatable.")
@@ -983,7 +964,7 @@ def migrate_verify(
     from rollguard.model import ChangeSet, InputProblem
 
     try:
-        config = load_config(config_path or find_config(Path.cwd()))
+        config = _found_config(config_path)
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
         gate = Gate(
             bundle=_bundle(policies),
