@@ -326,3 +326,251 @@ def test_corpus_findings(corpus: Path, gate: Gate) -> None:
     assert ("deployments", "ibm.yml", "pipeline.pinned_actions", 35) in found
     # GitLab's Auto-DevOps manual rollouts serialise on `resource_group: production`.
     assert not any(f[1] == "Deploy.gitlab-ci.yml" and f[2] == "pipeline.concurrency" and f[3] >= 247 for f in found)
+
+
+# --- facts for the release policies ---
+
+PR_TARGET = """\
+on: pull_request_target
+permissions:
+  contents: read
+env:
+  HEAD: ${{ github.event.pull_request.head.sha }}
+  REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      id-token: write
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: ${{ env.HEAD }}
+      - uses: ./.github/actions/setup
+      - run: |
+          echo start
+          gh pr checkout ${{ github.event.number }}
+          make test
+        env:
+          NPM_TOKEN: ${{ secrets['NPM_TOKEN'] }}
+  label:
+    runs-on: ubuntu-latest
+    secrets: inherit
+    steps:
+      - uses: actions/checkout@v4
+      - run: git fetch origin main
+  cleanup:
+    runs-on: ubuntu-latest
+    environment: preview
+    steps:
+      - run: kubectl delete namespace pr-${{ github.event.number }}
+"""
+
+
+def test_github_permissions_secrets_and_checkouts() -> None:
+    doc = _one("wf.yml", PR_TARGET)
+    assert doc["permissions"] == {"write": [], "line": 2}
+    test = _job(doc, "test")
+    assert test["permissions"] == {"source": "job", "write": ["id-token"], "line": 10}
+    assert test["secrets_used"] == [{"name": "REGISTRY_PASSWORD", "line": 6}, {"name": "NPM_TOKEN", "line": 23}]
+    assert test["checkouts"] == [
+        {  # the ref comes through the workflow `env:`; the local action after it runs the pull request's code
+            "kind": "action",
+            "ref": "${{ env.HEAD }}",
+            "repository": None,
+            "untrusted": True,
+            "line": 14,
+            "runs_code_at": 17,
+        },
+        {
+            "kind": "gh",
+            "ref": "gh pr checkout ${{ github.event.number }}",
+            "repository": None,
+            "untrusted": True,
+            "line": 20,
+            "runs_code_at": 21,
+        },
+    ]
+    label = _job(doc, "label")
+    assert label["permissions"] == {"source": "workflow", "write": [], "line": 2}
+    assert [s["name"] for s in label["secrets_used"]] == ["REGISTRY_PASSWORD", "*"]
+    # The base branch's checkout is listed but trusted; a plain `git fetch` is not a checkout of pull-request code.
+    assert [(c["kind"], c["untrusted"], c["runs_code_at"]) for c in label["checkouts"]] == [("action", False, 29)]
+    cleanup = _job(doc, "cleanup")
+    assert cleanup["deploys"] is True and cleanup["teardown"] is True and cleanup["checkouts"] == []
+    assert _job(_one("wf.yml", "on: push\njobs:\n  a:\n    runs-on: x\n    steps: []\n"), "a")["permissions"] == {
+        "source": "default",
+        "write": None,
+        "line": None,
+    }
+
+
+RELEASE = """\
+on: push
+env:
+  TAG: ${{ github.sha }}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: docker build -t app:$TAG . && docker push app:$TAG
+      - uses: docker/build-push-action@v6
+        with:
+          tags: app:${{ github.sha }}
+  canary:
+    needs: build
+    runs-on: ubuntu-latest
+    environment: canary
+    steps:
+      - run: |
+          export RELEASE="web-${GITHUB_RUN_ID}"
+          helm upgrade --install web ./chart --set release=$RELEASE
+          kubectl rollout status deployment/web-canary --timeout=5m
+  smoke:
+    needs: canary
+    runs-on: ubuntu-latest
+    steps:
+      - name: Probe
+        run: curl -fsS https://canary.example.com/healthz
+      - run: helm test web
+  production:
+    needs: [smoke]
+    runs-on: ubuntu-latest
+    environment: production
+    steps:
+      - uses: Azure/k8s-deploy@v5
+        with:
+          images: app:${{ env.TAG }}
+      - run: kubectl annotate deployment/web kubernetes.io/change-cause="release"
+      - run: kubectl apply -f k8s/ --record
+"""
+
+
+def test_builds_stamps_smoke_tests_and_order() -> None:
+    doc = _one("wf.yml", RELEASE)
+    build = _job(doc, "build")
+    assert [(b["tool"], b["line"]) for b in build["builds_images"]] == [
+        ("docker", 8),
+        ("docker/build-push-action", 9),
+    ]
+    assert build["stamps"] == []  # tagging the image being built is not a stamp on a deployment
+    canary = _job(doc, "canary")
+    assert canary["after"] == ["build"]
+    assert canary["stamps"] == [
+        {"kind": "commit", "command": "helm upgrade --install web ./chart --set release=$RELEASE", "line": 19}
+    ]
+    assert [(s["kind"], s["line"]) for s in canary["smoke_tests"]] == [("canary-rollout", 20)]
+    smoke = _job(doc, "smoke")
+    assert [(s["kind"], s["line"]) for s in smoke["smoke_tests"]] == [
+        ("job-name", 21),
+        ("health-check", 26),
+        ("helm-test", 27),
+    ]
+    production = _job(doc, "production")
+    assert production["after"] == ["build", "canary", "smoke"]
+    assert [(s["kind"], s["line"]) for s in production["stamps"]] == [
+        ("action-input", 35),
+        ("change-cause", 36),
+        ("record", 37),
+    ]
+    assert production["builds_images"] == [] and production["teardown"] is False
+
+
+GITLAB_ORDER = """\
+stages: [build, canary, production]
+build:
+  stage: build
+  script: [/kaniko/executor --context . --destination "$IMAGE"]
+canary:
+  stage: canary
+  script: [kubectl set image deployment/web web=app:$CI_COMMIT_SHORT_SHA]
+lint:
+  script: [make lint]
+production:
+  stage: production
+  needs: [canary]
+  variables:
+    VERSION: "$CI_PIPELINE_ID"
+  script:
+    - sed -i "s/VERSION/$VERSION/" k8s.yaml
+    - kubectl apply -f k8s.yaml
+odd:
+  stage: somewhere
+  script: [echo]
+"""
+
+
+def test_gitlab_stages_and_order() -> None:
+    doc = _one(".gitlab-ci.yml", GITLAB_ORDER)
+    assert doc["stages"] == [".pre", "build", "canary", "production", ".post"]
+    assert doc["permissions"] is None
+    assert [(j["id"], j["stage_index"]) for j in doc["jobs"]] == [
+        ("build", 1),
+        ("canary", 2),
+        ("lint", None),  # `test` is not a stage of this pipeline
+        ("production", 3),
+        ("odd", None),
+    ]
+    assert _job(doc, "canary")["after"] == ["build"]  # every job of an earlier stage
+    assert _job(doc, "production")["after"] == ["build", "canary"]  # `needs`, followed transitively
+    assert _job(doc, "lint")["after"] == [] and _job(doc, "odd")["after"] == []
+    assert [(b["tool"], b["line"]) for b in _job(doc, "build")["builds_images"]] == [("executor", 4)]
+    assert [s["line"] for s in _job(doc, "production")["stamps"]] == [16]  # the variable carries the run id
+    assert [s["kind"] for s in _job(doc, "canary")["stamps"]] == ["commit"]
+    assert _one(".gitlab-ci.yml", "deploy:\n  script: [x]\n")["stages"] == [".pre", "build", "test", "deploy", ".post"]
+
+
+def test_corpus_release_policy_findings(corpus: Path, gate: Gate) -> None:
+    decision = gate.judge(_corpus_change(corpus))
+    assert decision.errors == ()
+
+    def found(policy: str) -> set[tuple[str, str, int | None]]:
+        return {
+            (Path(f.file or "").parent.name, Path(f.file or "").name, f.line)
+            for f in decision.findings
+            if f.policy == policy
+        }
+
+    # GitHub's single-job starter workflows build the image inside the job that deploys to production; the
+    # Azure ones build in a job of their own and deploy what it pushed. microservices-demo's PR previews build
+    # into gke-staging, which is the first and only environment of that workflow and not named like a later one.
+    assert found("pipeline.promote_not_rebuild") == {
+        ("deployments", "google.yml", 95),
+        ("deployments", "ibm.yml", 56),
+        ("deployments", "tencent.yml", 45),
+        ("deployments", "alibabacloud.yml", 65),
+        ("deployments", "alibabacloud.yml", 92),
+        ("deployments", "openshift.yml", 140),  # redhat-actions/buildah-build
+    }
+    # Straight to production with neither `when: manual` nor an earlier smoke test: stackage-server and casa
+    # (`# when: manual` is commented out), GitLab's ECS template and Auto DevOps' automatic and timed rollouts.
+    # Auto DevOps' canary, production_manual and manual `rollout N%` jobs are manual; the starter workflows'
+    # `environment: production` is GitHub's approval gate.
+    assert found("pipeline.deploy_gate") == {
+        ("stackage-server", ".gitlab-ci.yml", 44),
+        ("fpco-casa", ".gitlab-ci.yml", 38),
+        ("Deploy", "ECS.gitlab-ci.yml", 105),
+        ("Deploy", "ECS.gitlab-ci.yml", 116),
+        ("Jobs", "Deploy.gitlab-ci.yml", 135),
+        ("Jobs", "Deploy.gitlab-ci.yml", 222),
+        ("Jobs", "Deploy.gitlab-ci.yml", 228),
+        ("Jobs", "Deploy.gitlab-ci.yml", 234),
+        ("Jobs", "Deploy.gitlab-ci.yml", 240),
+    }
+    # deploy-pr.yaml (workflow_run) checks out the pull request's head SHA from its fork and runs steps after it
+    # with id-token, pull-requests and statuses write; cleanup.yaml (pull_request_target) checks nothing out.
+    assert found("pipeline.untrusted_trigger") == {("workflows", "deploy-pr.yaml", 42)}
+    # openshift.yml deploys `registry-path`, the first tag pushed, which is `latest`; the PR previews are
+    # tagged with the PR number. The others tag with the commit ($GITHUB_SHA, $TAG set from github.sha,
+    # Azure/k8s-deploy `images:`), the pipeline id ($CI_PIPELINE_ID through DEPLOYMENT_IMAGE), or deploy with
+    # GitLab's auto-deploy / ECS scripts, which tag with the commit SHA themselves.
+    assert found("pipeline.traceability") == {
+        ("deployments", "openshift.yml", 76),
+        ("workflows", "deploy-pr.yaml", 28),
+    }
+    message = next(f.message for f in decision.findings if f.policy == "pipeline.untrusted_trigger")
+    assert (
+        "github.event.workflow_run.head_sha" in message
+        and "write permissions (id-token, pull-requests, statuses)" in message
+    )
