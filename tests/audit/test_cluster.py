@@ -26,6 +26,7 @@ from click.testing import CliRunner, Result
 
 from rollguard.cli import main
 from rollguard.formats.policyreport import OUTCOMES
+from rollguard.gate import CLUSTER_SCOPED_KINDS
 from rollguard.policy.bundle import load_bundle
 
 from ..conftest import FIXTURES, POLICIES
@@ -51,6 +52,9 @@ API_RESOURCES = (
     ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    ("argoproj.io", "v1alpha1", "rollouts", "Rollout", True),
+    ("argoproj.io", "v1alpha1", "analysistemplates", "AnalysisTemplate", True),
+    ("argoproj.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", False),
 )
 _BY_KIND = {kind: (group, plural, namespaced) for group, _, plural, kind, namespaced in API_RESOURCES}
 
@@ -450,7 +454,10 @@ def check_as_files(objects: Iterable[Mapping[str, Any]], tmp_path: Path, config:
         (folder / f"{ns}.yaml").write_text(yaml.safe_dump_all(docs), encoding="utf-8")
     result = run("check", str(folder), "--config", str(config), "--env", "prod", "--engine", engine, "--format", "json")
     assert result.exit_code == 1, result.output
-    return dict(json.loads(result.stdout))
+    report = dict(json.loads(result.stdout))
+    # With --env, check also judges the change as a whole (a ChangeRequest); an audit judges objects.
+    report["findings"] = [f for f in report["findings"] if f["resource"]["kind"] != "ChangeRequest"]
+    return report
 
 
 # --- tests --------------------------------------------------------------------------------------
@@ -574,7 +581,11 @@ def test_one_namespace(server: FakeApiServer, tmp_path: Path, config: Path) -> N
     assert result.exit_code == (1 if report["summary"]["blocking"] else 0)
     assert {f["resource"]["namespace"] for f in report["findings"]} == {"payments"}
     paths = [path for path, q in server.requests if "limit" in q]
-    assert paths and all("/namespaces/payments/" in p for p in paths)
+    assert paths and any("/namespaces/payments/" in p for p in paths)
+    # Only the cluster-scoped kinds policies read (a Rollout's ClusterAnalysisTemplate) are listed whole.
+    assert [p for p in paths if "/namespaces/payments/" not in p] == [
+        "/apis/argoproj.io/v1alpha1/clusteranalysistemplates"
+    ]
     assert ("/api/v1/namespaces/payments", {}) in server.requests  # its labels, for the policies
 
 
@@ -663,7 +674,7 @@ def test_lists_out_of_key_order_are_refused(tmp_path: Path, config: Path) -> Non
     ("kinds", "expected"),
     [
         ("ConfigMap", "--kinds: no selected policy judges ConfigMap"),
-        ("Rollout", "--kinds: the cluster serves no Rollout"),
+        ("DeploymentConfig", "--kinds: the cluster serves no DeploymentConfig"),
     ],
 )
 def test_unknown_kinds_are_refused(
@@ -675,10 +686,13 @@ def test_unknown_kinds_are_refused(
 
 def test_cross_object_policies_look_only_within_the_namespace() -> None:
     """The audit judges a batch of whole namespaces at a time: policies may read only the
-    reviewed object's namespace from the inventory, and its Namespace object."""
+    reviewed object's namespace from the inventory, its Namespace object, and cluster-scoped
+    kinds (which the audit puts into every batch)."""
+    cluster_kinds = "|".join(sorted(CLUSTER_SCOPED_KINDS - {"Namespace"}))
     allowed = re.compile(
-        r"data\.inventory\.(namespace\[ns\]|rollguard_selectors\[ns\]"
-        r'|cluster(\.v1|\["v1"\])\.Namespace\[k8s\.namespace\])'
+        r"data\.inventory\.(namespace\[(ns|k8s\.namespace)\]|rollguard_selectors\[ns\]"
+        r'|cluster(\.v1|\["v1"\])\.Namespace\[k8s\.namespace\]'
+        rf'|cluster\[_\]\["({cluster_kinds})"\])'
     )
     reads = 0
     # The audit loads the k8s domain and the libraries it imports; whole-change and scan rules
@@ -700,3 +714,24 @@ def test_cross_object_policies_look_only_within_the_namespace() -> None:
         for call in re.finditer(r"k8s\.(inventory|selector_candidates)\(([^,]+),", code):
             assert call.group(2).strip() == "k8s.namespace", f"{path.name}: {call.group()} looks in another namespace"
     assert reads >= 4
+
+
+@pytest.mark.parametrize("scope", [(), ("--namespace", "shop")])
+def test_cluster_scoped_templates_reach_every_batch(tmp_path: Path, config: Path, scope: tuple[str, ...]) -> None:
+    """A Rollout's analysis from a ClusterAnalysisTemplate is verified although the template
+    is listed apart from the Rollout's namespace; without the template it cannot be."""
+    fixture = FIXTURES / "k8s" / "rollout_analysis" / "allowed_cluster_analysis.yaml"
+    objects = [d for d in yaml.safe_load_all(fixture.read_text(encoding="utf-8")) if d]
+    assert "ClusterAnalysisTemplate" in {o["kind"] for o in objects}
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+
+    def rollout_findings(held: list[dict[str, Any]]) -> list[str]:
+        with FakeApiServer(held) as api:
+            result = audit(api, tmp_path, config, "--format", "json", "--page-size", "2", *scope)
+        assert result.exit_code in (0, 1), result.output
+        return [f["message"] for f in json.loads(result.stdout)["findings"] if f["policy"] == "k8s.rollout_analysis"]
+
+    assert rollout_findings(objects) == []
+    without = [o for o in objects if o["kind"] != "ClusterAnalysisTemplate"]
+    [message] = rollout_findings(without)
+    assert "references ClusterAnalysisTemplate http-slo, which is neither in the change nor in the inventory" in message

@@ -226,8 +226,8 @@ def test_config_ignore_pointers(server: FakeApiServer, tmp_path: Path) -> None:
             "rollguard: {path}:1: ConfigMap has no metadata.name",
         ),
         (
-            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: web\n",
-            "rollguard: {path}:1: Rollout web: the cluster serves no Rollout in argoproj.io/v1alpha1",
+            "apiVersion: apps.openshift.io/v1\nkind: DeploymentConfig\nmetadata:\n  name: web\n",
+            "rollguard: {path}:1: DeploymentConfig web: the cluster serves no DeploymentConfig in apps.openshift.io/v1",
         ),
     ],
 )

@@ -6,11 +6,13 @@ because a continue token is "the key after which to resume" (the order is checke
 out of order stops the audit). Merging the lists of all kinds by that key yields the objects
 of one namespace together, so a batch is a run of whole namespaces of about one page. It is
 judged in one engine call with an inventory built from the batch alone: the cross-object
-policies only look within the reviewed object's namespace and at that namespace's Namespace
-object (a test holds the policies to that), so each batch gets the findings `rollguard check`
-would give on all objects at once. Only findings are kept, never objects; the Namespace
-objects (one per namespace) are the only ones held for the whole run. Memory is bounded by a
-page per kind plus the largest namespace, not by the size of the cluster.
+policies only look within the reviewed object's namespace, at that namespace's Namespace
+object and at cluster-scoped objects they declare they read (a ClusterAnalysisTemplate; a test
+holds the policies to that), so each batch gets the findings `rollguard check` would give on
+all objects at once. Only findings are kept, never objects; the Namespace objects (one per
+namespace) and the cluster-scoped objects the policies read are the only ones held for the
+whole run. Memory is bounded by a page per kind plus the largest namespace, not by the size of
+the cluster.
 """
 
 from __future__ import annotations
@@ -434,7 +436,7 @@ def audit_cluster(
     judged = _judged_kinds(gate, scope)
     needed = inventory_kinds(gate, judged)
     stats = AuditStats(cluster=cluster.name, listing=cluster.stats)
-    plan, not_served = _plan(cluster, judged | (needed - {"Namespace"}), scope)
+    plan, not_served = _plan(cluster, judged | (needed - {"Namespace"}), scope, read=needed)
     stats.kinds = tuple(sorted({r.kind for r in plan if r.kind in judged}))
     stats.not_served = not_served
     writer = _writer(policyreport, gate) if policyreport is not None else None
@@ -442,10 +444,16 @@ def audit_cluster(
     # A named namespace is always fetched: a misspelt one must not pass as an empty audit.
     namespaces = _namespaces(cluster, scope) if "Namespace" in needed or scope.namespace else {}
 
-    if scope.namespace is None:
-        for resource in (r for r in plan if not r.namespaced):
-            objects = audit.owned_filter(cluster.list_objects(resource, namespace=None, page_size=scope.page_size))
-            for chunk in _chunks(((o, resource) for o in objects), scope.page_size):
+    # Cluster-scoped objects the policies read (templates a namespaced object references) go
+    # into every batch's inventory; they are listed even with --namespace.
+    shared: list[dict[str, Any]] = []
+    for resource in (r for r in plan if not r.namespaced):
+        if scope.namespace is not None and resource.kind not in needed:
+            continue
+        objects = audit.owned_filter(cluster.list_objects(resource, namespace=None, page_size=scope.page_size))
+        for chunk in _chunks(((o, resource) for o in objects), scope.page_size):
+            shared.extend(o for o, r in chunk if r.kind in needed)
+            if scope.namespace is None:
                 audit.judge(chunk, namespaces={})
 
     sources = [r for r in plan if r.namespaced]
@@ -455,7 +463,7 @@ def audit_cluster(
     ]
     for batch, names in _namespace_batches(heapq.merge(*streams), sources, scope.page_size):
         stats.namespaces += len(names)
-        audit.judge(batch, namespaces={n: namespaces[n] for n in names if n in namespaces})
+        audit.judge(batch, namespaces={n: namespaces[n] for n in names if n in namespaces}, shared=shared)
     if writer is not None:
         writer.close()
     return audit.report()
@@ -478,8 +486,12 @@ def inventory_kinds(gate: Gate, judged: Iterable[str]) -> frozenset[str]:
     return frozenset(k for p in gate.policies for kind in kinds & set(p.applies_to) for k in p.inventory_for(kind))
 
 
-def _plan(cluster: Cluster, kinds: Iterable[str], scope: AuditScope) -> tuple[list[ApiResource], tuple[str, ...]]:
-    """The resources to list, and the kinds to list that the cluster does not serve."""
+def _plan(
+    cluster: Cluster, kinds: Iterable[str], scope: AuditScope, *, read: frozenset[str] = frozenset()
+) -> tuple[list[ApiResource], tuple[str, ...]]:
+    """The resources to list, and the kinds to list that the cluster does not serve.
+
+    With --namespace, cluster-scoped resources are listed only when policies `read` them."""
     plan: list[ApiResource] = []
     not_served: list[str] = []
     for kind in sorted(kinds):
@@ -490,7 +502,7 @@ def _plan(cluster: Cluster, kinds: Iterable[str], scope: AuditScope) -> tuple[li
             not_served.append(kind)
         if scope.namespace is not None and kind in scope.kinds and not any(r.namespaced for r in found):
             raise ConfigError(f"--kinds: {kind} is cluster-scoped; audit it without --namespace")
-        plan.extend(r for r in found if r.namespaced or scope.namespace is None)
+        plan.extend(r for r in found if r.namespaced or scope.namespace is None or kind in read)
     return plan, tuple(not_served)
 
 
@@ -594,8 +606,15 @@ class _Audit:
                 continue
             yield obj
 
-    def judge(self, batch: Sequence[tuple[dict[str, Any], ApiResource]], *, namespaces: Mapping[str, Any]) -> None:
-        """Judge the objects of one batch in one engine call; keep the findings."""
+    def judge(
+        self,
+        batch: Sequence[tuple[dict[str, Any], ApiResource]],
+        *,
+        namespaces: Mapping[str, Any],
+        shared: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Judge the objects of one batch in one engine call, with the Namespace objects of the
+        batch and the cluster-scoped objects the policies read in the inventory; keep the findings."""
         from rollguard.inputs.k8s import images_of
 
         artifacts = [_artifact(obj, resource) for obj, resource in batch if obj["kind"] in self.judged]
@@ -603,7 +622,7 @@ class _Audit:
             return
         self.stats.batches += 1
         self.stats.judged += len(artifacts)
-        inventory = build_inventory(itertools.chain((obj for obj, _ in batch), namespaces.values()))
+        inventory = build_inventory(itertools.chain((obj for obj, _ in batch), namespaces.values(), shared))
         raw = self.gate.evaluate(artifacts, inventory=inventory)
         decided = self.gate.decide(ChangeSet(artifacts=tuple(artifacts)), raw)
         # Line 0 only keeps the waiver annotations of different objects apart in `decide`.

@@ -45,6 +45,8 @@ KIND_GROUP_VERSIONS: dict[str, tuple[str, str]] = {
     "StatefulSet": ("apps", "v1"),
     "DeploymentConfig": ("apps.openshift.io", "v1"),
     "Rollout": ("argoproj.io", "v1alpha1"),
+    "AnalysisTemplate": ("argoproj.io", "v1alpha1"),
+    "ClusterAnalysisTemplate": ("argoproj.io", "v1alpha1"),
     "HorizontalPodAutoscaler": ("autoscaling", "v2"),
     "CronJob": ("batch", "v1"),
     "Job": ("batch", "v1"),

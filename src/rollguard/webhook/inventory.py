@@ -75,6 +75,8 @@ KNOWN_KINDS: dict[str, KindApi] = {
         KindApi("PriorityClass", "scheduling.k8s.io", "v1", "priorityclasses", namespaced=False),
         KindApi("StorageClass", "storage.k8s.io", "v1", "storageclasses", namespaced=False),
         KindApi("Rollout", "argoproj.io", "v1alpha1", "rollouts", namespaced=True),
+        KindApi("AnalysisTemplate", "argoproj.io", "v1alpha1", "analysistemplates", namespaced=True),
+        KindApi("ClusterAnalysisTemplate", "argoproj.io", "v1alpha1", "clusteranalysistemplates", namespaced=False),
         KindApi("DeploymentConfig", "apps.openshift.io", "v1", "deploymentconfigs", namespaced=True),
     )
 }
