@@ -7,13 +7,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.inputs import k8s, pipeline, scan
+from rollguard.inputs import k8s, pipeline, scan, terraform
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 Loader = Callable[[str, str], tuple[list[Artifact], list[InputProblem]]]
 
 # Artifact kind → loader of one file's text (display name, text).
-LOADERS: dict[str, Loader] = {"k8s": k8s.load_text, "scan": scan.load_text, "pipeline": pipeline.load_text}
+LOADERS: dict[str, Loader] = {
+    "k8s": k8s.load_text,
+    "scan": scan.load_text,
+    "pipeline": pipeline.load_text,
+    "terraform": terraform.load_text,
+}
 
 _SUFFIXES = {".yaml", ".yml", ".json", ".sql"}
 # Migrations are read as one ordered set (the tools order files by version), not file by file.
@@ -47,7 +52,10 @@ class MigrationOptions:
 
 
 def _kind_of(name: str, text: str) -> str:
-    """The loader for one non-SQL input, from its content: Trivy report, CI pipeline, else manifests."""
+    """The loader for one non-SQL input, from its content: Terraform plan, Trivy report, CI pipeline, else manifests."""
+    # Plans first: a truncated plan that mentions "SchemaVersion" somewhere must still be read as a plan.
+    if terraform.is_plan(name, text):
+        return "terraform"
     if scan.is_scan(name, text):
         return "scan"
     # Workflows are YAML like manifests; a document with apiVersion and kind stays a manifest.

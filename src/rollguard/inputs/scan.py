@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from rollguard.inputs.jsontext import parse_json
 from rollguard.model import Artifact, InputProblem, Resource
 
 API_VERSION = "rollguard.io/v1"
@@ -45,17 +46,14 @@ def is_scan(name: str, text: str) -> bool:
 
 def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
     """The `scan` artifact of one Trivy JSON report, and the problems met reading it."""
-    try:
-        raw = json.loads(text.lstrip("\ufeff"))
-    except json.JSONDecodeError as exc:
-        return [], [
-            InputProblem(
-                name,
-                exc.lineno,
-                f"invalid JSON in a Trivy report: {exc.msg} (column {exc.colno}); the file may be truncated — "
-                "scan again with `rollguard scan IMAGE` or `trivy image --format json --output FILE IMAGE`",
-            )
-        ]
+    raw, problem = parse_json(
+        name,
+        text,
+        what="a Trivy report",
+        advice="scan again with `rollguard scan IMAGE` or `trivy image --format json --output FILE IMAGE`",
+    )
+    if problem is not None:
+        return [], [problem]
     problem = _shape_problem(name, raw)
     if problem is not None:
         return [], [problem]
