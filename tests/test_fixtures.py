@@ -5,23 +5,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from rollguard.engine import create_engine
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
-from rollguard.policy.config import Config, VulnerabilityException
+from rollguard.policy.config import Config, History, VulnerabilityException, load_config
 
-from .conftest import FIXTURES, make_gate
+from .conftest import FIXTURES, NOW, make_gate
 
 # `# expect:` in YAML, `-- expect:` in SQL; likewise for parameters.
 _EXPECT = re.compile(r"^(?:#|--)\s*expect:(.*)$", re.MULTILINE)
 _PARAMETERS = re.compile(r"^(?:#|--)\s*parameters:(.*)$", re.MULTILINE)
-_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json", "pipeline": "yml"}
+_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json", "pipeline": "yml", "terraform": "json"}
 # An image fixture is a Trivy report (`<case>.json`) with an optional `<case>.yaml` beside it: the manifests
 # deployed with it, and the `# expect:`, `# parameters:` and `# exceptions:` (JSON) lines JSON cannot hold.
+# A terraform fixture is a plan (`<case>.json`, told from a report by its content) with the same optional
+# `<case>.yaml`, holding only those comment lines.
 _EXCEPTIONS = re.compile(r"^#\s*exceptions:(.*)$", re.MULTILINE)
+# A folder fixture with a rollguard.yaml is judged with that config; its `expect` file may name the
+# `# environment:`, the decision time (`# now:`), an `# approval:` reference and the decision store's
+# `# history:` (JSON: passed_digests, deployed) that governance policies read.
+_GOVERNANCE = re.compile(r"^#\s*(environment|now|approval|history):(.*)$", re.MULTILINE)
 
 
 def _fixture_files() -> list[Path]:
@@ -78,7 +86,7 @@ def fixture_parameters(path: Path) -> dict[str, object] | None:
 
 
 def companions(path: Path) -> list[Path]:
-    """The manifests judged with an image fixture's report (`<case>.yaml`), if any."""
+    """The `<case>.yaml` judged with a JSON fixture (an image report's manifests, or only header lines), if any."""
     manifest = path.with_suffix(".yaml")
     return [manifest] if path.suffix == ".json" and manifest.is_file() else []
 
@@ -96,11 +104,34 @@ def fixture_exceptions(path: Path) -> tuple[VulnerabilityException, ...]:
     return tuple(VulnerabilityException(**{**e, "expires": dt.date.fromisoformat(e["expires"])}) for e in entries)
 
 
+def governed_gate(path: Path, engine: str, bundle, parameters: dict[str, object] | None) -> Gate:
+    """A gate with the folder's rollguard.yaml, resolved for its `# environment:` at its `# now:`."""
+    headers = {m.group(1): m.group(2).strip() for m in _GOVERNANCE.finditer(_annotated_text(path))}
+    config = load_config(path / "rollguard.yaml")
+    if parameters is not None:
+        config = replace(config, parameters={**config.parameters, policy_of(path): parameters})
+    settings = config.resolve(headers.get("environment"))
+    history = json.loads(headers["history"]) if "history" in headers else None
+    settings = replace(
+        settings,
+        approval=headers.get("approval"),
+        history=History(
+            passed_digests=tuple(history.get("passed_digests", [])), deployed=tuple(history.get("deployed", []))
+        )
+        if history is not None
+        else None,
+    )
+    now = dt.datetime.fromisoformat(headers["now"]) if "now" in headers else NOW
+    return Gate(bundle=bundle, engine=create_engine(engine), settings=settings, now=now)
+
+
 @pytest.mark.parametrize("path", _fixture_files() + _fixture_folders(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_fixture(path: Path, gate: Gate, bundle) -> None:
     parameters = fixture_parameters(path)
     exceptions = fixture_exceptions(path)
-    if parameters is not None or exceptions:
+    if path.is_dir() and (path / "rollguard.yaml").is_file():
+        gate = governed_gate(path, gate.engine.name, bundle, parameters)
+    elif parameters is not None or exceptions:
         config = Config(parameters={policy_of(path): parameters or {}}, vulnerability_exceptions=exceptions)
         gate = make_gate(bundle, gate.engine.name, config.resolve(None))
     change = load_change_set([str(path), *map(str, companions(path))])

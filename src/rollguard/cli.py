@@ -19,7 +19,7 @@ from rollguard.errors import ConfigError, EngineError, InputError, PolicyError, 
 from rollguard.formats import FORMATS, render
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
 from rollguard.policy.bundle import PolicyBundle, default_policy_dir, load_bundle
-from rollguard.policy.config import Config, find_config, load_config
+from rollguard.policy.config import Config, Settings, find_config, load_config
 
 if TYPE_CHECKING:
     from rollguard import parallel
@@ -118,6 +118,14 @@ def _found_config(config_path: Path | None) -> Config:
     return load_config(config_path or find_config(Path.cwd()))
 
 
+migration_format_option = click.option(
+    "--migration-format",
+    type=click.Choice(["auto", "flyway", "golang-migrate", "numbered", "plain", "alembic", "django"]),
+    default="auto",
+    show_default=True,
+    help="How .sql migrations are named and ordered; alembic/django read `alembic upgrade --sql` / `sqlmigrate` output.",
+)
+
 policies_option = click.option(
     "--policies",
     type=click.Path(path_type=Path, file_okay=False),
@@ -197,7 +205,12 @@ def _kustomize(directory: str) -> tuple[str, str]:
     multiple=True,
     help="Render a kustomization with `kubectl kustomize` and judge the result.",
 )
-@click.option("--now", "now_text", default=None, help="Decision time (ISO 8601) for waiver expiry; default: now.")
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="Decision time (ISO 8601) for waiver expiry and deployment windows; default: now.",
+)
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal).")
 @click.option(
     "--jobs",
@@ -206,13 +219,7 @@ def _kustomize(directory: str) -> tuple[str, str]:
     callback=lambda _ctx, _param, value: _check_jobs(value),
     help="Processes to judge with; auto starts more only for large inputs.",
 )
-@click.option(
-    "--migration-format",
-    type=click.Choice(["auto", "flyway", "golang-migrate", "numbered", "plain", "alembic", "django"]),
-    default="auto",
-    show_default=True,
-    help="How .sql migrations are named and ordered; alembic/django read `alembic upgrade --sql` / `sqlmigrate` output.",
-)
+@migration_format_option
 @click.option(
     "--dialect", type=click.Choice(["postgres", "mysql"]), default="postgres", show_default=True, help="SQL dialect."
 )
@@ -230,6 +237,9 @@ def _kustomize(directory: str) -> tuple[str, str]:
 )
 @click.option("--with-checkov", is_flag=True, help="Also run Checkov on the inputs; its failed checks become findings.")
 @click.option("--checkov", "checkov_path", default=None, help="Checkov executable (default: checkov on PATH).")
+@click.option(
+    "--approval", default=None, help="Change-approval reference (e.g. CHG-1234) for governance.change_approval."
+)
 def check(
     paths: Sequence[str],
     policies: Path | None,
@@ -255,6 +265,7 @@ def check(
     trivy_path: str | None = None,
     with_checkov: bool = False,
     checkov_path: str | None = None,
+    approval: str | None = None,
 ) -> None:
     """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard import parallel
@@ -268,6 +279,7 @@ def check(
     try:
         config = _found_config(config_path)
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
+        settings = _governance_settings(settings, approval=approval, store=store if _store_given(record) else None)
         extra = [_kustomize(d) for d in kustomize_dirs]
         if "-" in paths:  # workers cannot read this process's stdin: pass the text along
             extra.append(("<stdin>", sys.stdin.read()))
@@ -311,6 +323,24 @@ def check(
     sys.exit(decision.exit_code())
 
 
+def _store_given(record: bool) -> bool:
+    """Whether the check has a decision store: `--store` or ROLLGUARD_STORE given, or `--record`."""
+    source = click.get_current_context().get_parameter_source("store")
+    return record or source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _governance_settings(settings: Settings, *, approval: str | None, store: str | None) -> Settings:
+    """`settings` with this run's approval reference and, with an environment and a store, its history."""
+    from dataclasses import replace
+
+    history = None
+    if store is not None and settings.environment is not None:
+        from rollguard.governance.history import read_history
+
+        history = read_history(store, environment=settings.environment, previous=settings.previous)
+    return replace(settings, approval=approval.strip() if approval and approval.strip() else None, history=history)
+
+
 def _add_checkov(
     judgement: parallel.Judgement, *, paths: Sequence[str], extra: Sequence[tuple[str, str]], executable: str | None
 ) -> parallel.Judgement:
@@ -335,7 +365,7 @@ def _record_check(
         store,
         judgement.decision,
         gate=judgement.gate,
-        artifacts=list(judgement.change.artifacts),
+        artifacts=[*judgement.change.artifacts, *filter(None, [judgement.gate.change_request])],
         source="ci",
         when=judgement.gate.now,
         actor=actor or env_actor,
@@ -924,13 +954,7 @@ def migrate() -> None:
     help="The disposable database, named explicitly: postgresql://user@host/DBNAME (env ROLLGUARD_SCRATCH_DSN).",
 )
 @click.option("--scratch", is_flag=True, help="Confirm that the --dsn database is disposable (required).")
-@click.option(
-    "--migration-format",
-    type=click.Choice(["auto", "flyway", "golang-migrate", "numbered", "plain", "alembic", "django"]),
-    default="auto",
-    show_default=True,
-    help="How the .sql migrations are named and ordered.",
-)
+@migration_format_option
 @policies_option
 @config_option()
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
@@ -1022,6 +1046,34 @@ def scan_command(images: Sequence[str], trivy_path: str | None, timeout: float, 
     for p in problems:
         click.echo(f"rollguard: {p.display()}", err=True)
     sys.exit(EXIT_INPUT if problems else 0)
+
+
+@main.group()
+def plan() -> None:
+    """Plan how a change rolls out."""
+
+
+@plan.command("order")
+@click.argument("paths", nargs=-1, required=True)
+@config_option()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@migration_format_option
+def plan_order_command(paths: Sequence[str], config_path: Path | None, fmt: str, migration_format: str) -> None:
+    """Print the safe rollout order of a change: expand migrations, providers before consumers, contract
+    migrations. Exit 2 on a dependency cycle or unreadable input."""
+    from rollguard.inputs import MigrationOptions, load_change_set
+    from rollguard.plan import plan_order, render_text
+
+    try:
+        config = _found_config(config_path)
+        change = load_change_set(list(paths), migrations=MigrationOptions(tool=migration_format))
+        result = plan_order(change, dependencies=config.dependencies)
+    except RollguardError as exc:
+        _fail(exc)
+    click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else render_text(result), nl=False)
+    for p in result.problems:
+        click.echo(f"rollguard: {p.display()}", err=True)
+    sys.exit(EXIT_INPUT if result.problems else 0)
 
 
 def parse_period(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

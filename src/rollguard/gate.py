@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from rollguard.engine import Engine
 from rollguard.errors import ConfigError, EngineError
+from rollguard.governance.change import CHANGE_KIND, change_request
 from rollguard.links import artifact_links
 from rollguard.model import (
     AppliedWaiver,
@@ -57,6 +58,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "FlowSchema",
         "PriorityLevelConfiguration",
         "ConstraintTemplate",
+        "ClusterAnalysisTemplate",
     }
 )
 
@@ -267,6 +269,8 @@ class Gate:
         modules[ENTRY_FILE] = entry_module(self.policies)
         self.engine.load(modules)
         self._loaded: tuple[Any, ...] | None = None
+        # The ChangeRequest judged by the last `decide` (with --env), for the decision record.
+        self.change_request: Artifact | None = None
         self._set_data(
             inventory=self.inventory or {"namespace": {}, "cluster": {}},
             reviews=[],
@@ -314,9 +318,28 @@ class Gate:
         )
 
     def context(self) -> dict[str, Any]:
-        """`data.rollguard.context`: the environment and the decision time."""
+        """`data.rollguard.context`: the environment, its neighbours, the store's facts and the decision time."""
+        s = self.settings
+        history = s.history
         return {
-            "environment": {"name": self.settings.environment, "risk": self.settings.risk},
+            "environment": {
+                "name": s.environment,
+                "risk": s.risk,
+                "windows": [w.to_context(self.now) for w in s.windows],
+                "freezes": [f.to_context(self.now) for f in s.freezes],
+                "previous": s.previous,
+            },
+            "environments": {name: {"risk": risk} for name, risk in s.risks.items()},
+            "approval": s.approval,
+            "dependencies": {consumer: list(entries) for consumer, entries in s.dependencies.items()},
+            "store": history is not None,
+            "deployed": list(history.deployed) if history is not None else [],
+            "promotion": {
+                "previous": s.previous,
+                "store": history is not None,
+                "passed_digests": list(history.passed_digests) if history is not None else [],
+                "error": history.error if history is not None else None,
+            },
             "now_ns": int(self.now.timestamp() * 1_000_000_000),
         }
 
@@ -421,6 +444,13 @@ class Gate:
         artifacts = list(change.artifacts)
         problems = list(change.problems)
         findings = self._apply_waivers(findings, artifacts, problems)
+        request = self.change_request = self._change_request(artifacts, findings)
+        approval = self.settings.approval
+        if request is not None:
+            # The second pass: the whole change, once every other finding (and waiver) is known.
+            findings += self._apply_waivers(self._judge_change(request), [request], problems)
+            artifacts.append(request)
+            approval = (request.document.get("approval") or {}).get("reference")
         findings.sort(key=_finding_order)
         return Decision(
             findings=tuple(findings),
@@ -432,7 +462,33 @@ class Gate:
             environment=self.settings.environment,
             expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
             links=artifact_links(change.artifacts),
+            approval=approval,
         )
+
+    def _change_request(self, artifacts: Sequence[Artifact], findings: Sequence[Finding]) -> Artifact | None:
+        """The ChangeRequest of a change to the selected environment, if any policy judges one."""
+        s = self.settings
+        if s.environment is None or CHANGE_KIND not in self.dispatch:
+            return None
+        return change_request(
+            environment=s.environment,
+            artifacts=artifacts,
+            findings=findings,
+            approval=s.approval,
+            file=s.source or "rollguard.yaml",
+            line=s.line or 1,
+        )
+
+    def _judge_change(self, request: Artifact) -> list[Finding]:
+        """Findings on the ChangeRequest: one call with the document as input, the loaded data kept."""
+        policy_input = {"artifact": request.document}
+        try:
+            by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", policy_input)
+        except EngineError:
+            return self._judge_alone(request, policy_input)
+        if by_policy is not None and not isinstance(by_policy, dict):
+            raise EngineError(f"entry module returned {type(by_policy).__name__} for the change request")
+        return [f for pid, v in sorted((by_policy or {}).items()) for f in self._findings(pid, request, v)]
 
     def add_findings(self, decision: Decision, change: ChangeSet, findings: Iterable[Finding]) -> Decision:
         """`decision` with findings from a scanner run beside the policies added.

@@ -61,7 +61,10 @@ class Resource:
 
 # Document kinds of the artifacts that are not Kubernetes objects. Policies for these kinds see
 # `input.artifact`; policies for any other kind see Gatekeeper's `input.review`.
-ARTIFACT_KINDS: frozenset[str] = frozenset({"MigrationFile", "ImageScan", "PipelineDefinition"})
+# `ChangeRequest` is the change as a whole (with --env), built by the gate for governance policies.
+ARTIFACT_KINDS: frozenset[str] = frozenset(
+    {"MigrationFile", "ImageScan", "PipelineDefinition", "TerraformPlan", "ChangeRequest"}
+)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,7 @@ class Decision:
     environment: str | None = None
     expired_waivers: tuple[AppliedWaiver, ...] = ()
     links: tuple[Link, ...] = ()
+    approval: str | None = None  # the change-approval reference (`--approval` or an annotation)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -247,4 +251,6 @@ class Decision:
             "errors": [p.to_json() for p in self.problems],
             "expired_waivers": [w.to_json() for w in self.expired_waivers],
             "links": [link.to_json() for link in self.links],
+            # Only when there is one, so reports of changes without governance stay as they were.
+            **({"approval": self.approval} if self.approval else {}),
         }

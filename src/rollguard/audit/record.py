@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rollguard.governance.change import workloads_of
 from rollguard.model import AppliedWaiver, Artifact, Decision, Resource
 from rollguard.policy.bundle import PolicyInfo
 
@@ -153,6 +154,8 @@ def build_record(
             for p in policies
         ],
         "resources": [r.to_json() for r in (resources if resources is not None else [a.resource for a in artifacts])],
+        "workloads": workloads_of(a.document for a in artifacts if a.kind == "k8s"),
+        "approval": decision.approval,
         "summary": decision.summary(),
         "findings": [f.to_json() for f in decision.findings],
         "waivers": [w.to_json() for _, w in sorted(waivers.items())],

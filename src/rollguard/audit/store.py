@@ -198,6 +198,12 @@ class DecisionStore(abc.ABC):
             if environment is None or record.environment == environment:
                 yield record
 
+    def passed(self, environment: str) -> Iterator[StoredRecord]:
+        """Records of decisions that let a change into `environment`: verdict pass, not a dry run."""
+        for record in self.records(environment=environment):
+            if record.verdict == "pass" and record.body.get("dry_run") is not True:
+                yield record
+
     def head(self) -> Head:
         """The chain head as recorded by the last append."""
         return self._stored_head()

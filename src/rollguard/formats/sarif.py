@@ -60,6 +60,7 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
             "engine": decision.engine,
             "environment": decision.environment,
             "failOn": decision.fail_on.label,
+            **({"approval": decision.approval} if decision.approval else {}),
         },
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}

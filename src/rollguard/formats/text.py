@@ -92,6 +92,8 @@ def summary_text(decision: Decision) -> str:
     )
     if decision.environment:
         text += f", environment {decision.environment}"
+    if decision.approval:
+        text += f", approval {decision.approval}"
     extras = []
     if s["waived"]:
         extras.append(f"{s['waived']} waived")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from rollguard.errors import ConfigError
+from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_freeze, parse_window
 from rollguard.model import Enforcement, Resource, Severity
 
 CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
@@ -28,6 +30,13 @@ _ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 reads an unquoted `16:00` as the base-60 integer 960; in rollguard.yaml it is a time of day.
+_CLOCK = re.compile(r"^[0-9]{1,2}:[0-5][0-9]$")
+for _digit in "0123456789":
+    _ConfigLoader.yaml_implicit_resolvers[_digit] = [
+        ("tag:yaml.org,2002:str", _CLOCK),
+        *_ConfigLoader.yaml_implicit_resolvers.get(_digit, []),
+    ]
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,17 @@ class Settings:
     waivers: tuple[Waiver, ...]
     source: str | None = None  # the config file these settings came from, for error messages
     vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
+    # Governance (docs/governance.md): every environment's risk, the promotion predecessor of
+    # this one, its deployment windows and freezes, and the line that defines it.
+    risks: Mapping[str, str] = field(default_factory=dict)
+    previous: str | None = None
+    windows: tuple[Window, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+    line: int | None = None
+    # Facts of one run rather than of the file: `check --approval` and what `--store` holds.
+    approval: str | None = None
+    history: History | None = None
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def selects(self, policy_id: str) -> bool:
         """Whether `policy_id` is switched on by include/exclude globs."""
@@ -128,6 +148,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class History:
+    """What the decision store says about the environments of a promotion path.
+
+    `passed_digests`: image digests of passed, non-dry-run decisions in the previous environment;
+    `deployed`: the latest version of each workload passed in this environment; `error`: why
+    the store could not be read (then both are empty and promotion cannot be verified).
+    """
+
+    passed_digests: tuple[str, ...] = ()
+    deployed: tuple[Mapping[str, Any], ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The parsed rollguard.yaml (or the defaults when there is none)."""
 
@@ -142,6 +176,17 @@ class Config:
     admission: Mapping[str, Any] = field(default_factory=dict)  # read by the webhook (docs/webhook.md)
     drift_ignore: tuple[str, ...] = ()  # JSON Pointers that `rollguard drift` leaves out
     vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
+    promotion: tuple[str, ...] = ()  # environments in the order a change moves through them
+    # Consumer (`namespace/name` or `name`) → what it needs (docs/dependencies.md).
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    schedules: Mapping[str, tuple[tuple[Window, ...], tuple[Freeze, ...]]] = field(default_factory=dict)
+    environment_lines: Mapping[str, int] = field(default_factory=dict)
+
+    def previous(self, environment: str) -> str | None:
+        """The environment before `environment` on the promotion path, if any."""
+        path = self.promotion
+        at = path.index(environment) if environment in path else 0
+        return path[at - 1] if at > 0 else None
 
     def resolve(self, environment: str | None, *, fail_on: Severity | None = None) -> Settings:
         """Settings for `environment` (None = no environment); `fail_on` from the CLI wins."""
@@ -159,6 +204,7 @@ class Config:
             parameters.setdefault(key, {}).update(values)
         enforcement = {**self.enforcement, **(env.get("enforcement") or {})}
         threshold = fail_on or (Severity.parse(env["fail_on"]) if env.get("fail_on") else self.fail_on)
+        windows, freezes = self.schedules.get(environment or "", ((), ()))
         return Settings(
             environment=environment,
             risk=str(env.get("risk", "medium")),
@@ -170,6 +216,12 @@ class Config:
             waivers=self.waivers,
             source=str(self.path) if self.path else None,
             vulnerability_exceptions=self.vulnerability_exceptions,
+            risks={name: str(e.get("risk", "medium")) for name, e in self.environments.items()},
+            previous=self.previous(environment) if environment is not None else None,
+            windows=windows,
+            freezes=freezes,
+            line=self.environment_lines.get(environment or ""),
+            dependencies=self.dependencies,
         )
 
 
@@ -221,6 +273,11 @@ def load_config(path: Path | None) -> Config:
 def _explain(error: Any) -> str:
     """A jsonschema error with a hint on how to fix the usual mistakes."""
     if error.validator == "required":
+        path = list(error.absolute_path)
+        if "freezes" in path:
+            return f"{error.message}; freezes need from, to and reason"
+        if "windows" in path:
+            return f"{error.message}; windows need from and to"
         return f"{error.message}; waivers need id, policy, reason, owner and expires"
     if error.validator == "additionalProperties":
         return f"{error.message}; check the spelling against docs/configuration.md"
@@ -287,7 +344,94 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         admission=raw.get("admission") or {},
         drift_ignore=tuple((raw.get("drift") or {}).get("ignore") or ()),
         vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
+        promotion=_promotion(raw, path, node),
+        dependencies=_dependencies(raw, path, node),
+        schedules={name: _schedule(name, env, path, node) for name, env in (raw.get("environments") or {}).items()},
+        environment_lines={
+            name: line
+            for name in raw.get("environments") or {}
+            if (line := _key_line(node, ["environments", name])) is not None
+        },
     )
+
+
+def _key_line(node: yaml.Node | None, path: list[Any]) -> int | None:
+    """1-based line of the key that ends `path` (where a mapping entry is defined)."""
+    parent = node
+    for part in path[:-1]:
+        if not isinstance(parent, yaml.MappingNode):
+            return None
+        parent = next((v for k, v in parent.value if k.value == part), None)
+    if not isinstance(parent, yaml.MappingNode):
+        return None
+    key = next((k for k, _ in parent.value if k.value == path[-1]), None)
+    return key.start_mark.line + 1 if key is not None else None
+
+
+def _dependencies(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> dict[str, tuple[str, ...]]:
+    """`dependencies:`; every entry must read as `name`, `name>=version` or `namespace/name>=version`."""
+    from rollguard.plan import parse_requirements
+
+    found: dict[str, tuple[str, ...]] = {}
+    for consumer, entries in (raw.get("dependencies") or {}).items():
+        for i, entry in enumerate(entries):
+            try:
+                parse_requirements(entry, namespace="default", source="rollguard.yaml dependencies")
+            except ValueError as exc:
+                where = f"dependencies.{consumer}[{i}]"
+                raise ConfigError(
+                    f"{where}: {exc}", file=str(path), line=_line_of(node, ["dependencies", consumer, i])
+                ) from None
+        found[str(consumer)] = tuple(entries)
+    return found
+
+
+def _promotion(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> tuple[str, ...]:
+    """`promotion:` as a list or an arrow string (`dev -> staging -> prod`); each name a defined environment."""
+    value = raw.get("promotion")
+    if value is None:
+        return ()
+    names = [part.strip() for part in value.split("->")] if isinstance(value, str) else [str(v) for v in value]
+    defined = raw.get("environments") or {}
+    known = ", ".join(sorted(defined)) or "none are defined"
+    for i, name in enumerate(names):
+        where = "promotion" if isinstance(value, str) else f"promotion[{i}]"
+        line = _line_of(node, ["promotion"] if isinstance(value, str) else ["promotion", i])
+        if not name:
+            raise ConfigError(
+                f"{where}: empty environment name in {value!r}; write `dev -> staging -> prod`",
+                file=str(path),
+                line=line,
+            )
+        if name not in defined:
+            raise ConfigError(
+                f"{where}: {name!r} is not a defined environment (known: {known}); define it under `environments:`",
+                file=str(path),
+                line=line,
+            )
+        if name in names[:i]:
+            raise ConfigError(f"{where}: {name!r} appears twice on the promotion path", file=str(path), line=line)
+    return tuple(names)
+
+
+def _schedule(
+    name: str, env: Mapping[str, Any], path: Path, node: yaml.Node | None
+) -> tuple[tuple[Window, ...], tuple[Freeze, ...]]:
+    """An environment's windows and freezes; a bad entry is a ConfigError naming its key and line."""
+    found: dict[str, list[Any]] = {"windows": [], "freezes": []}
+    for key, parse in (("windows", parse_window), ("freezes", parse_freeze)):
+        for i, entry in enumerate(env.get(key) or []):
+            try:
+                found[key].append(parse(entry))
+            except ScheduleError as exc:
+                keys = ["environments", name, key, i, *re.findall(r"[^.\[\]]+", exc.key)]
+                keys = [int(k) if isinstance(k, str) and k.isdigit() else k for k in keys]
+                raise ConfigError(
+                    f"environments.{name}.{key}[{i}].{exc.key}: {exc.message}",
+                    file=str(path),
+                    line=_line_of(node, keys),
+                ) from None
+    return tuple(found["windows"]), tuple(found["freezes"])
 
 
 def _vulnerability_exceptions(

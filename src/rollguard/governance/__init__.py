@@ -1,0 +1,1 @@
+"""Change governance: deployment windows and freezes, promotion paths and change facts."""

@@ -1,0 +1,69 @@
+"""What the decision store knows about earlier deployments, for governance.promotion and `deployed`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rollguard.audit.record import StoredRecord
+from rollguard.audit.store import open_store
+from rollguard.errors import StoreError
+from rollguard.policy.config import History
+
+
+def passed_digests(records: Iterable[StoredRecord]) -> tuple[str, ...]:
+    """Every image digest in the `change.images` of `records`, sorted, without repeats."""
+    digests: set[str] = set()
+    for record in records:
+        change = record.body.get("change")
+        images = change.get("images") if isinstance(change, Mapping) else None
+        for image in images if isinstance(images, list) else []:
+            digest = image.get("digest") if isinstance(image, Mapping) else None
+            if isinstance(digest, str) and digest:
+                digests.add(digest)
+    return tuple(sorted(digests))
+
+
+def latest_versions(records: Iterable[StoredRecord]) -> tuple[dict[str, Any], ...]:
+    """The newest `{kind, namespace, name, version, images, time}` of each workload in `records`."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record in records:  # chain order: a later record replaces an earlier one
+        workloads = record.body.get("workloads")
+        for w in workloads if isinstance(workloads, list) else []:
+            if not isinstance(w, Mapping) or not all(isinstance(w.get(k), str) for k in ("kind", "namespace", "name")):
+                continue
+            latest[(w["kind"], w["namespace"], w["name"])] = {
+                "kind": w["kind"],
+                "namespace": w["namespace"],
+                "name": w["name"],
+                "version": w.get("version"),
+                "images": list(w.get("images") or []),
+                "time": record.time,
+            }
+    return tuple(latest[key] for key in sorted(latest))
+
+
+def read_history(store_url: str, *, environment: str, previous: str | None) -> History:
+    """Passed digests of `previous` and the deployed versions of `environment` from the store.
+
+    A store that does not exist yet holds no decisions. One that cannot be read gives a History
+    with the error, so the check still judges and reports (governance.promotion says it could
+    not verify) instead of stopping before any report.
+    """
+    if store_url.startswith("sqlite:") and not _sqlite_exists(store_url):
+        return History()
+    try:
+        with open_store(store_url, create=False) as store:
+            digests = passed_digests(store.passed(previous)) if previous else ()
+            deployed = latest_versions(store.passed(environment))
+    except StoreError as exc:
+        return History(error=str(exc))
+    return History(passed_digests=digests, deployed=deployed)
+
+
+def _sqlite_exists(url: str) -> bool:
+    from pathlib import Path
+
+    path = url.split("://", 1)[1]
+    path = path[1:] if path.startswith("/") else path
+    return Path(path).exists()

@@ -1,0 +1,286 @@
+"""`rollguard plan order`: the order in which the parts of a change can roll out safely.
+
+Expand-phase migrations go first (old and new code both run on the expanded schema), then the
+workloads in waves, every provider before the workloads that declare they depend on it
+(`rollguard.io/depends-on` or rollguard.yaml `dependencies:`), then contract-phase migrations
+(once no old code is left that needs what they remove). Workloads of one wave do not depend on
+each other and may roll out together. docs/dependencies.md describes the rules.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollguard.errors import InputError
+from rollguard.model import Artifact, ChangeSet, InputProblem
+
+DEPENDS_ON = "rollguard.io/depends-on"
+VERSION_LABEL = "app.kubernetes.io/version"
+# Kinds that run a service other workloads can depend on.
+PROVIDER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig"})
+# Kinds whose rollout the plan orders.
+WORKLOAD_KINDS = PROVIDER_KINDS | {"Job", "CronJob"}
+
+_NAME = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
+# The same grammar as the governance.dependency_order policy's.
+_ENTRY = re.compile(rf"^(?:(?P<namespace>{_NAME})/)?(?P<name>{_NAME})(?:\s*>=\s*(?P<minimum>\S+))?$")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One declared dependency: a provider (namespace/name) and an optional minimum version."""
+
+    namespace: str
+    name: str
+    minimum: str | None
+    source: str  # `annotation rollguard.io/depends-on` or `rollguard.yaml dependencies`
+
+    @property
+    def provider(self) -> str:
+        """`namespace/name` of the provider."""
+        return f"{self.namespace}/{self.name}"
+
+    def display(self) -> str:
+        """`shop/payments>=2.4.0` or `shop/payments`."""
+        return f"{self.provider}>={self.minimum}" if self.minimum else self.provider
+
+
+def parse_requirements(text: str, *, namespace: str, source: str) -> list[Requirement]:
+    """The entries of a comma-separated `depends-on` list; ValueError names the first bad entry."""
+    found = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        m = _ENTRY.match(entry)
+        if m is None:
+            raise ValueError(
+                f"cannot read {entry!r} in {source}: write `name`, `name>=version` or `namespace/name>=version`, "
+                "separated by commas"
+            )
+        found.append(Requirement(m["namespace"] or namespace, m["name"], m["minimum"], source))
+    return found
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to roll out: a workload or a migration file, with where it is defined."""
+
+    wave: int
+    kind: str  # the document kind: Deployment, ..., MigrationFile
+    name: str  # `namespace/name` for workloads, the file name for migrations
+    file: str
+    line: int
+    phase: str  # `expand`, `rollout` or `contract`
+    version: str | None = None
+    after: tuple[str, ...] = ()  # providers (namespace/name) of this change it waits for
+
+    def display(self) -> str:
+        """`Deployment shop/web` or `MigrationFile V3__add_column.sql`."""
+        return f"{self.kind} {self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """An entry of `plan order --format json`'s `steps`."""
+        return {
+            "wave": self.wave,
+            "phase": self.phase,
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "line": self.line,
+            "after": list(self.after),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The waves of a change and the dependencies it leaves to what is already deployed."""
+
+    steps: tuple[Step, ...]
+    external: tuple[tuple[str, Requirement], ...] = ()  # (consumer, requirement) on providers outside the change
+    problems: tuple[InputProblem, ...] = field(default=())
+
+    def waves(self) -> list[list[Step]]:
+        """Steps grouped by wave, in order."""
+        grouped: dict[int, list[Step]] = {}
+        for step in self.steps:
+            grouped.setdefault(step.wave, []).append(step)
+        return [grouped[w] for w in sorted(grouped)]
+
+    def to_json(self) -> dict[str, Any]:
+        """`plan order --format json`."""
+        return {
+            "steps": [s.to_json() for s in self.steps],
+            "external": [
+                {"consumer": consumer, "provider": r.provider, "minimum": r.minimum, "source": r.source}
+                for consumer, r in self.external
+            ],
+            "errors": [p.to_json() for p in self.problems],
+        }
+
+
+class DependencyCycleError(InputError):
+    """Workloads of the change depend on each other in a circle: no order rolls them out safely."""
+
+
+def _annotations(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object's annotations over its pod template's (the object's own win)."""
+    merged: dict[str, Any] = {}
+    spec = document.get("spec")
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    if document.get("kind") == "CronJob" and isinstance(spec, Mapping):
+        job = spec.get("jobTemplate")
+        job_spec = job.get("spec") if isinstance(job, Mapping) else None
+        template = job_spec.get("template") if isinstance(job_spec, Mapping) else None
+    for meta in (template.get("metadata") if isinstance(template, Mapping) else None, document.get("metadata")):
+        annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+        if isinstance(annotations, Mapping):
+            merged.update(annotations)
+    return merged
+
+
+def workload_version(document: Mapping[str, Any]) -> str | None:
+    """The `app.kubernetes.io/version` label, else the tag of the first container image."""
+    meta = document.get("metadata") or {}
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    if isinstance(labels, Mapping) and isinstance(labels.get(VERSION_LABEL), str):
+        return str(labels[VERSION_LABEL])
+    spec = document.get("spec")
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    pod = template.get("spec") if isinstance(template, Mapping) else None
+    containers = pod.get("containers") if isinstance(pod, Mapping) else None
+    if isinstance(containers, list) and containers and isinstance(containers[0], Mapping):
+        image = containers[0].get("image")
+        if isinstance(image, str):
+            last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+            if ":" in last:
+                return last.split(":", 1)[1]
+    return None
+
+
+def _requirements(
+    artifact: Artifact, dependencies: Mapping[str, Sequence[str]]
+) -> tuple[list[Requirement], list[InputProblem]]:
+    """What the workload declares it needs, from its annotation and from rollguard.yaml."""
+    namespace = artifact.resource.namespace or "default"
+    found: list[Requirement] = []
+    problems: list[InputProblem] = []
+    value = _annotations(artifact.document).get(DEPENDS_ON)
+    declared: list[tuple[str, str]] = []
+    if value is not None:
+        declared.append((str(value), f"annotation {DEPENDS_ON}"))
+    for key in (f"{namespace}/{artifact.resource.name}", artifact.resource.name):
+        declared.extend((entry, "rollguard.yaml dependencies") for entry in dependencies.get(key, ()))
+    for text, source in declared:
+        try:
+            found.extend(parse_requirements(text, namespace=namespace, source=source))
+        except ValueError as exc:
+            problems.append(InputProblem(artifact.file, artifact.line, f"{artifact.resource.display()}: {exc}"))
+    return found, problems
+
+
+def plan_order(change: ChangeSet, *, dependencies: Mapping[str, Sequence[str]] | None = None) -> Plan:
+    """The safe order of `change`; raises DependencyCycleError naming the cycle."""
+    dependencies = dependencies or {}
+    workloads = [a for a in change.artifacts if a.kind == "k8s" and a.resource.kind in WORKLOAD_KINDS]
+    migrations = [a for a in change.artifacts if a.document.get("kind") == "MigrationFile"]
+    ids = {_workload_id(a) for a in workloads}
+    providers: dict[str, list[str]] = {}
+    for a in workloads:
+        if a.resource.kind in PROVIDER_KINDS:
+            providers.setdefault(f"{a.resource.namespace or 'default'}/{a.resource.name}", []).append(_workload_id(a))
+    graph: dict[str, set[str]] = {i: set() for i in ids}
+    external: list[tuple[str, Requirement]] = []
+    problems: list[InputProblem] = list(change.problems)
+    needs: dict[str, set[str]] = {i: set() for i in ids}
+    for a in workloads:
+        requirements, bad = _requirements(a, dependencies)
+        problems.extend(bad)
+        me = _workload_id(a)
+        for r in requirements:
+            targets = [t for t in providers.get(r.provider, []) if t != me]
+            if targets:
+                graph[me].update(targets)
+                needs[me].add(r.provider)
+            else:
+                external.append((a.resource.display(), r))
+    waves = _waves(graph)
+    by_id = {_workload_id(a): a for a in workloads}
+    steps: list[Step] = []
+    expand = [m for m in migrations if m.document.get("phase") != "contract"]
+    contract = [m for m in migrations if m.document.get("phase") == "contract"]
+    steps.extend(_migration_step(m, 0, "expand") for m in expand)
+    first = 1 if expand else 0
+    for offset, wave in enumerate(waves):
+        for wid in wave:
+            a = by_id[wid]
+            steps.append(
+                Step(
+                    wave=first + offset,
+                    kind=a.resource.kind,
+                    name=f"{a.resource.namespace or 'default'}/{a.resource.name}",
+                    file=a.file,
+                    line=a.line,
+                    phase="rollout",
+                    version=workload_version(a.document),
+                    after=tuple(sorted(needs[wid])),
+                )
+            )
+    last = first + len(waves)
+    steps.extend(_migration_step(m, last, "contract") for m in contract)
+    return Plan(steps=tuple(steps), external=tuple(external), problems=tuple(problems))
+
+
+def _workload_id(a: Artifact) -> str:
+    return f"{a.resource.kind} {a.resource.namespace or 'default'}/{a.resource.name}"
+
+
+def _migration_step(a: Artifact, wave: int, phase: str) -> Step:
+    name = a.file.rsplit("/", 1)[-1]
+    return Step(wave=wave, kind="MigrationFile", name=name, file=a.file, line=a.line, phase=phase)
+
+
+def _waves(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Topological waves of `graph` (node → the nodes it waits for), each wave sorted by name."""
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(reversed(exc.args[1]))  # graphlib lists a cycle from provider to consumer
+        raise DependencyCycleError(
+            "dependency cycle: "
+            + " -> ".join(cycle)
+            + "; each of these waits for the next, so none can roll out first: remove one `depends-on` entry "
+            "or make one side tolerate the other's old version"
+        ) from None
+    waves = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        waves.append(ready)
+        sorter.done(*ready)
+    return waves
+
+
+def render_text(plan: Plan) -> str:
+    """The plan for a terminal: numbered waves, what each step waits for, and outside providers."""
+    lines: list[str] = []
+    titles = {"expand": "expand migrations", "rollout": "roll out", "contract": "contract migrations"}
+    for number, wave in enumerate(plan.waves(), start=1):
+        lines.append(f"{number}. {titles[wave[0].phase]}")
+        for step in wave:
+            version = f" {step.version}" if step.version else ""
+            after = f"  (after {', '.join(step.after)})" if step.after else ""
+            lines.append(f"   {step.display()}{version}  {step.file}:{step.line}{after}")
+    if not plan.steps:
+        lines.append("nothing to roll out: no workloads or migrations in the change")
+    if plan.external:
+        lines.append("")
+        lines.append("needs providers outside this change (deploy them first):")
+        for consumer, r in plan.external:
+            lines.append(f"   {consumer} needs {r.display()}  ({r.source})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Tests of change governance: windows, freezes, promotion, change approval."""
