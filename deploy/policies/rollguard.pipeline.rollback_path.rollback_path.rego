@@ -42,6 +42,8 @@
 #       script: [kubectl apply -f k8s/]
 package rollguard.pipeline.rollback_path
 
+import data.rollguard.lib.pipeline
+
 violation contains {"msg": msg, "details": d} if {
 	some job in input.artifact.jobs
 	job.deploys == true
@@ -53,18 +55,7 @@ violation contains {"msg": msg, "details": d} if {
 	msg := sprintf("job %q deploys to %s but nothing in the pipeline runs on failure to roll it back or stop it: a failed rollout stays half done", [job.id, environment])
 }
 
-production(name) if {
-	some p in production_environments
-	is_string(p)
-	lower(name) == lower(p)
-}
-
-production(name) if {
-	some p in production_environments
-	is_string(p)
-	some sep in ["-", "_", "/"]
-	startswith(lower(name), concat("", [lower(p), sep]))
-}
+production(name) if pipeline.environment_named(name, production_environments)
 
 recovers(job) if job.runs_on_failure == true
 
