@@ -99,3 +99,46 @@ def test_selector_index_changes_no_finding(corpus: Path, gates: dict[str, Gate],
     scanned = gates["opa"].judge(change, inventory=plain)
     assert _key(scanned) == _key(corpus_decisions["opa"])
     assert any(f.policy == "k8s.graceful_shutdown" for f in scanned.findings)
+
+
+def test_argo_rollouts_examples_are_judged_for_their_rollback_triggers(corpus_decisions: dict[str, Decision]) -> None:
+    """The Argo Rollouts project's own examples, read by hand: the plain canary and blue-green
+    have no analysis; the analysis examples use `random-fail`, a Job metric with no condition
+    on errors and nothing on latency."""
+    found = {
+        (Path(f.file or "").name, f.line, f.message)
+        for f in corpus_decisions["opa"].findings
+        if f.policy == "k8s.rollout_analysis" and "/argo-rollouts/examples/" in (f.file or "")
+    }
+    no_analysis = (
+        "has no automated analysis in its {} strategy ({}): nothing rolls it back on an error-rate or latency breach"
+    )
+    canary = no_analysis.format("canary", "spec.strategy.canary.analysis or an analysis step")
+    blue_green = no_analysis.format("blueGreen", "prePromotionAnalysis or postPromotionAnalysis")
+    random_fail = (
+        'metric "random-fail" of AnalysisTemplate default/random-fail: no successCondition or failureCondition'
+    )
+    expected = {
+        ("rollout-canary.yaml", 4, f"Rollout default/rollout-canary {canary}"),
+        ("rollout-bluegreen.yaml", 3, f"Rollout default/rollout-bluegreen {blue_green}"),
+        (
+            "rollout-background-analysis.yaml",
+            6,
+            f"Rollout default/rollout-background-analysis has no error-rate metric that can abort it: {random_fail}",
+        ),
+        (
+            "rollout-background-analysis.yaml",
+            6,
+            "Rollout default/rollout-background-analysis has no latency metric in AnalysisTemplate "
+            "default/random-fail: nothing aborts it on a latency breach",
+        ),
+        (
+            "rollout-analysis-step.yaml",
+            6,
+            "Rollout default/rollout-analysis-step has no latency metric in AnalysisTemplate default/random-fail, "
+            "ClusterAnalysisTemplate always-pass: nothing aborts it on a latency breach",
+        ),
+    }
+    assert expected <= found
+    # The ClusterAnalysisTemplate of cluster-analysis-templates.yaml is found, never reported missing.
+    assert not any("always-pass, which is neither" in message for _, _, message in found)
