@@ -349,7 +349,7 @@ class Gate:
         OPA type-checks every module when it prepares the first query, so one call covers the
         whole bundle; per-policy queries are prepared only if a document needs isolating.
         """
-        self.engine.evaluate(f"{ENTRY_PACKAGE}.results", {})
+        self.engine.evaluate(f"{ENTRY_PACKAGE}.batch", {})
 
     def judge(self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None) -> Decision:
         """Judge every artifact of `change` with every selected policy.
@@ -369,8 +369,8 @@ class Gate:
         inventory: Mapping[str, Any] | None = None,
         changeset: Mapping[str, Any] | None = None,
     ) -> list[Finding]:
-        """Raw findings (no waivers) for `artifacts`: one engine call for the Kubernetes objects,
-        one for the other artifacts."""
+        """Raw findings (no waivers) for `artifacts`: one engine call for the Kubernetes objects
+        and the other artifacts together."""
         objects = [a for a in artifacts if a.kind == "k8s"]
         others = [a for a in artifacts if a.kind != "k8s"]
         reviews = [review_for(a) for a in objects]
@@ -382,19 +382,35 @@ class Gate:
             artifacts=documents,
             changeset=changeset if changeset is not None else self._loaded[3],
         )
-        findings = self._evaluate_all("results", objects, [{"review": r} for r in reviews]) if objects else []
-        if others:
-            findings += self._evaluate_all("artifact_results", others, [{"artifact": d} for d in documents])
-        return findings
+        if not artifacts:
+            return []
+        review_inputs = [{"review": r} for r in reviews]
+        artifact_inputs = [{"artifact": d} for d in documents]
+        try:
+            batch = self.engine.evaluate(f"{ENTRY_PACKAGE}.batch", {})
+        except EngineError:
+            # A document raised a builtin error: each list on its own, and one by one within it.
+            return self._evaluate_all("results", objects, review_inputs) + self._evaluate_all(
+                "artifact_results", others, artifact_inputs
+            )
+        if not isinstance(batch, dict):
+            raise EngineError(f"entry module returned {type(batch).__name__} for {len(artifacts)} documents")
+        return self._collect(objects, batch.get("results")) + self._collect(others, batch.get("artifact_results"))
 
     def _evaluate_all(
         self, rule: str, artifacts: Sequence[Artifact], inputs: Sequence[Mapping[str, Any]]
     ) -> list[Finding]:
+        if not artifacts:
+            return []
         try:
             results = self.engine.evaluate(f"{ENTRY_PACKAGE}.{rule}", {})
         except EngineError:
             # One document raised a builtin error: judge one by one to name it, keep the rest.
             return [f for a, i in zip(artifacts, inputs, strict=True) for f in self._judge_alone(a, i)]
+        return self._collect(artifacts, results)
+
+    def _collect(self, artifacts: Sequence[Artifact], results: Any) -> list[Finding]:
+        """Findings from the entry module's per-document results, in the order of `artifacts`."""
         if not isinstance(results, list) or len(results) != len(artifacts):
             raise EngineError(f"entry module returned {type(results).__name__} for {len(artifacts)} documents")
         findings: list[Finding] = []
@@ -481,11 +497,12 @@ class Gate:
 
     def _judge_change(self, request: Artifact) -> list[Finding]:
         """Findings on the ChangeRequest: one call with the document as input, the loaded data kept."""
-        policy_input = {"artifact": request.document}
         try:
-            by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", policy_input)
+            # The query of the first pass, with the document as input: prepared already.
+            batch = self.engine.evaluate(f"{ENTRY_PACKAGE}.batch", {"change": request.document})
         except EngineError:
-            return self._judge_alone(request, policy_input)
+            return self._judge_alone(request, {"artifact": request.document})
+        by_policy = batch.get("change") if isinstance(batch, dict) else batch
         if by_policy is not None and not isinstance(by_policy, dict):
             raise EngineError(f"entry module returned {type(by_policy).__name__} for the change request")
         return [f for pid, v in sorted((by_policy or {}).items()) for f in self._findings(pid, request, v)]

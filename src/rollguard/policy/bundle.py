@@ -188,6 +188,10 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
     )
 
 
+# libyaml's safe loader when PyYAML has it: METADATA of every policy is read on each start.
+_METADATA_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _package_metadata(source: str, rel: str) -> tuple[dict[str, Any], int]:
     """The YAML of the METADATA comment block with `scope: package`, and its line."""
     lines = source.splitlines()
@@ -200,7 +204,7 @@ def _package_metadata(source: str, rel: str) -> tuple[dict[str, Any], int]:
                 break
             block.append(follow[2:] if follow.startswith("# ") else follow[1:])
         try:
-            meta = yaml.safe_load("\n".join(block)) or {}
+            meta = yaml.load("\n".join(block), Loader=_METADATA_LOADER) or {}  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = i + 2 + mark.line if mark is not None else i + 1
