@@ -351,6 +351,10 @@ class Gate:
         """
         self.engine.evaluate(f"{ENTRY_PACKAGE}.batch", {})
 
+    def warm_review(self) -> None:
+        """Prepare the query `judge_review` uses, so the first admission request does not pay for it."""
+        self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", {})
+
     def judge(self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None) -> Decision:
         """Judge every artifact of `change` with every selected policy.
 

@@ -142,6 +142,7 @@ class Runtime:
             synced_kinds=synced,
             domains=CLUSTER_DOMAINS,
         )
+        gate.warm_review()
         return gate, config
 
     def judge(self, artifact: Artifact, request: AdmissionRequest) -> Decision:
