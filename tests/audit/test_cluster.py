@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import bisect
 import copy
+import gc
 import itertools
 import json
 import re
@@ -417,7 +418,11 @@ def server() -> Iterator[FakeApiServer]:
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    # A regorus engine must be dropped on the thread that made it: collect the command's
+    # leftovers here, not whenever a fake API server thread happens to trigger a collection.
+    gc.collect()
+    return result
 
 
 def audit(api: FakeApiServer, tmp_path: Path, config: Path, *args: str) -> Result:
