@@ -50,15 +50,24 @@ version_label := "app.kubernetes.io/version"
 
 # Declared entries: the annotation's, then rollguard.yaml's for `namespace/name` or `name`.
 declared contains {"text": trim_space(entry), "source": sprintf("annotation %s", [annotation])} if {
-	value := changeset.annotations(k8s.obj)[annotation]
+	value := declared_annotation
 	is_string(value)
 	some entry in split(value, ",")
 	trim_space(entry) != ""
 }
 
+# The object's own annotation wins over its pod template's (most workloads have neither).
+declared_annotation := value if {
+	value := k8s.obj.metadata.annotations[annotation]
+} else := value if {
+	value := k8s.pod_metadata(k8s.obj).annotations[annotation]
+}
+
 declared contains {"text": entry, "source": "rollguard.yaml dependencies"} if {
+	configured := data.rollguard.context.dependencies
+	count(configured) > 0
 	some owner in {sprintf("%s/%s", [k8s.namespace, k8s.name]), k8s.name}
-	entries := object.get(object.get(data.rollguard.context, "dependencies", {}), owner, [])
+	entries := object.get(configured, owner, [])
 	is_array(entries)
 	some entry in entries
 	is_string(entry)

@@ -112,3 +112,11 @@ test_config_dependencies_count_too if {
 	count(judge(plain, [provider("payments", "2.0.0")], object.union(prod, {"dependencies": {"orders": ["payments>=2.4.0"]}}))) == 1
 	count(judge(plain, [provider("payments", "2.0.0")], prod)) == 0
 }
+
+test_pod_template_annotation_counts_when_the_object_has_none if {
+	plain := c.deployment("shop", "orders", "registry.example.com/orders:1.8.0")
+	templated := json.patch(plain, [{"op": "add", "path": "/spec/template/metadata/annotations", "value": {"rollguard.io/depends-on": "payments>=2.4.0"}}])
+	count(judge(templated, [provider("payments", "2.3.0")], prod)) == 1
+	both := object.union(templated, {"metadata": {"annotations": {"rollguard.io/depends-on": "payments>=2.0"}}})
+	count(judge(both, [provider("payments", "2.3.0")], prod)) == 0
+}
