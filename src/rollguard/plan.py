@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollguard.errors import InputError
+from rollguard.governance.change import WORKLOAD_KINDS, pod_template, workload_of
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 DEPENDS_ON = "rollguard.io/depends-on"
-VERSION_LABEL = "app.kubernetes.io/version"
-# Kinds that run a service other workloads can depend on.
+# Kinds that run a service other workloads can depend on; the plan orders every WORKLOAD_KIND.
 PROVIDER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig"})
-# Kinds whose rollout the plan orders.
-WORKLOAD_KINDS = PROVIDER_KINDS | {"Job", "CronJob"}
 
 _NAME = r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?"
 # The same grammar as the governance.dependency_order policy's.
@@ -131,36 +129,11 @@ class DependencyCycleError(InputError):
 def _annotations(document: Mapping[str, Any]) -> Mapping[str, Any]:
     """The object's annotations over its pod template's (the object's own win)."""
     merged: dict[str, Any] = {}
-    spec = document.get("spec")
-    template = spec.get("template") if isinstance(spec, Mapping) else None
-    if document.get("kind") == "CronJob" and isinstance(spec, Mapping):
-        job = spec.get("jobTemplate")
-        job_spec = job.get("spec") if isinstance(job, Mapping) else None
-        template = job_spec.get("template") if isinstance(job_spec, Mapping) else None
-    for meta in (template.get("metadata") if isinstance(template, Mapping) else None, document.get("metadata")):
+    for meta in (pod_template(document).get("metadata"), document.get("metadata")):
         annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
         if isinstance(annotations, Mapping):
             merged.update(annotations)
     return merged
-
-
-def workload_version(document: Mapping[str, Any]) -> str | None:
-    """The `app.kubernetes.io/version` label, else the tag of the first container image."""
-    meta = document.get("metadata") or {}
-    labels = meta.get("labels") if isinstance(meta, Mapping) else None
-    if isinstance(labels, Mapping) and isinstance(labels.get(VERSION_LABEL), str):
-        return str(labels[VERSION_LABEL])
-    spec = document.get("spec")
-    template = spec.get("template") if isinstance(spec, Mapping) else None
-    pod = template.get("spec") if isinstance(template, Mapping) else None
-    containers = pod.get("containers") if isinstance(pod, Mapping) else None
-    if isinstance(containers, list) and containers and isinstance(containers[0], Mapping):
-        image = containers[0].get("image")
-        if isinstance(image, str):
-            last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-            if ":" in last:
-                return last.split(":", 1)[1]
-    return None
 
 
 def _requirements(
@@ -227,7 +200,7 @@ def plan_order(change: ChangeSet, *, dependencies: Mapping[str, Sequence[str]] |
                     file=a.file,
                     line=a.line,
                     phase="rollout",
-                    version=workload_version(a.document),
+                    version=(workload_of(a.document) or {}).get("version"),
                     after=tuple(sorted(needs[wid])),
                 )
             )

@@ -72,6 +72,10 @@ def test_workload_version_label_else_first_image_tag() -> None:
         ("reg:5000/shop/web", None),
         ("web@sha256:ab", None),
         ("web:1", "1"),
+        ("registry.example.com/shop/checkout:2.4.1", "2.4.1"),
+        ("registry.example.com:5000/checkout:v2@sha256:" + "a" * 64, "v2"),
+        ("checkout", None),
+        ("checkout:", None),
     ],
 )
 def test_image_tag(image: str, tag: str | None) -> None:

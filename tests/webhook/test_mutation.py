@@ -19,7 +19,7 @@ from rollguard.inputs.k8s import load_text
 from rollguard.model import ChangeSet
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config
-from rollguard.webhook.mutation import MutationSettings, image_tag, mutate
+from rollguard.webhook.mutation import MutationSettings, mutate
 
 from ..conftest import make_gate
 
@@ -208,21 +208,6 @@ def test_containers_without_ports_or_with_a_hook_get_none() -> None:
         {"preStop": {"sleep": {"seconds": 3}}},
         {"postStart": {"exec": {"command": ["true"]}}, "preStop": hook},
     ]
-
-
-@pytest.mark.parametrize(
-    ("image", "tag"),
-    [
-        ("registry.example.com/shop/checkout:2.4.1", "2.4.1"),
-        ("registry.example.com:5000/shop/checkout", None),
-        ("registry.example.com:5000/checkout:v2@sha256:" + "a" * 64, "v2"),
-        ("checkout@sha256:" + "a" * 64, None),
-        ("checkout", None),
-        ("checkout:", None),
-    ],
-)
-def test_image_tag(image: str, tag: str | None) -> None:
-    assert image_tag(image) == tag
 
 
 @pytest.mark.parametrize(

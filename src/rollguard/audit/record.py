@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rollguard.governance.change import workloads_of
+from rollguard.governance.change import image_digest, workloads_of
 from rollguard.model import AppliedWaiver, Artifact, Decision, Resource
 from rollguard.policy.bundle import PolicyInfo
 
@@ -60,13 +60,8 @@ class ChangeIdentity:
             "commit": self.commit,
             "run_id": self.run_id,
             "description": self.description,
-            "images": [{"image": i, "digest": _digest(i)} for i in self.images],
+            "images": [{"image": i, "digest": image_digest(i)} for i in self.images],
         }
-
-
-def _digest(image: str) -> str | None:
-    _, at, digest = image.partition("@")
-    return digest if at and digest.startswith("sha256:") else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _pod_template(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+def pod_template(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template of a workload (a CronJob's through its job template); empty when none."""
     spec = _mapping(doc.get("spec"))
     if doc.get("kind") == "CronJob":
         spec = _mapping(_mapping(spec.get("jobTemplate")).get("spec"))
@@ -30,7 +31,7 @@ def _pod_template(doc: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def workload_images(doc: Mapping[str, Any]) -> list[str]:
     """The images of a workload's containers (init containers first), without repeats, in order."""
-    pod = _mapping(_pod_template(doc).get("spec"))
+    pod = _mapping(pod_template(doc).get("spec"))
     images: list[str] = []
     for key in ("initContainers", "containers"):
         containers = pod.get(key)
@@ -44,8 +45,8 @@ def workload_images(doc: Mapping[str, Any]) -> list[str]:
 def image_tag(image: str) -> str | None:
     """`2.4.1` for `registry:5000/shop/web:2.4.1@sha256:...`; None without a tag."""
     name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
+    last = name.rsplit("/", 1)[-1]  # a ":" before the last "/" is a registry port
+    return (last.split(":", 1)[1] or None) if ":" in last else None
 
 
 def image_digest(image: str) -> str | None:
@@ -57,7 +58,7 @@ def image_digest(image: str) -> str | None:
 def _labels(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Pod-template labels overridden by the object's own."""
     return {
-        **_mapping(_mapping(_pod_template(doc).get("metadata")).get("labels")),
+        **_mapping(_mapping(pod_template(doc).get("metadata")).get("labels")),
         **_mapping(_mapping(doc.get("metadata")).get("labels")),
     }
 
@@ -74,7 +75,7 @@ def workload_of(doc: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     namespace = meta.get("namespace")
     images = workload_images(doc)
-    pod = _mapping(_pod_template(doc).get("spec"))
+    pod = _mapping(pod_template(doc).get("spec"))
     main = [c.get("image") for c in pod.get("containers") or [] if isinstance(c, Mapping)]
     label = _labels(doc).get(VERSION_LABEL)
     first = next((i for i in main if isinstance(i, str) and i), None)

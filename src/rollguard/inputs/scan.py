@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from rollguard.inputs.jsontext import parse_json
-from rollguard.model import Artifact, InputProblem, Resource
+from rollguard.inputs.jsontext import load_json_artifact
+from rollguard.model import Artifact, InputProblem
 
 API_VERSION = "rollguard.io/v1"
 KIND = "ImageScan"
@@ -46,21 +46,16 @@ def is_scan(name: str, text: str) -> bool:
 
 def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
     """The `scan` artifact of one Trivy JSON report, and the problems met reading it."""
-    raw, problem = parse_json(
+    return load_json_artifact(
         name,
         text,
+        artifact_kind="scan",
+        resource=(API_VERSION, KIND),
         what="a Trivy report",
         advice="scan again with `rollguard scan IMAGE` or `trivy image --format json --output FILE IMAGE`",
+        shape=_shape_problem,
+        build=_document,
     )
-    if problem is not None:
-        return [], [problem]
-    problem = _shape_problem(name, raw)
-    if problem is not None:
-        return [], [problem]
-    problems: list[InputProblem] = []
-    doc = _document(name, raw, text, problems)
-    resource = Resource(api_version=API_VERSION, kind=KIND, namespace=None, name=doc["metadata"]["name"])
-    return [Artifact(kind="scan", document=doc, file=name, line=1, resource=resource)], problems
 
 
 def _shape_problem(name: str, raw: Any) -> InputProblem | None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from rollguard.inputs.jsontext import parse_json
-from rollguard.model import Artifact, InputProblem, Resource
+from rollguard.inputs.jsontext import load_json_artifact
+from rollguard.model import Artifact, InputProblem
 
 API_VERSION = "rollguard.io/v1"
 KIND = "TerraformPlan"
@@ -59,19 +59,16 @@ def is_plan(name: str, text: str) -> bool:
 
 def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
     """The `terraform` artifact of one plan file, and the problems met reading it."""
-    body = text.lstrip("\ufeff")
-    raw, problem = parse_json(
-        name, body, what="a Terraform plan", advice="write it again with `terraform show -json PLANFILE > FILE`"
+    return load_json_artifact(
+        name,
+        text,
+        artifact_kind="terraform",
+        resource=(API_VERSION, KIND),
+        what="a Terraform plan",
+        advice="write it again with `terraform show -json PLANFILE > FILE`",
+        shape=_shape_problem,
+        build=_document,
     )
-    if problem is not None:
-        return [], [problem]
-    problem = _shape_problem(name, raw)
-    if problem is not None:
-        return [], [problem]
-    problems: list[InputProblem] = []
-    doc = _document(name, raw, body, problems)
-    resource = Resource(api_version=API_VERSION, kind=KIND, namespace=None, name=doc["metadata"]["name"])
-    return [Artifact(kind="terraform", document=doc, file=name, line=1, resource=resource)], problems
 
 
 def _shape_problem(name: str, raw: Any) -> InputProblem | None:

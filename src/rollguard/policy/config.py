@@ -307,15 +307,7 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
     seen: set[str] = set()
     for i, w in enumerate(raw.get("waivers") or []):
         line = _line_of(node, ["waivers", i])
-        if w["id"] in seen:
-            raise ConfigError(f"waivers[{i}].id: duplicate waiver id {w['id']!r}", file=str(path), line=line)
-        seen.add(w["id"])
-        try:
-            expires = dt.date.fromisoformat(w["expires"])
-        except ValueError:
-            raise ConfigError(
-                f"waivers[{i}].expires: {w['expires']!r} is not a real date", file=str(path), line=line
-            ) from None
+        expires = _unique_expiring(w, f"waivers[{i}]", "waiver", seen, path=path, line=line)
         match = w.get("match") or {}
         waivers.append(
             Waiver(
@@ -434,6 +426,21 @@ def _schedule(
     return tuple(found["windows"]), tuple(found["freezes"])
 
 
+def _unique_expiring(
+    entry: Mapping[str, Any], where: str, noun: str, seen: set[str], *, path: Path, line: int | None
+) -> dt.date:
+    """The `expires` date of a waiver or exception whose `id` must be unique among `seen` (updated)."""
+    if entry["id"] in seen:
+        raise ConfigError(f"{where}.id: duplicate {noun} id {entry['id']!r}", file=str(path), line=line)
+    seen.add(entry["id"])
+    try:
+        return dt.date.fromisoformat(entry["expires"])
+    except ValueError:
+        raise ConfigError(
+            f"{where}.expires: {entry['expires']!r} is not a real date", file=str(path), line=line
+        ) from None
+
+
 def _vulnerability_exceptions(
     raw: dict[str, Any], path: Path, node: yaml.Node | None
 ) -> tuple[VulnerabilityException, ...]:
@@ -442,16 +449,7 @@ def _vulnerability_exceptions(
     seen: set[str] = set()
     for i, e in enumerate(raw.get("vulnerability_exceptions") or []):
         line = _line_of(node, ["vulnerability_exceptions", i])
-        where = f"vulnerability_exceptions[{i}]"
-        if e["id"] in seen:
-            raise ConfigError(f"{where}.id: duplicate exception id {e['id']!r}", file=str(path), line=line)
-        seen.add(e["id"])
-        try:
-            expires = dt.date.fromisoformat(e["expires"])
-        except ValueError:
-            raise ConfigError(
-                f"{where}.expires: {e['expires']!r} is not a real date", file=str(path), line=line
-            ) from None
+        expires = _unique_expiring(e, f"vulnerability_exceptions[{i}]", "exception", seen, path=path, line=line)
         found.append(
             VulnerabilityException(
                 id=e["id"],

@@ -10,6 +10,7 @@ from typing import Any, TypeGuard
 import jsonpatch
 
 from rollguard.errors import ConfigError
+from rollguard.governance.change import image_tag
 
 CONFIG_KEY = "admission.mutations"
 VERSION_LABEL = "app.kubernetes.io/version"
@@ -162,16 +163,6 @@ def _pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
         return None
     template = node.get("template") if isinstance(node, dict) else None
     return template if isinstance(template, dict) else None
-
-
-def image_tag(image: str) -> str | None:
-    """The tag of an image reference (`host:5000/app:1.2@sha256:…` → `1.2`), None without one."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]  # a ":" before the last "/" is a registry port
-    if ":" not in last:
-        return None
-    tag = last.split(":", 1)[1]
-    return tag or None
 
 
 def _add_version_label(template: dict[str, Any], settings: MutationSettings) -> None:
