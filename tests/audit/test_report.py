@@ -196,6 +196,9 @@ def synthetic_store(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     with open_store(url) as store:
         for body in synthetic_bodies():
+            # Recorded a minute after each decision, by a fixed clock, so the golden files hold still.
+            recorded = dt.datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")) + dt.timedelta(minutes=1)
+            store.clock = lambda recorded=recorded: recorded
             store.append(body)
     return url
 
@@ -748,10 +751,38 @@ def test_tampered_store_shows_the_broken_chain(demo_log: tuple[str, Path], tmp_p
     assert document["chain"]["ok"] is False and document["chain"]["broken_at"] == 2
 
 
+def test_a_store_without_its_head_is_reported_broken(demo_log: tuple[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "headless.db"
+    shutil.copy(demo_log[0].removeprefix("sqlite:///"), path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DELETE FROM rollguard_chain_head")
+    conn.close()
+    args = ["audit", "report", "--store", f"sqlite:///{path}", "--since", "2026-11-01", "--until", "2026-11-30"]
+    result = run(*args, "--format", "markdown")
+    assert result.exit_code == 1
+    assert "rollguard: chain BROKEN: the chain head is missing (its row was deleted)" in result.stderr
+    assert "**Chain BROKEN: the chain head is missing (its row was deleted): the chain reads intact up to record 5" in (
+        result.stdout
+    )
+    assert "| head | missing |" in result.stdout
+    page = run(*args, "--format", "html").stdout
+    assert '<tr><th scope="row">Head</th><td>missing</td></tr>' in page
+    chain = json.loads(run(*args, "--format", "json").stdout)["chain"]
+    assert (chain["ok"], chain["head_seq"], chain["head_hash"], chain["broken_at"]) == (False, None, None, None)
+
+
+def test_the_report_shows_when_each_decision_was_recorded(synthetic_store: str) -> None:
+    report = synthetic_report(synthetic_store)
+    assert [(d.time, d.recorded_at) for d in report.decisions][:2] == [
+        ("2026-11-24T09:00:00.000000Z", "2026-11-24T09:01:00.000000Z"),
+        ("2026-11-25T10:00:00.000000Z", "2026-11-25T10:01:00.000000Z"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "2026-11-01", "--until", "2026-11-30"], "no decision store at"),
+        (["--since", "2026-11-01", "--until", "2026-11-30"], "no decision log here: "),
         (["--since", "November", "--until", "2026-11-30"], "--since 'November' is not an ISO 8601 date"),
         (["--since", "2026-11-30", "--until", "2026-11-01"], "--until 2026-11-01 is not after --since 2026-11-30"),
     ],

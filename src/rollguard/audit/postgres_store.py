@@ -7,16 +7,22 @@ together do not race to create the schema.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from rollguard.audit.record import GENESIS
 from rollguard.audit.store import (
+    DECISIONS_TABLE,
+    HEAD_TABLE,
     DecisionStore,
     Head,
+    NoDecisionLog,
     Row,
     Transaction,
+    check_schema,
     insert_statement,
     insert_values,
     row_from,
@@ -28,6 +34,7 @@ from rollguard.errors import StoreError
 MIGRATION_LOCK = 0x726F6C6C
 
 INSERT = insert_statement("%s")
+_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist')
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -52,29 +59,55 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            FOR EACH ROW EXECUTE FUNCTION rollguard_append_only()""",
         "CREATE INDEX rollguard_decisions_environment ON rollguard_decisions (environment, time)",
     ),
+    (
+        # Records carry the store's `recorded_at`; the head keeps the newest so the next append
+        # never stamps an earlier one. The version bump also keeps older rollguards, which
+        # would append records without it, from writing to this store.
+        "ALTER TABLE rollguard_chain_head ADD COLUMN recorded_at TEXT",
+    ),
 )
 
 
 class _PostgresTransaction(Transaction):
-    def __init__(self, cur: Any) -> None:
+    def __init__(self, cur: Any, where: str) -> None:
         self.cur = cur
+        self.where = where
 
     def head(self) -> Head:
         self.cur.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1 FOR UPDATE")
-        seq, hash_ = self.cur.fetchone()
-        return Head(int(seq), str(hash_))
+        row = self.cur.fetchone()
+        if row is None:
+            raise StoreError(
+                f"decision store {self.where}: the chain head is missing; check the log with `rollguard audit verify`"
+            )
+        return Head(int(row[0]), str(row[1]))
+
+    def last_recorded_at(self) -> str | None:
+        self.cur.execute("SELECT recorded_at FROM rollguard_chain_head WHERE id = 1")
+        row = self.cur.fetchone()
+        return str(row[0]) if row is not None and row[0] is not None else None
+
+    def now(self) -> dt.datetime:
+        # The database's clock, read under the head's lock: one clock for every writer.
+        self.cur.execute("SELECT clock_timestamp()")
+        value = self.cur.fetchone()[0]
+        assert isinstance(value, dt.datetime)
+        return value
 
     def insert(self, seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> None:
         self.cur.execute(INSERT, insert_values(seq, prev_hash, hash_, body_text, columns))
 
-    def set_head(self, head: Head) -> None:
-        self.cur.execute("UPDATE rollguard_chain_head SET seq = %s, hash = %s WHERE id = 1", (head.seq, head.hash))
+    def set_head(self, head: Head, recorded_at: str) -> None:
+        self.cur.execute(
+            "UPDATE rollguard_chain_head SET seq = %s, hash = %s, recorded_at = %s WHERE id = 1",
+            (head.seq, head.hash, recorded_at),
+        )
 
 
 class PostgresStore(DecisionStore):
     """A decision store in a PostgreSQL database (`postgresql://user@host:port/db`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         try:
             import psycopg
         except ImportError as exc:
@@ -88,35 +121,63 @@ class PostgresStore(DecisionStore):
             self.conn = psycopg.connect(
                 url.replace("postgres://", "postgresql://", 1), connect_timeout=10, autocommit=True
             )
-            self._migrate()
         except psycopg.Error as exc:
+            # libpq reports a missing database only in its message (no SQLSTATE before a session exists).
+            missing = _MISSING_DATABASE.search(str(exc))
+            if missing:
+                raise NoDecisionLog(f"no decision log here: {missing.group(0)} ({_redact(url)})", absent=True) from exc
             raise StoreError(f"decision store {_redact(url)}: {_first_line(exc)}") from exc
+        try:
+            if create:
+                self._migrate()
+            else:
+                # Readers cannot write, so `audit verify` never creates or migrates what it checks.
+                self.conn.read_only = True
+                check_schema(
+                    _redact(url),
+                    version=self.schema_version(),
+                    known=len(MIGRATIONS),
+                    tables=self._tables(),
+                    bare_is_new=True,
+                    write=False,
+                )
+        except psycopg.Error as exc:
+            self.conn.close()
+            raise StoreError(f"decision store {_redact(url)}: {_first_line(exc)}") from exc
+        except BaseException:
+            self.conn.close()
+            raise
 
     @classmethod
-    def from_url(cls, url: str) -> PostgresStore:
+    def from_url(cls, url: str, *, create: bool = True) -> PostgresStore:
         """Open the store a `postgresql://...` URL names."""
-        return cls(url)
+        return cls(url, create=create)
 
     def schema_version(self) -> int:
-        """How many migrations this database has had."""
+        """How many migrations this database has had (0 without rollguard's schema table)."""
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute("SELECT version FROM rollguard_schema")
-            row = cur.fetchone()
-        return int(row[0]) if row else 0
+            return _schema_version(cur)
+
+    def _tables(self) -> frozenset[str]:
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                return _tables(cur)
+        except self._psycopg.Error as exc:
+            raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
 
     def _migrate(self) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            current = _schema_version(cur)
+            tables = _tables(cur)
+            # A database without any rollguard table is a new log; one whose tables were dropped is not.
+            check_schema(
+                _redact(self.url), version=current, known=len(MIGRATIONS), tables=tables, bare_is_new=True, write=True
+            )
             cur.execute("CREATE TABLE IF NOT EXISTS rollguard_schema (version INTEGER NOT NULL)")
             cur.execute("SELECT version FROM rollguard_schema")
-            row = cur.fetchone()
-            if row is None:
+            if cur.fetchone() is None:
                 cur.execute("INSERT INTO rollguard_schema (version) VALUES (0)")
-            current = int(row[0]) if row else 0
-            if current > len(MIGRATIONS):
-                raise StoreError(
-                    f"decision store {_redact(self.url)} has schema version {current}, newer than this rollguard knows ({len(MIGRATIONS)}); upgrade rollguard"
-                )
             for version in range(current, len(MIGRATIONS)):
                 for statement in MIGRATIONS[version]:
                     cur.execute(statement)
@@ -126,7 +187,7 @@ class PostgresStore(DecisionStore):
     def _write(self) -> Iterator[Transaction]:
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
-                yield _PostgresTransaction(cur)
+                yield _PostgresTransaction(cur, _redact(self.url))
         except self._psycopg.Error as exc:
             raise StoreError(f"decision store {_redact(self.url)}: append failed: {_first_line(exc)}") from exc
 
@@ -141,20 +202,38 @@ class PostgresStore(DecisionStore):
         except self._psycopg.Error as exc:
             raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
 
-    def _stored_head(self) -> Head:
+    def _stored_head(self) -> Head | None:
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                if HEAD_TABLE not in _tables(cur):
+                    return None
                 cur.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1")
                 row = cur.fetchone()
         except self._psycopg.Error as exc:
             raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
-        if row is None:
-            raise StoreError(f"decision store {_redact(self.url)}: the chain head is missing")
-        return Head(int(row[0]), str(row[1]))
+        return Head(int(row[0]), str(row[1])) if row is not None else None
 
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+def _tables(cur: Any) -> frozenset[str]:
+    """Which of rollguard's log tables the database holds (by the connection's search path)."""
+    cur.execute(
+        "SELECT to_regclass('rollguard_decisions') IS NOT NULL, to_regclass('rollguard_chain_head') IS NOT NULL"
+    )
+    decisions, head = cur.fetchone()
+    return frozenset(name for name, present in ((DECISIONS_TABLE, decisions), (HEAD_TABLE, head)) if present)
+
+
+def _schema_version(cur: Any) -> int:
+    cur.execute("SELECT to_regclass('rollguard_schema') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT version FROM rollguard_schema")
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _redact(url: str) -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,8 +76,14 @@ class StoredRecord:
 
     @property
     def time(self) -> str:
-        """ISO 8601 UTC time of the decision."""
+        """ISO 8601 UTC time the decision was taken as of (`--now` when given)."""
         return str(self.body["time"])
+
+    @property
+    def recorded_at(self) -> str | None:
+        """When the store wrote the record (its own clock), or None for records older than that field."""
+        value = self.body.get("recorded_at")
+        return value if isinstance(value, str) else None
 
     @property
     def environment(self) -> str | None:
@@ -102,6 +109,14 @@ class StoredRecord:
 def format_time(when: dt.datetime) -> str:
     """`2026-11-26T12:00:00.123456Z`: UTC, sortable as text."""
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", re.ASCII)
+
+
+def is_record_time(text: str) -> bool:
+    """Whether `text` is a time as `format_time` writes it (so comparing two as text orders them)."""
+    return _RECORD_TIME.fullmatch(text) is not None
 
 
 def build_record(
@@ -193,8 +208,13 @@ def _login_name() -> str | None:
 
 def _git_commit() -> str | None:
     try:
+        # `--end-of-options` is git's `--` for rev-parse (where `--` separates paths).
         proc = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

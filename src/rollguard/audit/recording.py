@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record
+from rollguard.audit.report import redact_url
 from rollguard.audit.store import open_store
 from rollguard.gate import Gate
 from rollguard.inputs.k8s import images_of
@@ -64,3 +66,25 @@ def record_decision(
     )
     with open_store(store_url) as store:
         return store.append(body)
+
+
+def recorded_json(stored: StoredRecord, store_url: str) -> dict[str, Any]:
+    """Where a decision was recorded and the chain head it made: the `record` field of `check --format json`.
+
+    Keeping `head.hash` somewhere the log's writers cannot change anchors the log
+    (`rollguard audit verify --expect-head`).
+    """
+    return {
+        "store": redact_url(store_url),
+        "seq": stored.seq,
+        "hash": stored.hash,
+        "recorded_at": stored.recorded_at,
+        "head": {"seq": stored.seq, "hash": stored.hash},
+    }
+
+
+def recorded_line(stored: StoredRecord, store_url: str) -> str:
+    """The one line `--record` prints on stderr: the record and the chain head to anchor."""
+    return (
+        f"rollguard: recorded decision {stored.seq} in {redact_url(store_url)}; chain head {stored.seq} {stored.hash}"
+    )

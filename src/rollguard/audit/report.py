@@ -144,7 +144,8 @@ class DecisionEntry:
 
     seq: int
     hash: str
-    time: str
+    time: str  # the decision's as-of time (`--now` when given)
+    recorded_at: str | None  # when the store wrote it; None in records older than the field
     source: str
     environment: str | None
     actor: str | None
@@ -247,8 +248,8 @@ class ChainResult:
 
     ok: bool
     records: int
-    head_seq: int
-    head_hash: str
+    head_seq: int | None  # None when the store's chain head is missing
+    head_hash: str | None
     broken_at: int | None
     problem: str | None
 

@@ -105,8 +105,8 @@ def build_report(
         chain=ChainResult(
             ok=chain.ok,
             records=chain.records,
-            head_seq=chain.head.seq,
-            head_hash=chain.head.hash,
+            head_seq=chain.head.seq if chain.head is not None else None,
+            head_hash=chain.head.hash if chain.head is not None else None,
             broken_at=chain.broken_at,
             problem=chain.problem,
         ),
@@ -213,6 +213,7 @@ def _parse(record: StoredRecord) -> _Parsed:
         seq=record.seq,
         hash=record.hash,
         time=fields.text(body, "time"),
+        recorded_at=fields.opt_text(body, "recorded_at"),
         source=fields.text(body, "source"),
         environment=fields.opt_text(body, "environment"),
         actor=fields.opt_text(body, "actor"),

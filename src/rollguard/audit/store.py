@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import re
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from rollguard.audit.record import GENESIS, StoredRecord, canonical_json, chain_hash, chain_hash_text
-from rollguard.errors import StoreError
+from rollguard.audit.record import (
+    GENESIS,
+    StoredRecord,
+    canonical_json,
+    chain_hash,
+    chain_hash_text,
+    format_time,
+    is_record_time,
+)
+from rollguard.errors import ConfigError, StoreError
 
 DEFAULT_STORE = "sqlite:///.rollguard/decisions.db"
 
@@ -24,13 +34,39 @@ DEFAULT_STORE = "sqlite:///.rollguard/decisions.db"
 # checks they agree with the body, so editing them to hide a record is caught too.
 INDEXED = ("time", "source", "environment", "verdict")
 
+DECISIONS_TABLE = "rollguard_decisions"
+HEAD_TABLE = "rollguard_chain_head"
+LOG_TABLES = frozenset({DECISIONS_TABLE, HEAD_TABLE})
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class NoDecisionLog(StoreError):
+    """There is no decision log at the store URL: missing, empty, or without rollguard's tables.
+
+    `audit verify` reports it as a failed verification (exit 1): a wiped log is not an intact one.
+    `absent` says there is simply nothing there yet (no file, a database without rollguard's
+    tables), as opposed to something that is not, or is no longer, a log.
+    """
+
+    def __init__(self, message: str, *, absent: bool = False) -> None:
+        super().__init__(message)
+        self.absent = absent
+
 
 @dataclass(frozen=True)
 class Head:
-    """The newest link of the chain (seq 0 and the genesis hash for an empty store)."""
+    """A link of the chain: the newest one (seq 0 and the genesis hash for an empty store), or any other."""
 
     seq: int
     hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"seq": ..., "hash": ...}`."""
+        return {"seq": self.seq, "hash": self.hash}
+
+
+GENESIS_HEAD = Head(0, GENESIS)
 
 
 @dataclass(frozen=True)
@@ -44,9 +80,32 @@ class Row:
     columns: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """What an earlier, independently kept copy of the head says the chain must still hold."""
+
+    head: str | None = None  # a record hash that must be in the chain
+    count: int | None = None  # the chain must hold at least this many records
+
+    @classmethod
+    def parse(cls, *, head: str | None, count: int | None) -> Anchor:
+        """`--expect-head` and `--expect-count`; a head that is not a full SHA-256 hex digest is a ConfigError."""
+        if head is not None:
+            text = head.strip().lower()
+            if not _HASH.fullmatch(text):
+                raise ConfigError(
+                    f"--expect-head {head!r} is not a record hash: give all 64 hex digits that "
+                    "`rollguard check --record` printed as the chain head"
+                )
+            head = text
+        if count is not None and count < 0:
+            raise ConfigError(f"--expect-count {count} is negative")
+        return cls(head=head, count=count)
+
+
 def rows_query(placeholder: str, *, since: str | None, until: str | None) -> tuple[str, list[str]]:
     """The SELECT of record rows in chain order, in a backend's parameter style (`?` or `%s`)."""
-    query = "SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM rollguard_decisions"
+    query = f"SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM {DECISIONS_TABLE}"
     clauses, params = [], []
     if since is not None:
         clauses.append(f"time >= {placeholder}")
@@ -63,7 +122,7 @@ def insert_statement(placeholder: str) -> str:
     """The INSERT of one record row, in a backend's parameter style."""
     marks = ", ".join([placeholder] * 8)
     return (
-        "INSERT INTO rollguard_decisions (seq, time, source, environment, verdict, prev_hash, hash, body)"
+        f"INSERT INTO {DECISIONS_TABLE} (seq, time, source, environment, verdict, prev_hash, hash, body)"
         f" VALUES ({marks})"
     )
 
@@ -94,26 +153,82 @@ def row_from(values: Sequence[Any]) -> Row:
     )
 
 
+def check_schema(
+    where: str, *, version: int, known: int, tables: frozenset[str], bare_is_new: bool, write: bool
+) -> bool:
+    """Whether the store at `where` is a new one to create; raise when it is no log this rollguard can use.
+
+    `version` is its schema version (0 when it has none) and `tables` which of rollguard's
+    tables it holds. A store with no trace of rollguard is a log not yet started when
+    `bare_is_new` (a PostgreSQL database), else something else (an existing file); only a writer
+    starts one. A log whose tables were dropped is never started afresh.
+    """
+    if version > known:
+        raise StoreError(
+            f"decision store {where} has schema version {version}, newer than this rollguard knows ({known}); upgrade rollguard"
+        )
+    present = tables & LOG_TABLES
+    if version == 0 and not present:
+        if bare_is_new and write:
+            return True
+        if bare_is_new:
+            raise NoDecisionLog(f"no decision log here: {where} has no rollguard tables", absent=True)
+        raise NoDecisionLog(
+            f"no decision log here: {where} is not a rollguard decision log (it has none of its tables)"
+        )
+    if not present:
+        raise NoDecisionLog(
+            f"no decision log here: {where} was a decision log (schema version {version}) but its tables were dropped;"
+            " restore it from a backup and check it with `rollguard audit verify --expect-head`"
+        )
+    if version == 0:
+        raise StoreError(
+            f"decision store {where} holds rollguard's tables but no schema version; restore it from a backup"
+        )
+    if write and present != LOG_TABLES:
+        raise StoreError(
+            f"decision store {where}: table {', '.join(sorted(LOG_TABLES - present))} is missing; "
+            "check the log with `rollguard audit verify`"
+        )
+    return False
+
+
 @dataclass(frozen=True)
 class ChainReport:
     """The outcome of walking the chain: how far it holds and where it first breaks."""
 
     records: int
-    head: Head
-    broken_at: int | None = None
+    head: Head | None  # the stored head; None when it is missing
+    last_intact: Head | None = None  # the last record that checked out (seq 0: none did)
+    broken_at: int | None = None  # the first record that does not hold, when one record is to blame
     problem: str | None = None
+
+    @classmethod
+    def no_log(cls, message: str) -> ChainReport:
+        """The report on a store that holds no decision log at all."""
+        return cls(records=0, head=None, problem=message)
 
     @property
     def ok(self) -> bool:
-        """Whether every link and the head check out."""
+        """Whether every link, the head and the anchor check out."""
         return self.problem is None
+
+    def describe(self) -> str:
+        """One line, as `rollguard audit verify` prints it."""
+        if self.ok and self.head is not None:
+            return f"chain intact: {self.records} records, head {self.head.seq} {self.head.hash}"
+        if self.head is None and self.last_intact is None:
+            return str(self.problem)
+        where = f" at record {self.broken_at}" if self.broken_at is not None else ""
+        return f"chain BROKEN{where}: {self.problem}"
 
     def to_json(self) -> dict[str, Any]:
         """The `audit verify --format json` document."""
         return {
             "ok": self.ok,
             "records": self.records,
-            "head": {"seq": self.head.seq, "hash": self.head.hash},
+            "head": self.head.to_json() if self.head is not None else None,
+            "last_intact": self.last_intact.to_json() if self.last_intact is not None else None,
             "broken_at": self.broken_at,
             "problem": self.problem,
         }
@@ -127,11 +242,19 @@ class Transaction(abc.ABC):
         """The chain head, locked against other writers until the transaction ends."""
 
     @abc.abstractmethod
+    def last_recorded_at(self) -> str | None:
+        """The `recorded_at` of the head record, as the last append noted it (None before any)."""
+
+    @abc.abstractmethod
+    def now(self) -> dt.datetime:
+        """The store's clock: the database server's where there is one, else this machine's."""
+
+    @abc.abstractmethod
     def insert(self, seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> None:
         """Add one record row."""
 
     @abc.abstractmethod
-    def set_head(self, head: Head) -> None:
+    def set_head(self, head: Head, recorded_at: str) -> None:
         """Move the chain head to the record just inserted."""
 
 
@@ -139,6 +262,8 @@ class DecisionStore(abc.ABC):
     """An append-only log of decision records; subclasses bind it to one database."""
 
     url: str
+    # The clock `recorded_at` is read from; None for the backend's own (tests set a fixed one).
+    clock: Callable[[], dt.datetime] | None = None
 
     @abc.abstractmethod
     def _write(self) -> AbstractContextManager[Transaction]:
@@ -149,8 +274,12 @@ class DecisionStore(abc.ABC):
         """Record rows in chain order, optionally only those with since <= time < until."""
 
     @abc.abstractmethod
-    def _stored_head(self) -> Head:
-        """The head as recorded by the last append."""
+    def _tables(self) -> frozenset[str]:
+        """Which of rollguard's tables the database holds now."""
+
+    @abc.abstractmethod
+    def _stored_head(self) -> Head | None:
+        """The head as recorded by the last append; None when its row or table is missing."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -167,28 +296,50 @@ class DecisionStore(abc.ABC):
         return self.append_many([body])[0]
 
     def append_many(self, bodies: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
-        """Add `bodies` in order, in one transaction (a busy webhook writes in batches)."""
-        # Serialised before the transaction: a NaN or non-JSON value fails before anything is written.
-        prepared = [(canonical_json(body), body) for body in bodies]
+        """Add `bodies` in order, in one transaction (a busy webhook writes in batches).
+
+        The store stamps each record with `recorded_at`, its own clock at the append and never
+        earlier than the record before; a `recorded_at` in a body is replaced.
+        """
+        # Serialised before the transaction, so a NaN or non-JSON value fails before anything is
+        # written and the write lock is not held while large bodies are encoded. `recorded_at`
+        # is known only under the lock: a random placeholder stands in for it until then.
+        placeholder = secrets.token_hex(16)
+        prepared = []
+        for body in bodies:
+            content = {**body, "recorded_at": placeholder}
+            prepared.append((canonical_json(content), content))
         stored: list[StoredRecord] = []
         with self._write() as tx:
             head = tx.head()
+            recorded_at = self._stamp(tx)
+            stamp = canonical_json(recorded_at)
             for text, content in prepared:
+                text = text.replace(f'"{placeholder}"', stamp, 1)
+                content["recorded_at"] = recorded_at
                 seq = head.seq + 1
                 digest = chain_hash_text(seq, head.hash, text)
                 tx.insert(seq, head.hash, digest, text, {key: content.get(key) for key in INDEXED})
                 stored.append(StoredRecord(seq=seq, prev_hash=head.hash, hash=digest, body=content))
                 head = Head(seq, digest)
             if stored:
-                tx.set_head(head)
+                tx.set_head(head, recorded_at)
         return stored
+
+    def _stamp(self, tx: Transaction) -> str:
+        """`recorded_at` for an append: the clock, but never before the record it follows.
+
+        A clock stepped back (NTP, a replica on another host) must not make a true log fail
+        `verify`, which checks that `recorded_at` never goes backwards along the chain.
+        """
+        now = format_time(self.clock() if self.clock is not None else tx.now())
+        last = tx.last_recorded_at()
+        return last if last is not None and is_record_time(last) and last > now else now
 
     def records(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, environment: str | None = None
     ) -> Iterator[StoredRecord]:
         """Records with `since <= time < until` (UTC), in chain order, optionally for one environment."""
-        from rollguard.audit.record import format_time
-
         rows = self._rows(
             since=format_time(since) if since else None,
             until=format_time(until) if until else None,
@@ -205,27 +356,133 @@ class DecisionStore(abc.ABC):
                 yield record
 
     def head(self) -> Head:
-        """The chain head as recorded by the last append."""
-        return self._stored_head()
+        """The chain head as recorded by the last append; a StoreError when it is missing."""
+        head = self._stored_head()
+        if head is None:
+            raise StoreError(f"decision store {self.url}: the chain head is missing; run `rollguard audit verify`")
+        return head
 
-    def verify(self) -> ChainReport:
-        """Walk the whole chain; report the first record whose link, hash or columns do not hold."""
-        expected = Head(0, GENESIS)
-        count = 0
-        for row in self._rows():
-            count += 1
-            problem = _check_row(row, expected)
-            if problem is not None:
-                return ChainReport(records=count, head=self._stored_head(), broken_at=row.seq, problem=problem)
-            expected = Head(row.seq, row.hash)
-        stored = self._stored_head()
-        if stored != expected:
-            problem = (
-                f"the store's head is record {stored.seq} ({stored.hash[:12]}) but the chain ends at record "
-                f"{expected.seq} ({expected.hash[:12]}): records after {expected.seq} were removed, or the head was changed"
+    def verify(self, anchor: Anchor | None = None) -> ChainReport:
+        """Walk the whole chain; report the first record, head or anchor that does not hold.
+
+        Each record's link, hash and indexed columns are checked, and that `recorded_at` never
+        goes backwards. With an `anchor`, the chain must also still hold a head kept elsewhere
+        and at least as many records as it had then.
+        """
+        anchor = anchor or Anchor()
+        tables = self._tables()
+        stored = self._stored_head() if HEAD_TABLE in tables else None
+        if DECISIONS_TABLE not in tables:
+            says = f"; the chain head says {stored.seq} records" if stored is not None else ""
+            return ChainReport(
+                records=0,
+                head=stored,
+                last_intact=GENESIS_HEAD,
+                broken_at=1,
+                problem=f"the table of records ({DECISIONS_TABLE}) is missing{says}",
             )
-            return ChainReport(records=count, head=stored, broken_at=expected.seq + 1, problem=problem)
-        return ChainReport(records=count, head=stored)
+        walk = _Walk(anchor)
+        for row in self._rows():
+            broken = walk.step(row)
+            if broken is not None:
+                return ChainReport(
+                    records=walk.count, head=stored, last_intact=walk.last, broken_at=row.seq, problem=broken
+                )
+        last = walk.last
+        if stored is None:
+            gone = "its table was dropped" if HEAD_TABLE not in tables else "its row was deleted"
+            return ChainReport(
+                records=walk.count,
+                head=None,
+                last_intact=last,
+                problem=(
+                    f"the chain head is missing ({gone}): the chain reads intact up to record {last.seq} "
+                    f"({last.hash}), but nothing vouches that no records followed it"
+                ),
+            )
+        if stored != last:
+            return ChainReport(
+                records=walk.count,
+                head=stored,
+                last_intact=last,
+                broken_at=last.seq + 1,
+                problem=(
+                    f"the store's head is record {stored.seq} ({stored.hash[:12]}) but the chain ends at record "
+                    f"{last.seq} ({last.hash[:12]}): records after {last.seq} were removed, or the head was changed"
+                ),
+            )
+        return ChainReport(records=walk.count, head=stored, last_intact=last, problem=walk.anchor_problem())
+
+
+class _Walk:
+    """The state of one pass along the chain: the last good link, the last `recorded_at`, the anchor."""
+
+    def __init__(self, anchor: Anchor) -> None:
+        self.anchor = anchor
+        self.count = 0
+        self.last = GENESIS_HEAD
+        self.recorded: tuple[int, str] | None = None  # (seq, recorded_at) of the last record that had one
+        self.anchor_seq: int | None = 0 if anchor.head == GENESIS else None
+
+    def step(self, row: Row) -> str | None:
+        """Check `row` as the next record; why it cannot follow, or None when it can."""
+        self.count += 1
+        expected = self.last
+        if row.seq != expected.seq + 1:
+            return (
+                f"record {row.seq} follows record {expected.seq}: records {expected.seq + 1}..{row.seq - 1} are missing"
+            )
+        if row.prev_hash != expected.hash:
+            return f"record {row.seq} links to {row.prev_hash[:12]} but record {expected.seq} has hash {expected.hash[:12]}"
+        try:
+            body = _loads(row.body_text)
+        except (ValueError, StoreError):
+            return f"record {row.seq} is not valid JSON"
+        if chain_hash(row.seq, row.prev_hash, body) != row.hash:
+            return f"record {row.seq} does not match its hash: its content was changed after it was written"
+        for key in INDEXED:
+            if row.columns.get(key) != body.get(key):
+                return f"record {row.seq}: column {key!r} says {row.columns.get(key)!r} but the record says {body.get(key)!r}"
+        problem = self._check_time(row.seq, body.get("recorded_at"))
+        if problem is not None:
+            return problem
+        self.last = Head(row.seq, row.hash)
+        if row.hash == self.anchor.head:
+            self.anchor_seq = row.seq
+        return None
+
+    def _check_time(self, seq: int, recorded_at: object) -> str | None:
+        if recorded_at is None:
+            if self.recorded is not None:
+                # Every append since the store learnt `recorded_at` sets it (older rollguards
+                # cannot write to a migrated store): a record without one after it was rewritten.
+                return f"record {seq} has no recorded_at, but record {self.recorded[0]} before it has one"
+            return None
+        if not isinstance(recorded_at, str) or not is_record_time(recorded_at):
+            return f"record {seq}: recorded_at {recorded_at!r} is not a UTC time as the store writes it"
+        if self.recorded is not None and recorded_at < self.recorded[1]:
+            before, when = self.recorded
+            return (
+                f"record {seq} was recorded at {recorded_at}, before record {before} ({when}): "
+                "recorded_at never goes backwards in a log written by rollguard"
+            )
+        self.recorded = (seq, recorded_at)
+        return None
+
+    def anchor_problem(self) -> str | None:
+        """Why the walked chain does not hold the anchor, or None when it does."""
+        found = f"the chain holds {self.count} records and ends at record {self.last.seq} ({self.last.hash})"
+        if self.anchor.head is not None and self.anchor_seq is None:
+            return (
+                f"expected head {self.anchor.head} (--expect-head) is not in the chain: {found}; "
+                "records were removed or the chain was rewritten since that head was kept"
+            )
+        if self.anchor.count is not None and self.count < self.anchor.count:
+            return (
+                f"expected at least {self.anchor.count} records (--expect-count), but {found}; "
+                "records were removed since that count was kept"
+            )
+        return None
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -237,39 +494,19 @@ def _loads(text: str) -> dict[str, Any]:
     return value
 
 
-def _check_row(row: Row, expected: Head) -> str | None:
-    """Why `row` cannot follow `expected` in the chain, or None when it can."""
-    if row.seq != expected.seq + 1:
-        return f"record {row.seq} follows record {expected.seq}: records {expected.seq + 1}..{row.seq - 1} are missing"
-    if row.prev_hash != expected.hash:
-        return f"record {row.seq} links to {row.prev_hash[:12]} but record {expected.seq} has hash {expected.hash[:12]}"
-    try:
-        body = _loads(row.body_text)
-    except (ValueError, StoreError):
-        return f"record {row.seq} is not valid JSON"
-    if chain_hash(row.seq, row.prev_hash, body) != row.hash:
-        return f"record {row.seq} does not match its hash: its content was changed after it was written"
-    for key in INDEXED:
-        if row.columns.get(key) != body.get(key):
-            return (
-                f"record {row.seq}: column {key!r} says {row.columns.get(key)!r} but the record says {body.get(key)!r}"
-            )
-    return None
+Opener = Callable[[str, bool], DecisionStore]
 
 
-Opener = Callable[[str], DecisionStore]
-
-
-def _open_sqlite(url: str) -> DecisionStore:
+def _open_sqlite(url: str, create: bool) -> DecisionStore:
     from rollguard.audit.sqlite_store import SqliteStore
 
-    return SqliteStore.from_url(url)
+    return SqliteStore.from_url(url, create=create)
 
 
-def _open_postgres(url: str) -> DecisionStore:
+def _open_postgres(url: str, create: bool) -> DecisionStore:
     from rollguard.audit.postgres_store import PostgresStore
 
-    return PostgresStore.from_url(url)
+    return PostgresStore.from_url(url, create=create)
 
 
 # URL scheme -> backend; `--store` accepts exactly these.
@@ -281,18 +518,14 @@ STORES: dict[str, Opener] = {
 
 
 def open_store(url: str, *, create: bool = True) -> DecisionStore:
-    """Open (and with `create`, make and migrate) the store at `url`."""
+    """Open the store at `url` to append (`create`: make a new one, migrate an old one) or only to read.
+
+    Readers never write: a missing, empty or table-less store raises NoDecisionLog. Writers
+    create a store only where there is none; an existing file or database that is not a
+    decision log (an emptied file, dropped tables) raises NoDecisionLog too.
+    """
     scheme, sep, _ = url.partition("://")
     if not sep or scheme not in STORES:
         known = ", ".join(f"{s}://" for s in STORES)
         raise StoreError(f"--store {url!r}: unknown store URL (use one of {known}, e.g. {DEFAULT_STORE})")
-    store = STORES[scheme](url) if create else _open_existing(scheme, url)
-    return store
-
-
-def _open_existing(scheme: str, url: str) -> DecisionStore:
-    if scheme == "sqlite":
-        from rollguard.audit.sqlite_store import SqliteStore
-
-        return SqliteStore.from_url(url, create=False)
-    return STORES[scheme](url)
+    return STORES[scheme](url, create)

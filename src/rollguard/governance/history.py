@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rollguard.audit.record import StoredRecord
-from rollguard.audit.store import open_store
+from rollguard.audit.store import NoDecisionLog, open_store
 from rollguard.errors import StoreError
 from rollguard.policy.config import History
 
@@ -56,6 +56,9 @@ def read_history(store_url: str, *, environment: str, previous: str | None) -> H
         with open_store(store_url, create=False) as store:
             digests = passed_digests(store.passed(previous)) if previous else ()
             deployed = latest_versions(store.passed(environment))
+    except NoDecisionLog as exc:
+        # Nothing recorded yet is no history; an emptied file or dropped tables is an error.
+        return History() if exc.absent else History(error=str(exc))
     except StoreError as exc:
         return History(error=str(exc))
     return History(passed_digests=digests, deployed=deployed)

@@ -58,11 +58,15 @@ def find_checkov(explicit: str | None = None) -> str:
 
 
 def command(executable: str, files: Sequence[Path]) -> list[str]:
-    """Checkov's argument list for `files`: JSON on stdout, failed checks only, no network."""
+    """Checkov's argument list for `files`: JSON on stdout, failed checks only, no network.
+
+    Checkov takes no positional arguments (its parser rejects a `--`): the files are values of
+    `--file`, so each is passed as an absolute path, which cannot be read as an option.
+    """
     return [
         executable,
         "--file",
-        *(str(f) for f in files),
+        *(str(f.absolute()) for f in files),
         "--output",
         "json",
         "--quiet",

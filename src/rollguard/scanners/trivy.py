@@ -44,6 +44,35 @@ _POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+# An image reference as registries and the container runtime read it, kept strict on purpose:
+# `[registry[:port]/]path[:tag][@algorithm:hex]`. Every part starts with a letter or digit,
+# so nothing that parses can be read as an option by the scanner it is handed to.
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_IMAGE_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII
+)
+# The reference grammar caps the repository name (registry and path) at 255 characters.
+_MAX_NAME = 255
+
+
+def check_image_reference(image: str, *, file: str | None = None, line: int | None = None) -> str:
+    """`image` when it is an image reference; an InputError (naming `file:line` when given) when not."""
+    name = image.split("@", 1)[0]
+    tagless = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    if _IMAGE_REFERENCE.fullmatch(image) is None or len(tagless) > _MAX_NAME:
+        raise InputError(
+            f"{image!r} is not an image reference ([registry/]path[:tag][@sha256:digest], e.g. "
+            "registry.example.com/shop/web:1.4.2); it is not passed to Trivy",
+            file=file,
+            line=line,
+        )
+    return image
+
+
 @dataclass(frozen=True)
 class ScanReport:
     """One image's Trivy report: its text (as written to disk) and the artifact rollguard reads from it."""
@@ -84,7 +113,10 @@ def _bundled_trivy() -> str | None:
 
 
 def run_trivy(trivy: str, args: Sequence[str], *, timeout: float, subject: str) -> str:
-    """Trivy's standard output for `args`; a failure, a timeout or noise instead of output is an InputError."""
+    """Trivy's standard output for `args`; a failure, a timeout or noise instead of output is an InputError.
+
+    `args` put `--` before any positional argument (an image, a folder), so none is read as an option.
+    """
     command = [trivy, *args]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
@@ -120,6 +152,11 @@ def trivy_version(trivy: str, *, timeout: float = 60.0) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+def image_arguments(image: str) -> list[str]:
+    """Trivy's arguments to scan `image`: refused unless it is an image reference, and after `--` anyway."""
+    return ["image", "--format", "json", "--quiet", "--", check_image_reference(image)]
+
+
 def scan_image(
     image: str,
     *,
@@ -128,7 +165,7 @@ def scan_image(
     version: Mapping[str, Any] | None = None,
 ) -> ScanReport:
     """Scan one image with `trivy image --format json --quiet` and read the report as rollguard will."""
-    out = run_trivy(trivy, ["image", "--format", "json", "--quiet", image], timeout=timeout, subject=image)
+    out = run_trivy(trivy, image_arguments(image), timeout=timeout, subject=image)
     return read_report(image, out, version=version if version is not None else trivy_version(trivy))
 
 
@@ -163,10 +200,11 @@ def scan_images(
     images: Iterable[str], *, trivy: str | None = None, timeout: float = DEFAULT_TIMEOUT, output_dir: Path | None = None
 ) -> list[ScanReport]:
     """Scan every image (each once); with `output_dir`, write each report there and name it by that file."""
+    images = [check_image_reference(image) for image in dict.fromkeys(images)]  # all refused before any runs
     executable = find_trivy(trivy)
     version = trivy_version(executable)
     reports: list[ScanReport] = []
-    for image in dict.fromkeys(images):
+    for image in images:
         report = scan_image(image, trivy=executable, timeout=timeout, version=version)
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -209,5 +247,10 @@ def scan_change_images(
     from rollguard.inputs import load_change_set
 
     change = load_change_set(paths, extra=extra)
-    images = images_of(a.document for a in change.artifacts if a.kind == "k8s")
+    images: list[str] = []
+    for artifact in change.artifacts:
+        if artifact.kind == "k8s":
+            for image in images_of([artifact.document]):
+                # A manifest is input like any other: a hostile image name is named where it is written.
+                images.append(check_image_reference(image, file=artifact.file, line=artifact.line))
     return [(r.name, r.text) for r in scan_images(images, trivy=trivy, timeout=timeout)]

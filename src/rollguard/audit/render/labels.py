@@ -35,9 +35,14 @@ def short_hash(digest: str) -> str:
 
 def chain_summary(chain: ChainResult) -> str:
     """One sentence on the hash chain, as `rollguard audit verify` would put it."""
-    if chain.ok:
+    if chain.ok and chain.head_hash is not None:
         return f"Chain intact: {chain.records} records, head {chain.head_seq} ({short_hash(chain.head_hash)})."
-    return (
-        f"Chain BROKEN at record {chain.broken_at}: {chain.problem}. "
-        "Records from that point on cannot be trusted as written."
-    )
+    where = f" at record {chain.broken_at}" if chain.broken_at is not None else ""
+    return f"Chain BROKEN{where}: {chain.problem}. Records from that point on cannot be trusted as written."
+
+
+def head_label(chain: ChainResult) -> str:
+    """`record 6, hash …`, or that the store has no chain head."""
+    if chain.head_hash is None:
+        return "missing"
+    return f"record {chain.head_seq}, hash {chain.head_hash}"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rollguard.audit.render.labels import SECTIONS, WAIVER_HEADINGS, chain_summary, env_label, short_hash
+from rollguard.audit.render.labels import (
+    SECTIONS,
+    WAIVER_HEADINGS,
+    chain_summary,
+    env_label,
+    head_label,
+    short_hash,
+)
 from rollguard.audit.report import ControlEvidence, DecisionEntry, Report
 from rollguard.formats.markdown import cell
 
@@ -101,6 +108,7 @@ def _decisions(report: Report) -> list[str]:
 def _decision(d: DecisionEntry) -> list[str]:
     out = [f"### Decision {d.seq}: {d.verdict.upper()} · {env_label(d.environment)} · {d.time}", ""]
     meta = [
+        f"recorded {d.recorded_at or '—'}",
         f"source {cell(d.source)}",
         f"actor {cell(d.actor or '—')}",
         f"commit {cell(d.commit or '—')}",
@@ -222,7 +230,7 @@ def _chain(report: Report) -> list[str]:
         [
             ["result", "intact" if c.ok else "BROKEN"],
             ["records in the store", c.records],
-            ["head", f"record {c.head_seq}, hash {c.head_hash}"],
+            ["head", head_label(c)],
             ["broken at record", c.broken_at if c.broken_at is not None else "—"],
             ["problem", c.problem or "—"],
         ],
