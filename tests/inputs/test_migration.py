@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollguard.inputs.migration import OPERATIONS, load_migrations, read_sql_file, split_statements
+from rollguard.inputs.migration import (
+    OPERATIONS,
+    find_unterminated,
+    load_migrations,
+    read_sql_file,
+    split_statements,
+)
+from rollguard.inputs.pending import PendingFrom
 
 
 def _docs(sources: list[tuple[str, str]], **options: Any) -> list[dict[str, Any]]:
@@ -432,7 +439,7 @@ def test_lines_point_at_statement_starts_past_comments_and_quotes() -> None:
         ";\n"  # 12
         '  UPDATE "we;ird" SET a = 1 -- trailing\n'  # 13
         "  WHERE b = 2;\n"  # 14
-        "DO $$ BEGIN RAISE NOTICE '$$'; END $$;\n"  # 15 (a quote inside dollar quoting is just text)
+        "DO $$ BEGIN RAISE NOTICE 'it''s; $'; END $$;\n"  # 15 (quotes and `;` inside dollar quoting are just text)
     )
     statements = _statements(text)
     assert [(s["line"], s["operation"]) for s in statements] == [
@@ -452,10 +459,51 @@ def test_split_statements_keeps_comments_with_lines() -> None:
     assert comments == [(1, "-- one"), (2, "/* two */")]
 
 
-def test_unterminated_dollar_quote_does_not_swallow_the_loader() -> None:
-    artifacts, problems = load_migrations([("V1__x.sql", "SELECT 1;\nDO $$ BEGIN\n")])
+# Each form that never closes, in each dialect that has it: (dialect, opening text, what the message names).
+UNTERMINATED = [
+    ("postgres", "UPDATE t SET note = 'it;s", "the string literal '...' opened here is never closed"),
+    ("postgres", 'SELECT "odd;name', 'the quoted identifier "..." opened here is never closed'),
+    ("postgres", "DO $body$ BEGIN", "the dollar-quoted string $body$ ... $body$ opened here is never closed"),
+    ("postgres", "SELECT 1 /* note; /* nested */", "the comment /* ... */ opened here is never closed"),
+    ("mysql", "UPDATE t SET note = 'it;s", "the string literal '...' opened here is never closed"),
+    ("mysql", 'UPDATE t SET note = "it;s', 'the string literal "..." opened here is never closed'),
+    ("mysql", "SELECT `odd;name", "the quoted identifier `...` opened here is never closed"),
+    ("mysql", "SELECT 1 /* note;", "the comment /* ... */ opened here is never closed"),
+]
+
+
+@pytest.mark.parametrize(("dialect", "opening", "what"), UNTERMINATED)
+def test_sql_that_never_ends_is_a_problem_at_its_line_and_what_came_before_is_judged(
+    dialect: str, opening: str, what: str
+) -> None:
+    text = f"ALTER TABLE t DROP COLUMN a;\n\nSELECT 1;\n{opening}\nmore;\nALTER TABLE t DROP COLUMN b;\n"
+    artifacts, problems = load_migrations([("V1__x.sql", text)], dialect=dialect)
     statements = artifacts[0].document["statements"]
-    assert [s["operation"] for s in statements] == ["select", "do_block"]
+    assert [(s["line"], s["operation"], s["column"]) for s in statements] == [
+        (1, "drop_column", "a"),
+        (3, "select", None),
+    ]
+    (problem,) = problems
+    assert (problem.file, problem.line) == ("V1__x.sql", 4)
+    assert problem.message.startswith(what)
+    assert "the rest of the file was not read or judged" in problem.message and "close it with" in problem.message
+    found = find_unterminated(text, dialect=dialect)
+    assert found is not None and found.line == 4
+    pieces, _ = split_statements(text, dialect=dialect)
+    assert [line for line, _ in pieces] == [1, 3]
+
+
+def test_the_line_is_where_the_literal_opens_not_where_its_statement_starts() -> None:
+    text = "SELECT 1;\nINSERT INTO t (a, b)\nVALUES (1,\n  'never closed);\nDROP TABLE t;\n"
+    _, problems = load_migrations([("V1__x.sql", text)])
+    assert [(p.line, p.message.split(" opened")[0]) for p in problems] == [(4, "the string literal '...'")]
+
+
+def test_closed_quotes_and_comments_are_no_problem() -> None:
+    text = "SELECT 'a''b', E'c\\'d', \"e\"\"f\", $x$ $y$ ' $x$; /* /* nested */ */ SELECT 1 -- 'open\n"
+    assert find_unterminated(text) is None
+    _, problems = load_migrations([("V1__x.sql", text)])
+    assert problems == []
 
 
 # --------------------------------------------------------------------------- transactions
@@ -562,18 +610,20 @@ def test_custom_settings_are_not_the_server_timeouts() -> None:
 # --------------------------------------------------------------------------- new tables
 
 
-def test_table_is_new_across_files_and_renames() -> None:
-    docs = _docs(
-        [
-            ("V1__create.sql", "CREATE TABLE public.events (id int);\nCREATE INDEX e_id ON events (id);"),
-            (
-                "V2__more.sql",
-                "ALTER TABLE events ADD COLUMN at timestamptz NOT NULL;\nALTER TABLE events RENAME TO audit_events;",
-            ),
-            ("V3__index.sql", "CREATE INDEX a_at ON audit_events (at);\nCREATE INDEX u_id ON users (id);"),
-            ("V4__drop.sql", "DROP TABLE audit_events;\nCREATE INDEX again ON audit_events (id);"),
-        ]
-    )
+NEW_TABLE_FILES = [
+    ("V1__create.sql", "CREATE TABLE public.events (id int);\nCREATE INDEX e_id ON events (id);"),
+    (
+        "V2__more.sql",
+        "ALTER TABLE events ADD COLUMN at timestamptz NOT NULL;\nALTER TABLE events RENAME TO audit_events;",
+    ),
+    ("V3__index.sql", "CREATE INDEX a_at ON audit_events (at);\nCREATE INDEX u_id ON users (id);"),
+    ("V4__drop.sql", "DROP TABLE audit_events;\nCREATE INDEX again ON audit_events (id);"),
+]
+
+
+def test_table_is_new_across_pending_files_and_renames() -> None:
+    docs = _docs(NEW_TABLE_FILES, pending=PendingFrom("1"))
+    assert [(d["pending"], d["pending_by"]) for d in docs] == [(True, "pending_from")] * 4
     flags = [[(s["operation"], s["table_is_new"]) for s in d["statements"]] for d in docs]
     assert flags == [
         [("create_table", False), ("create_index", True)],
@@ -581,6 +631,30 @@ def test_table_is_new_across_files_and_renames() -> None:
         [("create_index", True), ("create_index", False)],
         [("drop_table", True), ("create_index", False)],
     ]
+    created = [[s["table_created_in"] for s in d["statements"]] for d in docs]
+    by_v1 = {"file": "V1__create.sql", "pending": True}
+    assert created == [[None, by_v1], [by_v1, by_v1], [by_v1, None], [by_v1, None]]
+
+
+def test_without_pending_files_only_the_same_file_creates_new_tables() -> None:
+    docs = _docs(NEW_TABLE_FILES)
+    assert [(d["pending"], d["pending_by"]) for d in docs] == [(None, None)] * 4
+    flags = [[(s["operation"], s["table_is_new"]) for s in d["statements"]] for d in docs]
+    assert flags == [
+        [("create_table", False), ("create_index", True)],
+        [("add_column", False), ("rename_table", False)],
+        [("create_index", False), ("create_index", False)],
+        [("drop_table", False), ("create_index", False)],
+    ]
+    # The file that created the table is named, so a policy can say why it is judged as existing.
+    assert docs[2]["statements"][0]["table_created_in"] == {"file": "V1__create.sql", "pending": None}
+
+
+def test_tables_of_files_that_ran_already_are_not_new() -> None:
+    docs = _docs(NEW_TABLE_FILES[:2], pending=PendingFrom("2"))
+    assert [d["pending"] for d in docs] == [False, True]
+    assert [s["table_is_new"] for s in docs[1]["statements"]] == [False, False]
+    assert docs[1]["statements"][0]["table_created_in"] == {"file": "V1__create.sql", "pending": False}
 
 
 # --------------------------------------------------------------------------- alembic, django, mysql
@@ -758,6 +832,18 @@ def test_random_text_never_crashes_the_loader(text: str, dialect: str) -> None:
         for statement in artifact.document["statements"]:
             assert statement["operation"] in OPERATIONS
             assert 1 <= statement["line"] <= lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=SQLISH, dialect=st.sampled_from(["postgres", "mysql"]))
+def test_sql_that_never_ends_is_found_where_the_statements_stop(text: str, dialect: str) -> None:
+    found = find_unterminated(text, dialect=dialect)
+    pieces, _ = split_statements(text, dialect=dialect)
+    if found is None:
+        return
+    assert 1 <= found.line <= text.count("\n") + 1
+    # No statement starts after the line where it opens: nothing after it is read.
+    assert all(line <= found.line for line, _ in pieces)
 
 
 # --------------------------------------------------------------------------- corpus

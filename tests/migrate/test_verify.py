@@ -443,3 +443,161 @@ def test_cli_judges_the_observed_facts(scratch: str, tmp_path: Path, monkeypatch
         (str(tmp_path / "001_add.sql"), 1, "users")
     ]
     assert result.exit_code == 1
+
+
+# --------------------------------------------------------------------------- migrations that ran already
+
+CREATE_AUDIT = "CREATE TABLE audit (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id), note text);\n"
+RESHAPE_AUDIT = (
+    "ALTER TABLE audit ADD COLUMN public_id uuid DEFAULT gen_random_uuid();\n"
+    "ALTER TABLE audit DROP COLUMN note;\n"
+    "CREATE INDEX audit_user_idx ON audit (user_id);\n"
+)
+
+
+def _history_files(folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = {"V1__create_audit.sql": CREATE_AUDIT, "V2__reshape_audit.sql": RESHAPE_AUDIT}
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return {(folder / name).as_posix(): text for name, text in texts.items()}
+
+
+def test_migrations_that_ran_already_are_applied_first_and_not_observed(
+    scratch: str, tmp_path: Path, postgres_server: str
+) -> None:
+    from rollguard.inputs.migration import load_migrations
+    from rollguard.inputs.pending import PendingFrom
+
+    sources = _history_files(tmp_path / "db")
+    artifacts, load_problems = load_migrations(list(sources.items()), pending=PendingFrom("2"))
+    assert load_problems == []
+    (applied, pending), problems = run_with(scratch, artifacts, sources)
+    assert problems == []
+    assert observed(applied) == [None]
+    add, drop, index = observed(pending)
+    # The table exists in production: locks on it and its rewrite are facts, as on any existing table.
+    assert add is not None and add["table_existed"] is True
+    assert ("audit", AEL) in locks(add) and add["rewrote"] == ["audit"]
+    assert drop is not None and drop["table_existed"] is True
+    assert index is not None and index["table_existed"] is True
+    # Nothing of either file stays behind, and the copy that held the applied one is gone.
+    with psycopg.connect(scratch, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('audit')").fetchone() == (None,)
+    assert leftover_copies(postgres_server) == []
+
+
+def run_with(url: str, artifacts: list[Artifact], sources: dict[str, str]) -> tuple[list[Artifact], list[Any]]:
+    verified, problems = verify(url, artifacts, scratch=True, sources=sources)
+    assert len(verified) == len(artifacts)
+    return verified, problems
+
+
+def test_a_later_migration_alone_needs_the_earlier_ones_applied_first(
+    scratch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from rollguard.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no rollguard.yaml from the surroundings
+    _history_files(tmp_path / "db")
+    base = ["migrate", "verify", "--dsn", scratch, "--scratch", "--format", "json", "--engine", "regorus"]
+
+    alone = CliRunner().invoke(main, [*base, "db/V2__reshape_audit.sql"])
+    assert alone.exit_code == 2
+    assert ['relation "audit" does not exist' in e["message"] for e in json.loads(alone.stdout)["errors"]] == [True]
+
+    result = CliRunner().invoke(main, [*base, "db", "--pending-from", "2"])
+    report = json.loads(result.stdout)
+    assert report["errors"] == []
+    observed_findings = {(f["policy"], f["file"], f["line"]) for f in report["findings"] if ".observed_" in f["policy"]}
+    assert observed_findings == {
+        ("migration.observed_lock", "db/V2__reshape_audit.sql", 1),
+        ("migration.observed_rewrite", "db/V2__reshape_audit.sql", 1),
+    }
+    assert {f["file"] for f in report["findings"]} == {"db/V2__reshape_audit.sql"}
+    assert result.exit_code == 1
+
+    # The same, told by the history table of the database the migrations run on.
+    history = scratch.rsplit("/", 1)[0] + "/" + scratch.rsplit("/", 1)[1] + "_prod"
+    with psycopg.connect(scratch, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {history.rsplit('/', 1)[1]}")
+    with psycopg.connect(history, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE flyway_schema_history (version varchar(50), type varchar(20), script text, success bool)"
+        )
+        conn.execute("INSERT INTO flyway_schema_history VALUES ('1', 'SQL', 'V1__create_audit.sql', true)")
+    told = CliRunner().invoke(main, [*base, "db", "--history-dsn", history])
+    assert [(f["policy"], f["line"]) for f in json.loads(told.stdout)["findings"]] == [
+        (f["policy"], f["line"]) for f in report["findings"]
+    ]
+
+
+def test_migrations_the_scratch_database_records_are_not_applied_again(scratch: str, tmp_path: Path) -> None:
+    from rollguard.inputs.migration import load_migrations
+    from rollguard.inputs.pending import PendingFrom
+
+    with psycopg.connect(scratch, autocommit=True) as conn:  # a copy of production: V1 ran there
+        conn.execute(CREATE_AUDIT)
+        conn.execute(
+            "CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), type varchar(20),"
+            " script varchar(1000), success boolean)"
+        )
+        conn.execute("INSERT INTO flyway_schema_history VALUES (1, '1', 'SQL', 'V1__create_audit.sql', true)")
+    sources = _history_files(tmp_path / "db")
+    artifacts, _ = load_migrations(list(sources.items()), pending=PendingFrom("2"))
+    (_, pending), problems = run_with(scratch, artifacts, sources)
+    assert problems == []
+    add = observed(pending)[0]
+    assert add is not None and add["table_existed"] is True and add["rewrote"] == ["audit"]
+
+
+def test_an_applied_migration_that_fails_stops_before_any_pending_one(scratch: str, tmp_path: Path) -> None:
+    from rollguard.inputs.migration import load_migrations
+    from rollguard.inputs.pending import PendingFrom
+
+    with psycopg.connect(scratch, autocommit=True) as conn:  # holds V1's table, but no history says so
+        conn.execute(CREATE_AUDIT)
+    sources = _history_files(tmp_path / "db")
+    artifacts, _ = load_migrations(list(sources.items()), pending=PendingFrom("2"))
+    verified, (problem,) = run_with(scratch, artifacts, sources)
+    assert (problem.file, problem.line) == ((tmp_path / "db" / "V1__create_audit.sql").as_posix(), 1)
+    assert problem.message.startswith("this migration has run already, and applying it to the scratch copy")
+    assert 'relation "audit" already exists' in problem.message
+    assert all(facts is None for artifact in verified for facts in observed(artifact))
+
+
+# --------------------------------------------------------------------------- SQL that never ends
+
+
+@pytest.mark.parametrize(
+    ("opening", "what"),
+    [
+        ("'never closed", "string literal '...'"),
+        ('"never closed', 'quoted identifier "..."'),
+        ("$body$ never closed", "dollar-quoted string $body$ ... $body$"),
+        ("/* never closed", "comment /* ... */"),
+    ],
+)
+def test_sql_that_never_ends_is_reported_like_the_loader_does(scratch: str, opening: str, what: str) -> None:
+    # A document the loader did not cut (built elsewhere): the statement before it still runs.
+    (done,), (problem,) = run(
+        scratch, migration("014.sql", "ALTER TABLE users ADD COLUMN x int", f"SELECT 1,\n  {opening}")
+    )
+    assert (problem.file, problem.line) == ("014.sql", 3)
+    assert problem.message.startswith(f"the {what} opened here is never closed")
+    first, second = observed(done)
+    assert first is not None and locks(first) == {("users", AEL)} and second is None
+
+
+def test_the_loader_and_verify_report_the_same_problem(scratch: str) -> None:
+    from rollguard.inputs.migration import load_migrations
+
+    text = "ALTER TABLE users ADD COLUMN x int;\nUPDATE users SET name = 'oops;\nALTER TABLE users DROP COLUMN age;\n"
+    artifacts, load_problems = load_migrations([("015.sql", text)])
+    statements = [dict(s) for s in artifacts[0].document["statements"]]
+    cut = migration("015.sql", "ALTER TABLE users ADD COLUMN x int", "UPDATE users SET name = 'oops;")
+    _, verify_problems = run(scratch, cut)
+    assert [s["operation"] for s in statements] == ["add_column"]
+    assert [(p.line, p.message) for p in verify_problems] == [(p.line, p.message) for p in load_problems]

@@ -13,6 +13,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from rollguard.inputs.pending import MigrationRef, PendingSelection, decide, pending_by
 from rollguard.model import Artifact, InputProblem, Resource
 
 API_VERSION = "rollguard.io/v1"
@@ -220,10 +221,27 @@ class _Piece:
     code: str
 
 
+@dataclass(frozen=True)
+class Unterminated:
+    """A string, quoted identifier, dollar quote or comment that opens and never closes."""
+
+    line: int  # where it opens
+    what: str  # `string literal '...'`, for messages
+    closer: str  # what would close it
+
+    def message(self) -> str:
+        """What the user reads: why nothing after it was judged and what to do."""
+        return (
+            f"the {self.what} opened here is never closed, so the rest of the file was not read or judged "
+            f"(the statements before it were); close it with `{self.closer}`"
+        )
+
+
 @dataclass
 class _Split:
     pieces: list[_Piece] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)
+    unterminated: Unterminated | None = None
 
 
 class _Lines:
@@ -237,11 +255,12 @@ class _Lines:
 
 
 def _quoted_end(text: str, i: int, quote: str, *, backslash: bool) -> int:
+    """Offset just after the quote that closes the one at `i`; -1 when none does."""
     j = i + 1
     while True:
         k = text.find(quote, j)
         if k < 0:
-            return len(text)
+            return -1
         if backslash and _escaped(text, j, k):
             j = k + 1
             continue
@@ -259,6 +278,7 @@ def _escaped(text: str, start: int, k: int) -> bool:
 
 
 def _comment_end(text: str, i: int, *, nested: bool) -> int:
+    """Offset just after the `*/` that closes the comment at `i`; -1 when none does."""
     depth, j = 0, i
     while j < len(text):
         if nested and text.startswith("/*", j) or j == i:
@@ -269,7 +289,7 @@ def _comment_end(text: str, i: int, *, nested: bool) -> int:
                 return j
         else:
             j += 1
-    return len(text)
+    return -1
 
 
 def _is_escape_string(text: str, i: int) -> bool:
@@ -277,14 +297,22 @@ def _is_escape_string(text: str, i: int) -> bool:
     return i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] in "_$"))
 
 
+def sql_segments(text: str, *, dialect: str = "postgres") -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) runs of a SQL text: `code`, `comment`, `quoted`, `delimiter`, `client` (MySQL
+    DELIMITER) and, last, `unterminated` (a quote or comment that runs to the end of the text)."""
+    return _segments(text, mysql=dialect == "mysql")
+
+
 def _segments(text: str, *, mysql: bool) -> Iterator[tuple[str, int, int]]:
-    """(kind, start, end) runs of `code`, `comment`, `quoted`, `delimiter` and `client` (MySQL DELIMITER)."""
     delimiter, n, i, code_start = ";", len(text), 0, 0
     while i < n:
         kind, end = _segment_at(text, i, delimiter, mysql=mysql)
         if not kind:
             i += 1
             continue
+        if end < 0:
+            # Whatever follows an unclosed quote or comment is inside it: nothing after it is SQL.
+            kind, end = "unterminated", n
         if kind == "client":
             match = _MYSQL_DELIMITER.match(text, i)
             assert match is not None
@@ -314,7 +342,7 @@ def _segment_at(text: str, i: int, delimiter: str, *, mysql: bool) -> tuple[str,
         tag = _DOLLAR_TAG.match(text, i)
         if tag:
             close = text.find(tag.group(0), tag.end())
-            return "quoted", len(text) if close < 0 else close + len(tag.group(0))
+            return "quoted", -1 if close < 0 else close + len(tag.group(0))
     if mysql and c in "dD" and not text[text.rfind("\n", 0, i) + 1 : i].strip():
         match = _MYSQL_DELIMITER.match(text, i)
         if match:
@@ -322,8 +350,34 @@ def _segment_at(text: str, i: int, delimiter: str, *, mysql: bool) -> tuple[str,
     return "", i
 
 
+def _unterminated_at(text: str, offset: int, *, line: int, mysql: bool) -> Unterminated:
+    """Describe the quote or comment that opens at `offset` and never closes."""
+    opener = text[offset : offset + 2]
+    if opener == "/*":
+        return Unterminated(line, "comment /* ... */", "*/")
+    if opener[0] == "$":
+        tag = _DOLLAR_TAG.match(text, offset)
+        mark = tag.group(0) if tag else "$$"
+        return Unterminated(line, f"dollar-quoted string {mark} ... {mark}", mark)
+    quote = opener[0]
+    if quote == "'" or (mysql and quote == '"'):
+        return Unterminated(line, f"string literal {quote}...{quote}", quote)
+    return Unterminated(line, f"quoted identifier {quote}...{quote}", quote)
+
+
+def find_unterminated(text: str, *, dialect: str = "postgres") -> Unterminated | None:
+    """The quote or comment of a SQL text that never closes, if any."""
+    for kind, start, _ in sql_segments(text, dialect=dialect):
+        if kind == "unterminated":
+            return _unterminated_at(text, start, line=text.count("\n", 0, start) + 1, mysql=dialect == "mysql")
+    return None
+
+
 def split_statements(text: str, *, dialect: str = "postgres") -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
-    """(line, statement) pairs and (line, comment) pairs of a SQL text, honouring quotes and comments."""
+    """(line, statement) pairs and (line, comment) pairs of a SQL text, honouring quotes and comments.
+
+    A statement cut short by a quote or comment that never closes is left out (`find_unterminated` says where).
+    """
     split = _split(text, mysql=dialect == "mysql")
     return [(p.line, p.sql) for p in split.pieces], split.comments
 
@@ -342,6 +396,12 @@ def _split(text: str, *, mysql: bool) -> _Split:
         code.clear()
 
     for kind, a, b in _segments(text, mysql=mysql):
+        if kind == "unterminated":
+            # The statement it belongs to is cut short: judging the fragment would judge other SQL.
+            split.unterminated = _unterminated_at(text, a, line=lines.at(a), mysql=mysql)
+            start = None
+            code.clear()
+            break
         if kind == "comment":
             split.comments.append((lines.at(a), text[a:b]))
             code.append(" ")
@@ -1311,14 +1371,27 @@ class _Session:
             self.local.pop(name, None)
 
 
+@dataclass(frozen=True)
+class _Creator:
+    """The file of the change whose CREATE TABLE made a table, and whether that file is pending."""
+
+    file: str
+    pending: bool | None
+
+
 def load_migrations(
     sources: Sequence[tuple[str, str]],
     *,
     tool: str = "auto",
     dialect: str = "postgres",
     include_down: bool = False,
+    pending: PendingSelection | None = None,
 ) -> tuple[list[Artifact], list[InputProblem]]:
-    """One `migration` artifact per SQL file of a change, in the order the migration tool applies them."""
+    """One `migration` artifact per SQL file of a change, in the order the migration tool applies them.
+
+    `pending` says which files have not run yet; without it no file is known to be pending, and a table
+    counts as new only after the CREATE TABLE of the same file.
+    """
     if tool not in TOOLS:
         raise ValueError(f"unknown migration tool {tool!r} (expected one of {', '.join(TOOLS)})")
     if dialect not in DIALECTS:
@@ -1334,23 +1407,41 @@ def load_migrations(
         if file.direction == "up" or include_down:
             files.append(file)
     artifacts: list[Artifact] = []
-    created: set[str] = set()  # tables created earlier in the change
+    created: dict[str, _Creator] = {}  # tables created earlier in the change, by key
     sql_dialect = _Dialect(dialect)
-    for order, file in enumerate(_ordered(files)):
-        doc, found = _document(file, order, sql_dialect, created)
+    ordered = _ordered(files)
+    states: list[bool | None] = [None] * len(ordered)
+    if pending is not None:
+        states, found = decide(pending, [_reference(f) for f in ordered])
+        problems.extend(found)
+    for order, file in enumerate(ordered):
+        status = {"pending": states[order], "pending_by": pending_by(pending) if pending is not None else None}
+        doc, found = _document(file, order, sql_dialect, created, status)
         problems.extend(found)
         resource = Resource(api_version=API_VERSION, kind=KIND, namespace=None, name=file.name)
         artifacts.append(Artifact(kind="migration", document=doc, file=file.name, line=1, resource=resource))
     return artifacts, problems
 
 
+def migration_ref(name: str, text: str, *, tool: str = "auto") -> MigrationRef:
+    """What deciding whether one file is pending needs to know about it (tool, version, alembic revisions)."""
+    return _reference(_describe(name, text.removeprefix("\ufeff"), tool))
+
+
+def _reference(file: _File) -> MigrationRef:
+    revisions = tuple((m.group("src"), m.group("dst")) for m in _ALEMBIC_REVISION.finditer(file.text))
+    return MigrationRef(file.name, file.tool, file.version, file.direction, revisions if file.tool == "alembic" else ())
+
+
 def _document(
-    file: _File, order: int, dialect: _Dialect, created: set[str]
+    file: _File, order: int, dialect: _Dialect, created: dict[str, _Creator], status: dict[str, Any]
 ) -> tuple[dict[str, Any], list[InputProblem]]:
     """The MigrationFile document of one file and the problems met reading it."""
     split = _split(file.text, mysql=dialect.name == "mysql")
     directives = _directives(file.name, split.comments)
     problems = list(directives.problems)
+    if split.unterminated is not None:
+        problems.append(InputProblem(file.name, split.unterminated.line, split.unterminated.message()))
     classified: list[tuple[_Piece, dict[str, Any]]] = []
     for piece in split.pieces:
         found, error = _classify(piece, dialect)
@@ -1367,7 +1458,7 @@ def _document(
     wraps = _tool_wraps(file, split.comments) if directives.transaction is None else directives.transaction
     if wraps and file.tool == "flyway" and dialect.name == "postgres" and directives.transaction is None:
         wraps = not any(_cannot_run_in_transaction(facts) for _, facts in classified)
-    statements = _walk(classified, file, dialect, created, wraps=wraps)
+    statements = _walk(classified, file, dialect, created, wraps=wraps, pending=status["pending"])
     numbers = {s["transaction"] for s in statements}
     transactional = wraps if not statements else (len(numbers) == 1 and None not in numbers)
     doc = {
@@ -1380,6 +1471,7 @@ def _document(
         "description": file.description,
         "direction": file.direction,
         "order": order,
+        **status,
         "phase": directives.phase,
         "dialect": dialect.name,
         "transactional": transactional,
@@ -1389,7 +1481,13 @@ def _document(
 
 
 def _walk(
-    classified: list[tuple[_Piece, dict[str, Any]]], file: _File, dialect: _Dialect, created: set[str], *, wraps: bool
+    classified: list[tuple[_Piece, dict[str, Any]]],
+    file: _File,
+    dialect: _Dialect,
+    created: dict[str, _Creator],
+    *,
+    wraps: bool,
+    pending: bool | None,
 ) -> list[dict[str, Any]]:
     """Add position, transaction, timeout and new-table facts to every statement, in execution order."""
     state = _Session(transaction=0 if wraps else None, next_transaction=1 if wraps else 0)
@@ -1407,6 +1505,7 @@ def _walk(
         is_ddl = facts.pop("is_ddl", operation in _DDL or _is_ddl_kind(facts["statement_kind"]))
         if dialect.name == "mysql" and is_ddl:
             transaction = None  # MySQL commits implicitly around every DDL statement
+        creator = created.get(_table_key(facts["table"])) if facts["table"] else None
         statement = {
             "index": index,
             "line": piece.line,
@@ -1416,7 +1515,10 @@ def _walk(
             "is_ddl": is_ddl,
             "in_transaction": transaction is not None,
             "transaction": transaction,
-            "table_is_new": bool(facts["table"]) and _table_key(facts["table"]) in created,
+            # New means no running version uses it yet: created earlier in this file, or in an earlier
+            # file known to be pending. A file that may have run already may have created it long ago.
+            "table_is_new": creator is not None and (creator.file == file.name or creator.pending is True),
+            "table_created_in": None if creator is None else {"file": creator.file, "pending": creator.pending},
             "lock_timeout": state.in_force("lock_timeout"),
             "statement_timeout": state.in_force("statement_timeout"),
             "revision": next((rev for line, rev in reversed(revisions) if line <= piece.line), None),
@@ -1427,7 +1529,7 @@ def _walk(
             state.end()
         elif operation == "set" and facts["setting"]:
             state.apply(facts["setting"])
-        _track_tables(facts, created)
+        _track_tables(facts, created, _Creator(file.name, pending))
     return statements
 
 
@@ -1442,15 +1544,14 @@ def _is_ddl_kind(kind: str | None) -> bool:
     return bool(kind) and str(kind).split(" ", 1)[0] in ("create", "alter", "drop", "rename")
 
 
-def _track_tables(facts: dict[str, Any], created: set[str]) -> None:
+def _track_tables(facts: dict[str, Any], created: dict[str, _Creator], here: _Creator) -> None:
     table = facts["table"]
     if not table:
         return
     key = _table_key(table)
     if facts["operation"] == "create_table":
-        created.add(key)
+        created[key] = here
     elif facts["operation"] == "drop_table":
-        created.discard(key)
+        created.pop(key, None)
     elif facts["operation"] == "rename_table" and key in created and facts["new_name"]:
-        created.discard(key)
-        created.add(_table_key(facts["new_name"]))
+        created[_table_key(facts["new_name"])] = created.pop(key)

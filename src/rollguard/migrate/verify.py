@@ -7,7 +7,10 @@ are compared with what they were before it. Statements PostgreSQL refuses inside
 (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) run on a throw-away copy of the scratch database,
 where a second connection samples `pg_locks` for the worker's pid while the statement runs. The
 facts are attached to the statements of new artifacts as `observed`, so the migration policies
-judge them.
+judge them. Files the loader knows to have run already (`pending: false`) are applied first and
+committed to a throw-away copy of the scratch database, which then stands in for it: in one
+transaction with the pending files, their locks would still be held and hide the pending files'
+own. Files the scratch database's history table records as applied are not applied again.
 """
 
 from __future__ import annotations
@@ -110,7 +113,6 @@ _TARGET = [
         rf"REINDEX (?:\(.*?\) )?TABLE (?:CONCURRENTLY )?{_NAME}",
     )
 ]
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 @dataclass(frozen=True)
@@ -189,22 +191,34 @@ def verify(
     """Apply the migrations in order on the scratch database `dsn` names, never committing; return artifacts with observed facts.
 
     `sources` maps file names to their text: the documents keep only a preview of long statements.
+    Migrations known to have run already (`pending: false`) only bring the database to the state the
+    pending ones expect: they are applied first and not observed.
     """
     try:
         import psycopg  # noqa: F401  (an optional dependency: fail early, with the install hint)
     except ImportError as exc:
         raise ConfigError("migrate verify needs psycopg; install it with `pip install 'rollguard[postgres]'`") from exc
-    verifier = _Verifier(scratch_target(dsn, scratch=scratch))
+    target = scratch_target(dsn, scratch=scratch)
+    verifier = _Verifier(target)
     verified: list[Artifact] = []
     problems: list[InputProblem] = []
+    applied = [a for a in artifacts if a.kind == MIGRATION_KIND and a.document.get("pending") is False]
     try:
+        if applied:
+            try:
+                verifier.apply_first(_setup(target, applied, sources))
+            except _Stop as stop:
+                # Without the applied migrations nothing pending can run as it will in production.
+                problems.append(stop.problem)
+                return list(artifacts), problems
         for artifact in artifacts:
-            if artifact.kind != MIGRATION_KIND:
+            if artifact.kind != MIGRATION_KIND or artifact.document.get("pending") is False:
                 verified.append(artifact)
                 continue
             observed: dict[int, dict[str, Any]] = {}
             try:
-                verifier.apply_file(_statements(artifact, sources), observed)
+                statements, cut = _statements(artifact, sources)
+                verifier.apply_file(statements, observed, cut=cut)
             except _Stop as stop:
                 problems.append(stop.problem)
                 # The next file starts a fresh transaction that replays the files that succeeded.
@@ -212,6 +226,7 @@ def verify(
             verified.append(replace(artifact, document=_with_observed(artifact.document, observed)))
     finally:
         problems.extend(verifier.reset())
+        problems.extend(verifier.drop_base())
     return verified, problems
 
 
@@ -236,6 +251,8 @@ class _Verifier:
         self.target = target
         with self.connect(target.dbname, autocommit=True) as conn:
             self.version = int(conn.info.server_version)
+        self.dbname = target.dbname  # where sessions run: the scratch database, or the base copy
+        self.base: _CopySession | None = None  # the copy holding the migrations that ran already
         self.history: list[_Statement] = []  # statements of the files applied so far, in order
         self.session: _Session | None = None
         self.baseline: frozenset[int] | None = None  # user relations that existed before the change
@@ -255,8 +272,11 @@ class _Verifier:
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL at {where}: {_first_line(exc)}") from exc
 
-    def apply_file(self, statements: Sequence[_Statement], observed: dict[int, dict[str, Any]]) -> None:
-        """Run one file's statements, recording facts by document index; raise _Stop on the first failure."""
+    def apply_file(
+        self, statements: Sequence[_Statement], observed: dict[int, dict[str, Any]], *, cut: InputProblem | None = None
+    ) -> None:
+        """Run one file's statements, recording facts by document index; raise _Stop on the first failure,
+        or with `cut` (the file ends in SQL that cannot be read) after the statements before it."""
         applied: list[_Statement] = []
         for statement in statements:
             category = classify(statement.sql, server_version=self.version)
@@ -275,7 +295,26 @@ class _Verifier:
             # loader split into several parts (one per ALTER TABLE action) is judged once.
             observed[statement.indices[0]] = session.observe(statement, self.baseline, outside=outside)
             applied.append(statement)
+        if cut is not None:
+            raise _Stop(cut)  # like a failed statement: later files do not build on half a file
         self.history.extend(applied)
+
+    def apply_first(self, statements: Sequence[_Statement]) -> None:
+        """Commit the statements of migrations that ran already to a copy of the scratch database, which
+        every session then starts from; raise _Stop when one fails."""
+        if not statements:
+            return
+        self.base = _CopySession(self, purpose="migrations that have run already are applied to a copy")
+        try:
+            self.base.replay(statements, already_applied=True)  # autocommit: committed there, locks released
+        finally:
+            self.base.disconnect()  # a database used as a template may have no session
+        self.dbname = self.base.name
+
+    def drop_base(self) -> list[InputProblem]:
+        """Drop the base copy, if one was made."""
+        base, self.base, self.dbname = self.base, None, self.target.dbname
+        return base.close() if base is not None else []
 
     def reset(self) -> list[InputProblem]:
         """Throw the current session away (rolled back, or its copy dropped); the next one replays the history."""
@@ -314,7 +353,7 @@ class _ScratchSession:
         import psycopg
 
         self.verifier = verifier
-        self.conn = verifier.connect(verifier.target.dbname, autocommit=False)
+        self.conn = verifier.connect(verifier.dbname, autocommit=False)
         try:
             for statement in _NEVER_COMMIT:
                 self.conn.execute(statement)
@@ -347,11 +386,17 @@ class _ScratchSession:
 
 class _CopySession:
     """A throw-away copy of the scratch database (`CREATE DATABASE ... TEMPLATE`) for statements that
-    PostgreSQL refuses inside a transaction; it is dropped when the session closes."""
+    PostgreSQL refuses inside a transaction, or to hold the migrations that ran already; it is dropped
+    when the session closes."""
 
     on_copy = True
 
-    def __init__(self, verifier: _Verifier) -> None:
+    def __init__(
+        self,
+        verifier: _Verifier,
+        *,
+        purpose: str = "statements that cannot run inside a transaction run on a copy",
+    ) -> None:
         import psycopg
         from psycopg import sql
 
@@ -364,7 +409,7 @@ class _CopySession:
         try:
             self.admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(self.name), sql.Identifier(verifier.target.dbname)
+                    sql.Identifier(self.name), sql.Identifier(verifier.dbname)
                 )
             )
             self.created = True
@@ -373,8 +418,8 @@ class _CopySession:
         except psycopg.Error as exc:
             problems = self.close()
             raise ConfigError(
-                "statements that cannot run inside a transaction run on a copy of the scratch database, and making "
-                f"one failed (it needs CREATEDB and no other session on {verifier.target.dbname}): {_first_line(exc)}"
+                f"{purpose} of the scratch database, and making "
+                f"one failed (it needs CREATEDB and no other session on {verifier.dbname}): {_first_line(exc)}"
                 + "".join(f"; {p.message}" for p in problems)
             ) from exc
         except ConfigError:
@@ -397,10 +442,10 @@ class _CopySession:
         assert self.worker is not None
         return _user_relations(self.worker)
 
-    def replay(self, statements: Sequence[_Statement]) -> None:
+    def replay(self, statements: Sequence[_Statement], *, already_applied: bool = False) -> None:
         """Replay the earlier statements one by one, outside a transaction, as the copy starts committed."""
         assert self.worker is not None
-        _replay(self.worker, statements, where="the scratch copy")
+        _replay(self.worker, statements, where="the scratch copy", already_applied=already_applied)
 
     def observe(self, statement: _Statement, baseline: frozenset[int], *, outside: bool) -> dict[str, Any]:
         """Run a statement on the copy: sampled from another connection when it must run outside a transaction."""
@@ -411,6 +456,12 @@ class _CopySession:
             with self.worker.transaction():
                 return _observe_in_transaction(self.verifier, self.worker, statement, baseline)
         return self._observe_outside(statement, baseline)
+
+    def disconnect(self) -> None:
+        """Close the worker and monitor connections; the copy stays until `close`."""
+        for conn in (self.worker, self.monitor):
+            if conn is not None:
+                conn.close()
 
     def _observe_outside(self, statement: _Statement, baseline: frozenset[int]) -> dict[str, Any]:
         import psycopg
@@ -467,16 +518,49 @@ class _CopySession:
         return problems
 
 
-def _replay(conn: psycopg.Connection[Any], statements: Sequence[_Statement], *, where: str) -> None:
+def _replay(
+    conn: psycopg.Connection[Any], statements: Sequence[_Statement], *, where: str, already_applied: bool = False
+) -> None:
     import psycopg
 
     for statement in statements:
         try:
             conn.execute(statement.sql)
         except psycopg.Error as exc:
+            if already_applied:
+                raise _stop(
+                    statement,
+                    f"this migration has run already, and applying it to {where} before the pending ones failed: "
+                    f"{_pg_message(exc)}; give a scratch database with the schema from before it, or one whose "
+                    "migration history table records it",
+                ) from exc
             raise _stop(
                 statement, f"replaying this statement on {where} failed (it ran before): {_pg_message(exc)}"
             ) from exc
+
+
+def _setup(target: ScratchTarget, applied: Sequence[Artifact], sources: Mapping[str, str] | None) -> list[_Statement]:
+    """The statements of the migrations that ran already which the scratch database lacks, in order."""
+    from rollguard.inputs.migration import migration_ref
+    from rollguard.inputs.pending import decide, history_if_any
+
+    # A scratch database restored from production records what it holds in the tool's own table.
+    history = history_if_any(target.conninfo)
+    present: set[str] = set()
+    if history is not None:
+        refs = [
+            migration_ref(a.file, (sources or {}).get(a.file, ""), tool=str(a.document.get("tool") or "auto"))
+            for a in applied
+        ]
+        states, _ = decide(history, refs)
+        present = {a.file for a, state in zip(applied, states, strict=True) if state is False}
+    statements: list[_Statement] = []
+    for artifact in applied:
+        if artifact.file in present:
+            continue
+        found, _ = _statements(artifact, sources)  # a cut short file is the loader's problem to report
+        statements.extend(s for s in found if classify(s.sql, server_version=0) not in ("control", "server"))
+    return statements
 
 
 def _observe_in_transaction(
@@ -548,57 +632,16 @@ def classify(sql: str, *, server_version: int) -> Category:
 
 def normalized(sql: str) -> str:
     """The statement without comments, string literals blanked, whitespace collapsed (for keyword matching)."""
+    from rollguard.inputs.migration import sql_segments  # the loader's lexer: one reading of quotes and comments
+
     out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end
+    for kind, start, end in sql_segments(sql):
+        if kind == "comment" or (kind == "unterminated" and sql.startswith("/*", start)):
             out.append(" ")
-        elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            out.append(" ")
-        elif ch == "'":
-            escapes = i > 0 and sql[i - 1] in "eE"
-            j = i + 1
-            while j < n:
-                if escapes and sql[j] == "\\":
-                    j += 2
-                    continue
-                if sql[j] == "'":
-                    if sql.startswith("''", j):
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append("''")
-            i = j + 1
-        elif ch == '"':
-            j = i + 1
-            while j < n and not (sql[j] == '"' and not sql.startswith('""', j)):
-                j += 2 if sql.startswith('""', j) else 1
-            out.append(sql[i : j + 1])
-            i = j + 1
-        elif ch == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-            tag = _DOLLAR_TAG.match(sql, i)
-            if tag is None:
-                out.append(ch)
-                i += 1
-                continue
-            end = sql.find(tag.group(0), tag.end())
-            i = n if end < 0 else end + len(tag.group(0))
+        elif kind in ("quoted", "unterminated") and sql[start] != '"':
             out.append("''")
         else:
-            out.append(ch)
-            i += 1
+            out.append(sql[start:end])
     return " ".join("".join(out).split())
 
 
@@ -612,8 +655,11 @@ def target_table(sql: str) -> str | None:
     return None
 
 
-def _statements(artifact: Artifact, sources: Mapping[str, str] | None) -> list[_Statement]:
-    """The SQL statements of a migration document, in order, with their full text."""
+def _statements(artifact: Artifact, sources: Mapping[str, str] | None) -> tuple[list[_Statement], InputProblem | None]:
+    """The SQL statements of a migration document, in order, with their full text; the statements up to
+    one whose quote or comment never closes, and that problem."""
+    from rollguard.inputs.migration import find_unterminated
+
     document = artifact.document
     if str(document.get("dialect") or "postgres") != "postgres":
         raise _Stop(InputProblem(artifact.file, None, "migrate verify runs PostgreSQL migrations only"))
@@ -643,8 +689,12 @@ def _statements(artifact: Artifact, sources: Mapping[str, str] | None) -> list[_
                     )
                 )
             sql = preview
+        open_quote = find_unterminated(sql)
+        if open_quote is not None:
+            # Its end is missing: PostgreSQL would read the rest of the file as part of it, or refuse it.
+            return statements, InputProblem(artifact.file, line + open_quote.line - 1, open_quote.message())
         statements.append(_Statement(artifact.file, line, sql, (index,), table))
-    return statements
+    return statements, None
 
 
 def _full_texts(text: str | None) -> dict[int, list[str]]:

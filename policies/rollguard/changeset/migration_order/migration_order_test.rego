@@ -93,3 +93,17 @@ test_annotation_parameters if {
 		with data.inventory as inv
 		with data.rollguard.changeset.migration as migrations
 }
+
+test_migrations_that_ran_already_need_no_ordering if {
+	applied := [object.union(m, {"pending": false, "pending_by": "since"}) | some m in migrations]
+	count(migration_order.violation) == 0 with input as c.review(web, {})
+		with data.inventory as c.inventory([web])
+		with data.rollguard.changeset.migration as applied
+
+	# One pending file is enough to need the ordering, and only it is named.
+	mixed := [object.union(migrations[0], {"pending": true, "pending_by": "since"}), applied[1]]
+	v := migration_order.violation with input as c.review(web, {})
+		with data.inventory as c.inventory([web])
+		with data.rollguard.changeset.migration as mixed
+	[x.details.migrations | some x in v] == [["V8__add_region.sql"]]
+}

@@ -27,6 +27,7 @@ stmt(index, fields) := object.union(
 		"in_transaction": false,
 		"transaction": null,
 		"table_is_new": false,
+		"table_created_in": null,
 		"lock_timeout": null,
 		"statement_timeout": null,
 		"parser": "sqlglot",
@@ -45,6 +46,8 @@ migration_file(stmts) := {
 	"version": "7",
 	"description": "accounts",
 	"order": 1,
+	"pending": null,
+	"pending_by": null,
 	"phase": "expand",
 	"dialect": "postgres",
 	"transactional": true,
@@ -84,7 +87,8 @@ test_names_compare_without_quotes_case_and_public_schema if {
 }
 
 test_statements_before_include_earlier_files_of_the_change if {
-	earlier := object.union(migration_file([stmt(0, {"operation": "create_table", "table": "audit"})]), {"order": 0})
+	create_audit := migration_file([stmt(0, {"operation": "create_table", "table": "audit"})])
+	earlier := object.union(create_audit, {"order": 0, "pending": true, "pending_by": "pending_from"})
 	later := object.union(migration_file([stmt(0, {"operation": "create_table", "table": "late"})]), {"order": 2})
 	doc := migration_file([stmt(0, {"operation": "add_column"}), stmt(1, {"operation": "drop_column"})])
 	before := migration.statements_before(stmt(1, {})) with input as judge(doc, {})
@@ -94,6 +98,46 @@ test_statements_before_include_earlier_files_of_the_change if {
 		with data.rollguard.changeset.migration as {"a": earlier}
 	not migration.created_in_change("late") with input as judge(doc, {})
 		with data.rollguard.changeset.migration as [earlier, later]
+}
+
+test_only_pending_files_create_tables_in_the_change if {
+	create_audit := migration_file([stmt(0, {"operation": "create_table", "table": "audit"})])
+	doc := migration_file([stmt(0, {"operation": "add_column", "table": "audit"})])
+	applied := object.union(create_audit, {"order": 0, "pending": false, "pending_by": "since"})
+	unknown := object.union(create_audit, {"order": 0})
+	not migration.created_in_change("audit") with input as judge(doc, {}) with data.rollguard.changeset.migration as [applied]
+	not migration.created_in_change("audit") with input as judge(doc, {}) with data.rollguard.changeset.migration as [unknown]
+
+	# Earlier in the same file always counts.
+	same_file := migration_file([stmt(0, {"operation": "create_table", "table": "audit"}), stmt(1, {"operation": "add_column", "table": "audit"})])
+	migration.created_in_change("audit") with input as judge(same_file, {})
+}
+
+test_applied_files_have_no_statements_to_judge if {
+	doc := migration_file([stmt(0, {"operation": "drop_column", "table": "users"})])
+	count(migration.statements) == 0 with input as judge(object.union(doc, {"pending": false, "pending_by": "history"}), {})
+	count(migration.statements) == 1 with input as judge(object.union(doc, {"pending": true, "pending_by": "history"}), {})
+	count(migration.statements) == 1 with input as judge(doc, {})
+}
+
+test_a_table_from_a_file_not_known_to_be_pending_is_explained if {
+	s := stmt(2, {
+		"operation": "drop_column", "table": "users", "line": 4,
+		"table_created_in": {"file": "V1__users.sql", "pending": null},
+	})
+	migration.on_existing_table(s)
+	migration.message(s, "text") == `text (table "users" is created by V1__users.sql, which is not known to be pending, so it is judged as existing; say which migrations have not run yet with --pending-from, --since or --dsn)`
+	migration.details(s) == {"line": 4, "statement": 2, "operation": "drop_column", "table": "users", "table_created_in": "V1__users.sql"}
+
+	# Known to have run already: the table exists, nothing to explain.
+	applied := object.union(s, {"table_created_in": {"file": "V1__users.sql", "pending": false}})
+	migration.message(applied, "text") == "text"
+	migration.details(applied) == {"line": 4, "statement": 2, "operation": "drop_column", "table": "users"}
+
+	# Created earlier in this file (or a pending one): new, and not judged at all.
+	new := object.union(s, {"table_is_new": true, "table_created_in": {"file": "V7__accounts.sql", "pending": null}})
+	not migration.on_existing_table(new)
+	migration.message(new, "text") == "text"
 }
 
 test_details_name_line_statement_operation_and_table if {

@@ -56,3 +56,27 @@ test_concurrently_inside_a_transaction_is_reported if {
 		},
 	}}
 }
+
+test_table_from_a_file_known_to_have_run_is_reported_without_a_hint if {
+	s := create({"table_created_in": {"file": "V1__orders.sql", "pending": false}})
+	v := index_concurrently.violation with input as t.judge(t.migration_file([s]), {})
+	v == {{
+		"msg": `CREATE INDEX without CONCURRENTLY blocks every write to table "orders" until the index is built`,
+		"details": {
+			"line": 1, "statement": 0, "operation": "create_index", "table": "orders",
+			"index": "orders_customer_idx", "concurrently": false,
+		},
+	}}
+}
+
+test_table_from_a_file_not_known_to_be_pending_is_reported_with_a_hint if {
+	s := create({"table_created_in": {"file": "V1__orders.sql", "pending": null}})
+	v := index_concurrently.violation with input as t.judge(t.migration_file([s]), {})
+	v == {{
+		"msg": `CREATE INDEX without CONCURRENTLY blocks every write to table "orders" until the index is built (table "orders" is created by V1__orders.sql, which is not known to be pending, so it is judged as existing; say which migrations have not run yet with --pending-from, --since or --dsn)`,
+		"details": {
+			"line": 1, "statement": 0, "operation": "create_index", "table": "orders",
+			"index": "orders_customer_idx", "concurrently": false, "table_created_in": "V1__orders.sql",
+		},
+	}}
+}

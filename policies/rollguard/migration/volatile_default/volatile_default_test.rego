@@ -55,3 +55,22 @@ test_new_tables_and_plain_columns_pass if {
 	s := object.union(add({"has_default": true, "default": "gen_random_uuid()", "default_volatile": true}), {"table_is_new": true})
 	count(volatile_default.violation) == 0 with input as t.judge(t.migration_file([s, add({})]), {})
 }
+
+test_table_from_a_file_not_known_to_be_pending_is_reported_with_a_hint if {
+	s := object.union(
+		add({"has_default": true, "default": "gen_random_uuid()", "default_volatile": true}),
+		{"table_created_in": {"file": "V1__orders.sql", "pending": null}},
+	)
+	v := volatile_default.violation with input as t.judge(t.migration_file([s]), {})
+	v == {{
+		"msg": `column "public_id" is added to table "orders" with the volatile default gen_random_uuid(), which rewrites the whole table under an ACCESS EXCLUSIVE lock (table "orders" is created by V1__orders.sql, which is not known to be pending, so it is judged as existing; say which migrations have not run yet with --pending-from, --since or --dsn)`,
+		"details": {
+			"line": 3, "statement": 0, "operation": "add_column", "table": "orders", "column": "public_id",
+			"default": "gen_random_uuid()", "default_volatile": true, "table_created_in": "V1__orders.sql",
+		},
+	}}
+
+	# Created by a file known to be pending: a new table, not judged.
+	pending := object.union(s, {"table_is_new": true, "table_created_in": {"file": "V1__orders.sql", "pending": true}})
+	count(volatile_default.violation) == 0 with input as t.judge(t.migration_file([pending]), {})
+}
