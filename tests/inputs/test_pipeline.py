@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rollguard.cli import main
+from rollguard.errors import ConfigError
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
-from rollguard.inputs.pipeline import deploy_commands, is_pipeline, load_text
+from rollguard.inputs.pipeline import deploy_commands, environment_pattern, is_pipeline, load_text
+from rollguard.policy.config import load_config
 
 GITHUB = """\
 name: deploy
@@ -521,6 +526,229 @@ def test_gitlab_stages_and_order() -> None:
     assert _one(".gitlab-ci.yml", "deploy:\n  script: [x]\n")["stages"] == [".pre", "build", "test", "deploy", ".post"]
 
 
+# --- the environment of a deploy job that declares none ---
+
+INFERRED = """\
+on: push
+env:
+  TARGET: production
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: docker build -t app .
+  declared:
+    runs-on: ubuntu-latest
+    environment: staging
+    steps:
+      - run: kubectl apply -f prod/
+  deploy-prod:
+    name: Deploy (eu)
+    runs-on: ubuntu-latest
+    steps:
+      - run: kubectl -n staging apply -f k8s/
+  by-namespace:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          kubectl apply -f k8s/ -n staging
+          kubectl apply -f k8s/ --namespace=$TARGET
+  by-context:
+    runs-on: ubuntu-latest
+    steps:
+      - run: kubectl --context=stg-eu apply -f k8s/
+  by-use-context:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          kubectl config use-context prd
+          kubectl set image deployment/web web=app:1.2
+  by-helm-context:
+    runs-on: ubuntu-latest
+    steps:
+      - run: helm upgrade --install --kube-context "dev-cluster" web ./chart
+  by-release:
+    runs-on: ubuntu-latest
+    steps:
+      - run: helm upgrade -f values.yaml --install --atomic web-staging ./chart
+  by-arguments:
+    runs-on: ubuntu-latest
+    steps:
+      - run: kubectl apply -k overlays/production
+  by-action:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: Azure/k8s-deploy@v5
+        with:
+          namespace: prod-eu
+          manifests: k8s/
+  product-api:
+    runs-on: ubuntu-latest
+    steps:
+      - run: kubectl -n product-api apply -f products/
+  rollback-production:
+    runs-on: ubuntu-latest
+    steps:
+      - run: kubectl rollout undo deployment/web
+"""
+
+
+def _inferred(doc: dict[str, Any]) -> dict[str, tuple[str, str, str, int | None] | None]:
+    return {
+        j["id"]: (e["name"], e["inferred_from"], e["value"], e["line"]) if (e := j["inferred_environment"]) else None
+        for j in doc["jobs"]
+    }
+
+
+def test_environment_inferred_from_each_source() -> None:
+    assert _inferred(_one("wf.yml", INFERRED)) == {
+        "build": None,  # builds, deploys nothing
+        "declared": None,  # declares its environment: nothing to infer
+        "deploy-prod": ("prod", "job name", "deploy-prod", 14),  # the id, when `name:` says nothing
+        # Within one kind of clue, prod is tried first; a variable the workflow sets is read through.
+        "by-namespace": ("prod", "kubectl --namespace", "production", 24),
+        "by-context": ("staging", "kubectl --context", "stg-eu", 28),
+        "by-use-context": ("prod", "kubectl config use-context", "prd", 33),
+        "by-helm-context": ("dev", "helm --kube-context", "dev-cluster", 38),
+        "by-release": ("staging", "helm release", "web-staging", 42),  # after -f's value and the flags
+        "by-arguments": ("prod", "kubectl command", "kubectl apply -k overlays/production", 46),
+        "by-action": ("prod", "Azure/k8s-deploy input namespace", "prod-eu", 52),
+        "product-api": None,  # `prod` only as a whole word
+        "rollback-production": None,  # a recovery job, not a release
+    }
+
+
+def test_clues_in_order_of_strength() -> None:
+    # The job's name comes before its namespace; within one kind of clue prod comes first, so a
+    # job whose name and id disagree is judged by the riskier one.
+    text = (
+        "on: push\njobs:\n  ship:\n    name: Deploy to dev\n    runs-on: x\n"
+        "    steps:\n      - run: kubectl -n production apply -f k8s/\n"
+    )
+    assert _inferred(_one("wf.yml", text))["ship"] == ("dev", "job name", "Deploy to dev", 3)
+    disagree = text.replace("  ship:", "  ship-prod:")
+    assert _inferred(_one("wf.yml", disagree))["ship-prod"] == ("prod", "job name", "ship-prod", 3)
+
+
+GITLAB_INFERRED = """\
+stages: [build, staging, production]
+variables:
+  KUBE_NAMESPACE: shop-prd
+build:
+  stage: build
+  script: [docker build -t app .]
+deploy_eu:
+  stage: production
+  script: [kubectl apply -f k8s/]
+release:
+  stage: deploy
+  script: [kubectl apply -f k8s/ -n $KUBE_NAMESPACE]
+promote:
+  stage: staging
+  script: [kubectl -n production apply -f k8s/]
+named:
+  stage: production
+  environment:
+    name: live
+  script: [kubectl apply -f k8s/]
+"""
+
+
+def test_gitlab_environment_inferred() -> None:
+    assert _inferred(_one(".gitlab-ci.yml", GITLAB_INFERRED)) == {
+        "build": None,
+        "deploy_eu": ("prod", "GitLab stage", "production", 7),
+        "release": ("prod", "kubectl --namespace", "shop-prd", 12),
+        "promote": ("staging", "GitLab stage", "staging", 13),
+        "named": None,
+    }
+
+
+def test_configured_patterns_replace_and_extend_the_defaults() -> None:
+    environments = {"prod": ["live", "prd"], "qa": ["qa\\d*"], "dev": []}
+    doc = _one_with(".gitlab-ci.yml", GITLAB_INFERRED, environments)
+    assert _inferred(doc) == {
+        "build": None,
+        "deploy_eu": None,  # `production` is no longer a prod pattern; staging still is
+        "release": ("prod", "kubectl --namespace", "shop-prd", 12),
+        "promote": ("staging", "GitLab stage", "staging", 13),
+        "named": None,
+    }
+    qa = "deploy-qa2:\n  script: [kubectl apply -f k8s/]\ndeploy-dev:\n  script: [kubectl apply -f k8s/]\n"
+    assert _inferred(_one_with(".gitlab-ci.yml", qa, environments)) == {
+        "deploy-qa2": ("qa", "job name", "deploy-qa2", 1),
+        "deploy-dev": None,  # `dev: []` switched the default off
+    }
+
+
+def _one_with(name: str, text: str, environments: dict[str, list[str]]) -> dict[str, Any]:
+    artifacts, problems = load_text(name, text, environments=environments)
+    assert problems == [] and len(artifacts) == 1
+    return dict(artifacts[0].document)
+
+
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8),
+    st.sampled_from(["-", "_", "/", ".", " ", ":"]),
+)
+def test_environment_words_are_whole_words(glued: str, separator: str) -> None:
+    pattern = environment_pattern("prod")
+    assert not pattern.search(f"{glued}prod{glued}")  # `product`, `reprod`, `prod2`: other words
+    assert pattern.search(f"{glued}{separator}PROD{separator}{glued}")
+
+
+def test_rollguard_yaml_patterns_reach_the_check(tmp_path: Path) -> None:
+    workflow = tmp_path / ".github" / "workflows" / "deploy.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        "on: push\npermissions: {contents: read}\nconcurrency: live\njobs:\n"
+        "  ship-live:\n    runs-on: ubuntu-latest\n    timeout-minutes: 10\n"
+        "    steps:\n      - run: kubectl apply -f k8s/\n"
+    )
+    config = tmp_path / "rollguard.yaml"
+
+    def check(text: str | None) -> Any:
+        args = ["check", "--format", "json", str(workflow)]
+        if text is not None:
+            config.write_text(text)
+            args[1:1] = ["--config", str(config)]
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+    assert check(None).exit_code == 0  # `live` is no default pattern
+    result = check("pipelines:\n  environments:\n    prod: [prod, production, live]\n")
+    assert result.exit_code == 1
+    gate = next(f for f in json.loads(result.output)["findings"] if f["policy"] == "pipeline.deploy_gate")
+    assert gate["details"] == {
+        "job": "ship-live",
+        "line": 5,
+        "environment": "prod",
+        "environment_inferred_from": "job name",
+        "environment_evidence": "ship-live",
+    }
+    assert "inferred from its job name" in gate["message"] and "declare `environment: prod`" in gate["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            "pipelines:\n  environments:\n    prod:\n      - prod\n      - '(live'\n",
+            5,
+            "is not a valid regular expression",
+        ),
+        ("pipelines:\n  environments:\n    prod: ['x?']\n", 3, "matches empty text"),
+        ("pipelines:\n  environment:\n    prod: [prod]\n", 2, "'environment' was unexpected"),
+        ("pipelines:\n  environments:\n    prod: prod\n", 3, "is not of type 'array'"),
+    ],
+)
+def test_bad_environment_patterns_are_config_errors(tmp_path: Path, text: str, line: int, message: str) -> None:
+    config = tmp_path / "rollguard.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert caught.value.line == line and message in str(caught.value)
+
+
 def test_corpus_release_policy_findings(corpus: Path, gate: Gate) -> None:
     decision = gate.judge(_corpus_change(corpus))
     assert decision.errors == ()
@@ -568,6 +796,23 @@ def test_corpus_release_policy_findings(corpus: Path, gate: Gate) -> None:
     assert found("pipeline.traceability") == {
         ("deployments", "openshift.yml", 76),
         ("workflows", "deploy-pr.yaml", 28),
+    }
+    # Jobs without `environment:` judged by the environment their name gives. Read by hand: both chembl
+    # pipelines run `kubectl apply -n ${CHEMBL_NS_PROD}` in deploy-prod-hx and deploy-prod-hh (two production
+    # clusters, HX and HH) and no job runs on failure. Both are `when: manual`, a real gate on GitLab, so
+    # deploy_gate stays quiet; their deploy-staging jobs are staging, and no deploy job builds an image. The
+    # Azure starter workflows' `deploy` jobs name no environment anywhere (placeholders), and the kind-cluster
+    # e2e jobs of kyverno, argo-rollouts and kube-prometheus name none either: nothing is inferred for them.
+    inferred = {
+        (Path(f.file or "").parent.name, f.policy, f.line, f.details["environment_evidence"])
+        for f in decision.findings
+        if "environment_inferred_from" in f.details
+    }
+    assert inferred == {
+        ("chembl_beaker", "pipeline.rollback_path", 100, "deploy-prod-hx"),
+        ("chembl_beaker", "pipeline.rollback_path", 123, "deploy-prod-hh"),
+        ("chembl_webservices_py3", "pipeline.rollback_path", 68, "deploy-prod-hx"),
+        ("chembl_webservices_py3", "pipeline.rollback_path", 93, "deploy-prod-hh"),
     }
     message = next(f.message for f in decision.findings if f.policy == "pipeline.untrusted_trigger")
     assert (

@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rollguard.cli import main
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.inputs.scan import is_scan, load_text
-from rollguard.model import ChangeSet
+from rollguard.model import ChangeSet, Decision, Severity
+from rollguard.policy.bundle import PolicyBundle
+from rollguard.policy.config import Config
+
+from ..conftest import ENGINES, FIXTURES, make_gate
 
 DIGEST = "sha256:3b4f0c1d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
 
@@ -164,16 +170,108 @@ def test_wrapper_recorded_db_time_is_read() -> None:
     assert doc is not None and doc["scanner"]["db_updated_at"] == "2026-11-26T06:12:30Z"
 
 
-def test_report_without_digests_loads_and_is_a_problem() -> None:
+def test_report_without_digests_is_usable_input() -> None:
+    # An image built in CI and scanned before it is pushed: the common order, not a broken report.
     raw = report()
     del raw["Metadata"]["RepoDigests"]
     doc, problems = load(raw)
-    assert doc is not None and doc["image"]["digests"] == []
-    assert len(problems) == 1
-    assert problems[0].startswith(
-        "scan.json:1: the scan of registry.example.com:5000/shop/app:1.2 has no Metadata.RepoDigests"
+    assert problems == []
+    assert doc is not None and doc["image"]["digests"] == [] and doc["image"]["repo_digests"] == []
+    assert doc["image"]["references"] == ["registry.example.com:5000/shop/app:1.2"]
+
+
+# A Deployment pinned by a digest of the same repository as report(); the digest is not in any report.
+PINNED = "registry.example.com:5000/shop/app@sha256:" + "9d1e" * 16
+DEPLOYMENT = f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+        - name: app
+          image: {PINNED}
+"""
+
+
+def _undigested(*, vulnerabilities: bool) -> str:
+    raw = report()
+    del raw["Metadata"]["RepoDigests"]
+    if not vulnerabilities:
+        raw["Results"][0]["Vulnerabilities"] = []
+    return json.dumps(raw, indent=2)
+
+
+def _judge_images(bundle: PolicyBundle, engine: str, *sources: tuple[str, str]) -> Decision:
+    """The decision of the image policies alone (other domains would judge the bare Deployment too)."""
+    gate = make_gate(bundle, engine, Config(include=("image.*",)).resolve(None))
+    change = load_change_set([], extra=list(sources))
+    assert change.problems == ()
+    return gate.judge(change)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_report_without_digests_and_no_workload_is_judged_as_usual(bundle: PolicyBundle, engine: str) -> None:
+    decision = _judge_images(bundle, engine, ("scan.json", _undigested(vulnerabilities=True)))
+    assert decision.problems == () and decision.errors == ()
+    assert sorted(f.policy for f in decision.findings) == ["image.vulnerabilities", "image.vulnerabilities_unfixed"]
+    assert decision.exit_code() == 1  # the fixable critical CVE, as with any report
+    clean = _judge_images(bundle, engine, ("scan.json", _undigested(vulnerabilities=False)))
+    assert clean.findings == () and clean.exit_code() == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_report_without_digests_and_a_pinned_workload_is_said_once(bundle: PolicyBundle, engine: str) -> None:
+    manifest = ("deploy.yaml", DEPLOYMENT)
+    decision = _judge_images(bundle, engine, ("scan.json", _undigested(vulnerabilities=False)), manifest)
+    assert decision.problems == () and decision.errors == ()
+    [finding] = decision.findings  # not also "no scan report" on the Deployment nor "matches nothing" on the report
+    assert (finding.policy, finding.severity, finding.file, finding.line) == (
+        "image.scan_coverage",
+        Severity.LOW,
+        "scan.json",
+        1,
     )
-    assert "image.scan_coverage can match it only by name:tag" in problems[0]
+    assert finding.message == (
+        "the scan report of registry.example.com:5000/shop/app:1.2 names no digest (no Metadata.RepoDigests: "
+        f"the image was scanned before it was pushed), so it cannot be matched to {PINNED}, which this change "
+        "deploys pinned by digest; its vulnerabilities are judged, but nothing shows they are the deployed "
+        "image's: scan the pushed image by its digest"
+    )
+    assert finding.details == {
+        "case": "report_without_digest",
+        "image": "registry.example.com:5000/shop/app:1.2",
+        "digests": [],
+        "pinned": [PINNED],
+    }
+    assert decision.exit_code() == 0 and decision.exit_code(fail_on=Severity.LOW) == 1
+    # The vulnerabilities are still judged: a fixable critical one fails the check as usual.
+    vulnerable = _judge_images(bundle, engine, ("scan.json", _undigested(vulnerabilities=True)), manifest)
+    assert sorted(f.policy for f in vulnerable.findings) == [
+        "image.scan_coverage",
+        "image.vulnerabilities",
+        "image.vulnerabilities_unfixed",
+    ]
+    assert vulnerable.exit_code() == 1
+
+
+def test_cli_exit_codes_with_a_report_without_digests() -> None:
+    folder = FIXTURES / "image" / "scan_coverage"
+    inputs = [str(folder / "disallowed_undigested_report.json"), str(folder / "disallowed_undigested_report.yaml")]
+
+    def check(*options: str) -> Any:
+        args = ["check", "--now", "2026-11-26T12:00:00Z", "--format", "json", *options, *inputs]
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+
+    result = check()
+    assert result.exit_code == 0, result.output  # no input problem (2); the low note does not block (1)
+    output = json.loads(result.output)
+    assert output["summary"]["input_errors"] == 0
+    assert [(f["policy"], f["severity"]) for f in output["findings"]] == [("image.scan_coverage", "low")]
+    assert check("--fail-on", "low").exit_code == 1
 
 
 def test_repository_scan_needs_no_digest() -> None:
@@ -306,9 +404,10 @@ def test_every_corpus_report_loads_and_counts_match(corpus: Path) -> None:
         raw = json.loads(path.read_text(encoding="utf-8"))
         doc, problems = load(path.read_text(encoding="utf-8"), name=path.name)
         assert doc is not None, problems
-        # The corpus reports come from local archives: image reports lack RepoDigests, and say so.
-        expected_problems = 1 if raw.get("ArtifactType") == "container_image" else 0
-        assert len(problems) == expected_problems, problems
+        # The corpus reports come from local archives: image reports lack RepoDigests, which is no problem.
+        assert problems == []
+        if raw.get("ArtifactType") == "container_image":
+            assert doc["image"]["digests"] == []
         direct = Counter(v["Severity"] for r in raw["Results"] for v in r.get("Vulnerabilities") or [])
         assert {k: n for k, n in doc["vulnerability_counts"].items() if n} == dict(direct), path.name
         fixed = sum(1 for r in raw["Results"] for v in r.get("Vulnerabilities") or [] if v.get("FixedVersion"))

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
+from rollguard.inputs.yamltext import SafeLoader, UnsafeDocument, problem_of, too_deep_error
 from rollguard.model import Artifact, InputProblem, Resource
 
 API_VERSION = "rollguard.io/v1"
 KIND = "PipelineDefinition"
-
-try:
-    _BaseLoader: type = yaml.CSafeLoader
-except AttributeError:  # libyaml missing: the pure-Python loader gives the same documents
-    _BaseLoader = yaml.SafeLoader
 
 # GitLab keywords that sit at the top level beside jobs and are not jobs themselves.
 _GITLAB_GLOBALS = frozenset(
@@ -86,8 +83,8 @@ def _content_line(node: yaml.Node) -> int:
     return node.start_mark.line + (2 if style in ("|", ">") else 1)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc]
-    """Safe loader whose mappings and sequences carry line numbers; `!reference` is kept, not resolved."""
+class _LineLoader(SafeLoader):
+    """Checked safe loader whose mappings and sequences carry line numbers; `!reference` is kept, not resolved."""
 
 
 def _construct_map(loader: Any, node: yaml.MappingNode) -> Any:
@@ -132,10 +129,11 @@ _LineLoader.add_constructor("!reference", _construct_reference)
 class _Unusable(Exception):
     """YAML that cannot be read, with the line to report."""
 
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, line: int | None, message: str, *, advice: str = "; fix the syntax") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.advice = advice
 
 
 def _parse(text: str) -> Any:
@@ -144,10 +142,13 @@ def _parse(text: str) -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _Unusable(mark.line + 1 if mark is not None else None, str(problem)) from exc
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. bad timestamps, merge of a non-mapping
+        line, problem = problem_of(exc)
+        advice = "" if isinstance(exc, UnsafeDocument) else "; fix the syntax"
+        raise _Unusable(line + 1 if line is not None else None, problem, advice=advice) from exc
+    except RecursionError as exc:
+        line, problem = problem_of(too_deep_error(text))
+        raise _Unusable(line + 1 if line is not None else None, problem, advice="") from exc
+    except (ValueError, TypeError) as exc:  # e.g. bad timestamps, merge of a non-mapping
         raise _Unusable(None, f"{type(exc).__name__}: {exc}") from exc
     finally:
         loader.dispose()
@@ -197,14 +198,17 @@ def is_pipeline(name: str, text: str) -> bool:
     return system_of(doc) is not None or _is_pipeline_name(name)
 
 
-def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
-    """The `pipeline` artifact of one workflow or GitLab CI file, and the problems met reading it."""
+def load_text(
+    name: str, text: str, *, environments: Mapping[str, Sequence[str]] | None = None
+) -> tuple[list[Artifact], list[InputProblem]]:
+    """The `pipeline` artifact of one workflow or GitLab CI file, and the problems met reading it.
+
+    `environments` overrides entries of DEFAULT_ENVIRONMENT_PATTERNS (rollguard.yaml `pipelines.environments`).
+    """
     try:
         doc = _parse(text)
     except _Unusable as exc:
-        return [], [
-            InputProblem(name, exc.line, f"invalid YAML in a pipeline definition: {exc.message}; fix the syntax")
-        ]
+        return [], [InputProblem(name, exc.line, f"invalid YAML in a pipeline definition: {exc.message}{exc.advice}")]
     system = system_of(doc)
     if system is None:
         if _is_pipeline_name(name):
@@ -216,7 +220,9 @@ def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]
             return [], [InputProblem(name, 1, "not a GitHub Actions workflow or a GitLab CI file; check the file")]
     problems: list[InputProblem] = []
     try:
-        document = _github(name, doc, problems) if system == "github" else _gitlab(name, doc, problems)
+        patterns = environment_patterns(_table_key(environments))
+        read = _github if system == "github" else _gitlab
+        document = read(name, doc, problems, patterns)
     except _Unusable as exc:
         return [], [*problems, InputProblem(name, exc.line, exc.message)]
     resource = Resource(api_version=API_VERSION, kind=KIND, namespace=None, name=document["metadata"]["name"])
@@ -396,6 +402,7 @@ def _job(job_id: str, line: int | None, file: str) -> dict[str, Any]:
         "smoke_tests": [],
         "stamps": [],
         "teardown": False,
+        "inferred_environment": None,
     }
 
 
@@ -450,7 +457,7 @@ def _concurrency(value: Any) -> str | None:
     return _scalar_text(value)
 
 
-def _github(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> dict[str, Any]:
+def _github(name: str, doc: Mapping[Any, Any], problems: list[InputProblem], patterns: _Patterns) -> dict[str, Any]:
     on = doc.get("on", doc.get(True))
     document = _document(name, "github", _str(doc.get("name")), _triggers(on))
     document["variables"] = _variables(doc.get("env"), scope="workflow", job=None, step=None)
@@ -499,7 +506,7 @@ def _github(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> 
                 continue
             _github_step(job, step, index, document, text)
         document["jobs"].append(_finish(job))
-    _derive(document, texts)
+    _derive(document, texts, patterns)
     return document
 
 
@@ -536,7 +543,7 @@ def _github_step(
 # --- GitLab CI ---
 
 
-def _gitlab(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> dict[str, Any]:
+def _gitlab(name: str, doc: Mapping[Any, Any], problems: list[InputProblem], patterns: _Patterns) -> dict[str, Any]:
     document = _document(name, "gitlab", None, [])
     config = _Map()  # the file merged with its local includes, lines kept
     config.key_lines, config.value_lines = {}, {}
@@ -560,7 +567,7 @@ def _gitlab(name: str, doc: Mapping[Any, Any], problems: list[InputProblem]) -> 
             job["stage_index"] = document["stages"].index(job["stage"])
         document["variables"] += _variables(resolved.get("variables"), scope="job", job=key, step=None)
         document["jobs"].append(_finish(job))
-    _derive(document, texts)
+    _derive(document, texts, patterns)
     return document
 
 
@@ -1085,11 +1092,205 @@ def _order(document: dict[str, Any], texts: Mapping[str, _JobText]) -> None:
         job["after"] = [o for o in order if o in found and o != job_id]
 
 
-def _derive(document: dict[str, Any], texts: Mapping[str, _JobText]) -> None:
+# --- the environment of a deploy job that declares none ---
+
+# Environment → patterns, each matched case-insensitively on whole words (environment_pattern).
+# rollguard.yaml `pipelines.environments` replaces entries by name and adds new ones after these.
+DEFAULT_ENVIRONMENT_PATTERNS: Mapping[str, tuple[str, ...]] = {
+    "prod": ("prod", "production", "prd"),
+    "staging": ("staging", "stage", "stg"),
+    "dev": ("dev", "development"),
+}
+_Patterns = tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+_KUBE_TOOL = re.compile(r"(?:^|[\s;&|(/`])(kubectl|helm|oc)(?=\s)")
+_VARIABLE = re.compile(r"\$\{\{\s*env\.([A-Za-z_]\w*)\s*\}\}|\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+# helm flags that take the next word as their value, so it is not mistaken for the release name.
+_HELM_VALUE_FLAGS = frozenset(
+    [
+        "-n",
+        "--namespace",
+        "-f",
+        "--values",
+        "--set",
+        "--set-string",
+        "--set-file",
+        "--set-json",
+        "--set-literal",
+        "--version",
+        "--timeout",
+        "--kube-context",
+        "--kubeconfig",
+        "--repo",
+        "--description",
+        "--post-renderer",
+        "--post-renderer-args",
+        "--username",
+        "--password",
+        "--ca-file",
+        "--cert-file",
+        "--key-file",
+        "--history-max",
+        "-o",
+        "--output",
+        "--registry-config",
+        "--repository-config",
+        "--repository-cache",
+        "--kube-apiserver",
+        "--kube-token",
+        "--kube-as-user",
+        "--kube-as-group",
+        "--burst-limit",
+        "--qps",
+    ]
+)
+
+
+def environment_pattern(text: str) -> re.Pattern[str]:
+    """A configured pattern as it is matched: case-insensitive, on whole words, so `prod` is not in `product-api`.
+
+    Raises re.error for a pattern that is not a valid regular expression.
+    """
+    return re.compile(rf"(?<![a-z0-9])(?:{text})(?![a-z0-9])", re.IGNORECASE)
+
+
+def _table_key(overrides: Mapping[str, Sequence[str]] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The default table with `overrides` applied, in a hashable form."""
+    table = {name: tuple(patterns) for name, patterns in DEFAULT_ENVIRONMENT_PATTERNS.items()}
+    for name, patterns in (overrides or {}).items():
+        table[str(name)] = tuple(str(p) for p in patterns)
+    return tuple(table.items())
+
+
+@lru_cache(maxsize=8)
+def environment_patterns(table: tuple[tuple[str, tuple[str, ...]], ...]) -> _Patterns:
+    """The compiled patterns of an environment table (one compile per table and process)."""
+    return tuple((name, tuple(environment_pattern(p) for p in patterns)) for name, patterns in table)
+
+
+@dataclass(frozen=True)
+class _Clue:
+    """One thing about a job that may name its environment: where it was read, the text, the line."""
+
+    source: str
+    value: str
+    line: int | None
+
+
+def _flag(tokens: list[str], names: tuple[str, ...]) -> str | None:
+    """The value of the first of the flags `names` in `tokens` (`--flag value`, `--flag=value`, `-nvalue`)."""
+    for index, token in enumerate(tokens):
+        for name in names:
+            if token == name and index + 1 < len(tokens):
+                return tokens[index + 1]
+            if token.startswith(name + "="):
+                return token[len(name) + 1 :]
+            if len(name) == 2 and token.startswith(name) and len(token) > 2 and not token.startswith("--"):
+                return token[2:]
+    return None
+
+
+def _helm_release(tokens: list[str]) -> str | None:
+    """The release of `helm upgrade|install [flags] RELEASE CHART`: its first word that is not a flag or a flag's value."""
+    if not tokens or tokens[0] not in ("upgrade", "install"):
+        return None
+    skip = False
+    for token in tokens[1:]:
+        if skip:
+            skip = False
+        elif token.startswith("-"):
+            skip = "=" not in token and token in _HELM_VALUE_FLAGS
+        else:
+            return token
+    return None
+
+
+def _kube_clues(text: _JobText) -> Iterator[_Clue]:
+    """Namespaces, contexts and helm releases named by the job's kubectl, helm and oc commands."""
+    for command in text.commands:
+        for m in _KUBE_TOOL.finditer(command.text):
+            tool = m.group(1)
+            rest = command.text[m.end() :]
+            end = _SEGMENT_END.search(rest)
+            tokens = [t.strip("'\"") for t in (rest[: end.start()] if end else rest).split()]
+            namespace = _flag(tokens, ("-n", "--namespace"))
+            if namespace:
+                yield _Clue(f"{tool} --namespace", namespace, command.line)
+            flag = "--kube-context" if tool == "helm" else "--context"
+            context = _flag(tokens, (flag,))
+            if context:
+                yield _Clue(f"{tool} {flag}", context, command.line)
+            if tokens[:2] == ["config", "use-context"] and len(tokens) > 2:
+                yield _Clue(f"{tool} config use-context", tokens[2], command.line)
+            release = _helm_release(tokens) if tool == "helm" else None
+            if release:
+                yield _Clue("helm release", release, command.line)
+
+
+def _environment_clues(job: dict[str, Any], text: _JobText) -> list[list[_Clue]]:
+    """What may name a deploy job's environment, strongest first: one list per kind of clue."""
+    names = [job["name"], *([job["id"]] if job["id"] != job["name"] else [])]
+    kube = list(_kube_clues(text))
+    inputs = [i for i in text.inputs if i.key in ("namespace", "context")]
+    deploy_inputs = [i for i in text.inputs if _DEPLOY_ACTION.search(i.uses.split("@")[0])]
+    return [
+        [_Clue("job name", name, job["line"]) for name in names],
+        [_Clue("GitLab stage", job["stage"], job["line"])] if job["stage"] else [],
+        [c for c in kube if c.source.endswith("--namespace")]
+        + [_Clue(f"{i.uses.split('@')[0]} input namespace", i.text, i.line) for i in inputs if i.key == "namespace"],
+        [c for c in kube if "context" in c.source]
+        + [_Clue(f"{i.uses.split('@')[0]} input context", i.text, i.line) for i in inputs if i.key == "context"],
+        [c for c in kube if c.source == "helm release"],
+        [
+            _Clue(f"{c['tool']} command", c["command"], c["line"])
+            for c in job["deploy_commands"]
+            if c["verb"] in MUTATING_VERBS
+        ]
+        + [_Clue(f"{i.uses.split('@')[0]} input {i.key}", i.text, i.line) for i in deploy_inputs],
+    ]
+
+
+def _expand(value: str, variables: Mapping[str, str]) -> str:
+    """`$NAME`, `${NAME}` and `${{ env.NAME }}` replaced by the variable's value when the pipeline sets it."""
+
+    def value_of(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2) or m.group(3)
+        return variables.get(name, m.group(0))
+
+    return _VARIABLE.sub(value_of, value)
+
+
+def _only_rolls_back(job: dict[str, Any]) -> bool:
+    """A recovery job (`kubectl rollout undo`, `helm rollback`, ...): the way back from a release, not a release."""
+    verbs = {c["verb"] for c in job["deploy_commands"] if c["verb"] in MUTATING_VERBS}
+    return verbs == {"rollout-undo"} and not any(_DEPLOY_ACTION.search(a["uses"]) for a in job["actions_used"])
+
+
+def _inferred_environment(
+    job: dict[str, Any], text: _JobText, assignments: list[tuple[str, str]], patterns: _Patterns
+) -> dict[str, Any] | None:
+    """The environment of a deploy job without `environment:`, from the first kind of clue that names one.
+
+    Within a kind, environments are tried in table order (prod first), so a job that touches prod
+    and staging is judged as a prod deploy.
+    """
+    if not job["deploys"] or job["environment"] is not None or _only_rolls_back(job):
+        return None
+    variables = {name: value.strip().strip("'\"") for name, value in assignments}
+    for clues in _environment_clues(job, text):
+        expanded = [(clue, _expand(clue.value, variables)) for clue in clues]
+        for name, regexes in patterns:
+            for clue, value in expanded:
+                if any(r.search(value) for r in regexes):
+                    return {"name": name, "inferred_from": clue.source, "value": value, "line": clue.line}
+    return None
+
+
+def _derive(document: dict[str, Any], texts: Mapping[str, _JobText], patterns: _Patterns) -> None:
     """Fill in the derived facts of every job once the whole pipeline is read."""
     for job in document["jobs"]:
         text = texts[job["id"]]
         assignments = _assignments(document, job["id"], text)
+        job["inferred_environment"] = _inferred_environment(job, text, assignments, patterns)
         job["builds_images"] = _builds(text, job["steps"])
         job["smoke_tests"] = _smoke_tests(job, text)
         job["stamps"] = _stamps(text, _carrying(_COMMIT, assignments))

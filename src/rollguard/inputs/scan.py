@@ -38,7 +38,7 @@ def is_scan(name: str, text: str) -> bool:
         return False
     try:
         doc = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # the loader reports either, with its line
         # A truncated report still names itself early on; the loader then reports the JSON error.
         return '"SchemaVersion"' in stripped[:512] or name.lower().endswith((".json", ".json.golden"))
     return isinstance(doc, dict) and "SchemaVersion" in doc
@@ -102,17 +102,9 @@ def _document(name: str, raw: Mapping[str, Any], text: str, problems: list[Input
     counts = {s: 0 for s in SEVERITIES}
     for v in vulnerabilities:
         counts[v["severity"]] += 1
-    if image["is_image"] and not image["digests"]:
-        problems.append(
-            InputProblem(
-                name,
-                1,
-                f"the scan of {image['reference'] or artifact_name or 'this image'} has no Metadata.RepoDigests "
-                "(an image that was never pushed or pulled from a registry): it is loaded with digests [], and "
-                "image.scan_coverage can match it only by name:tag, never to a workload pinned by @sha256 digest; "
-                "scan the image as pulled from its registry so the report names its digest",
-            )
-        )
+    # An image built in CI and scanned before it is pushed has no Metadata.RepoDigests: that is the
+    # usual order, not unusable input. Its `digests` stay [] and image.scan_coverage says, once,
+    # when a workload pinned by digest cannot be matched to it.
     trivy = _object(raw.get("Trivy"))
     db = _object(trivy.get("VulnerabilityDB"))
     return {

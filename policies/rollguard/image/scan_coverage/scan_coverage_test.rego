@@ -107,3 +107,48 @@ test_report_alone_or_of_a_repository_is_not_judged if {
 	fs := object.union(r, {"is_image": false})
 	count(scan_side(fs, ["nginx:1.25"])) == 0
 }
+
+# --- reports without digests (scanned before the image was pushed) ---
+
+test_report_without_digests_and_a_pinned_workload_is_said_once_on_the_report if {
+	pinned := concat("@", [repo, d1])
+	undigested := report(["1.2"], [])
+	scan_side(undigested, [pinned]) == {{
+		"msg": sprintf("the scan report of %s:1.2 names no digest (no Metadata.RepoDigests: the image was scanned before it was pushed), so it cannot be matched to %s, which this change deploys pinned by digest; its vulnerabilities are judged, but nothing shows they are the deployed image's: scan the pushed image by its digest", [repo, pinned]),
+		"details": {"case": "report_without_digest", "image": concat(":", [repo, "1.2"]), "digests": [], "pinned": [pinned]},
+	}}
+
+	# The workload itself is not reported as unscanned: the report may well be of its bytes.
+	count(workload([pinned], [undigested], off)) == 0
+}
+
+test_report_without_digests_matched_by_tag_or_alone_is_judged_quietly if {
+	undigested := report(["1.2"], [])
+
+	# The tag the workload deploys is the tag the report names.
+	count(scan_side(undigested, [concat(":", [repo, "1.2"])])) == 0
+	count(workload([concat(":", [repo, "1.2"])], [undigested], off)) == 0
+
+	# No workload in the change: nothing to match.
+	count(scan_coverage.violation) == 0 with input as {"artifact": undigested, "parameters": off}
+		with data.rollguard.changeset.scan as [undigested]
+		with data.inventory as {}
+}
+
+test_report_without_digests_when_the_pinned_digest_has_its_own_report if {
+	pinned := concat("@", [repo, d1])
+	undigested := report(["1.2"], [])
+	found := scan_coverage.violation with input as {"artifact": undigested, "parameters": off}
+		with data.rollguard.changeset.scan as [undigested, report(["1.0"], [d1])]
+		with data.inventory as inventory([deployment([pinned])])
+
+	# The pinned image is covered, so this report is of something else and is reported as such.
+	[f.details.deployed | some f in found] == [[pinned]]
+}
+
+test_report_without_digests_of_another_repository if {
+	other := "registry.example.com/shop/cart@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	undigested := report(["1.2"], [])
+	[f.details.deployed | some f in scan_side(undigested, [other])] == [[other]]
+	[f.details.image | some f in workload([other], [undigested], off)] == [other]
+}

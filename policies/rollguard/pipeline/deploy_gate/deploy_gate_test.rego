@@ -78,3 +78,38 @@ test_parameter_and_non_deploys if {
 	count(run("gitlab", [object.union(job("deploy", "production", false, []), {"deploys": false})], {}, {})) == 0
 	count(run("gitlab", [object.union(job("deploy", "production", false, []), {"teardown": true})], {}, {})) == 0
 }
+
+# A job with no `environment:` whose namespace says production.
+inferred(id, approval, after) := object.union(job(id, "ignored", approval, after), {
+	"environment": null,
+	"inferred_environment": {"name": "prod", "inferred_from": "kubectl --namespace", "value": "production", "line": 12},
+})
+
+test_github_inferred_environment_is_ungated if {
+	# `approval` is false for GitHub jobs without an environment; it is set here to show it is not what decides.
+	run("github", [inferred("deploy", false, [])], {}, {}) == {{
+		"msg": "job \"deploy\" deploys to prod (a production environment; inferred from its kubectl --namespace \"production\", as the job declares no `environment:`) with no approval and no earlier job that smoke-tests a first batch: a bad release reaches everyone before anyone has looked at it; declare `environment: prod` on the job and give that environment required reviewers in the repository settings, or make the job need a job that smoke-tests a canary or staging deployment",
+		"details": {
+			"job": "deploy", "line": 7, "environment": "prod",
+			"environment_inferred_from": "kubectl --namespace", "environment_evidence": "production",
+		},
+	}}
+	count(run("github", [smoke, inferred("deploy", false, ["smoke"])], {}, {})) == 0
+}
+
+test_gitlab_inferred_environment if {
+	run("gitlab", [inferred("deploy", false, [])], {}, {}) == {{
+		"msg": "job \"deploy\" deploys to prod (a production environment; inferred from its kubectl --namespace \"production\", as the job declares no `environment:`) with no approval and no earlier job that smoke-tests a first batch: a bad release reaches everyone before anyone has looked at it; declare `environment: prod` on the job and add `when: manual`, or smoke-test a canary or staging deployment in an earlier stage",
+		"details": {
+			"job": "deploy", "line": 7, "environment": "prod",
+			"environment_inferred_from": "kubectl --namespace", "environment_evidence": "production",
+		},
+	}}
+
+	# `when: manual` gates a GitLab job whatever its environment.
+	count(run("gitlab", [inferred("deploy", true, [])], {}, {})) == 0
+
+	# An inferred staging deploy is not high-risk.
+	staging := object.union(inferred("deploy", false, []), {"inferred_environment": {"name": "staging", "inferred_from": "job name", "value": "deploy-staging", "line": 7}})
+	count(run("gitlab", [staging], {}, {})) == 0
+}

@@ -67,3 +67,26 @@ test_parameter_and_teardown if {
 	count(run([object.union(job("deploy", "production", [], [docker]), {"teardown": true})], {})) == 0
 	count(run([object.union(job("deploy", "production", [], [docker]), {"deploys": false})], {})) == 0
 }
+
+guess(env, from, value) := {"environment": null, "inferred_environment": {"name": env, "inferred_from": from, "value": value, "line": 3}}
+
+test_rebuild_in_an_inferred_environment if {
+	deploy := object.union(job("deploy", "ignored", [], [docker]), guess("staging", "helm release", "web-staging"))
+	run([deploy], {}) == {{
+		"msg": "job \"deploy\" deploys to staging (a later environment by name; inferred from its helm release \"web-staging\", as the job declares no `environment:`) but builds an image itself with docker: what reaches staging is not the image tested before it; build once and deploy that image's digest",
+		"details": {
+			"job": "deploy", "line": 9, "environment": "staging", "tool": "docker",
+			"environment_inferred_from": "helm release", "environment_evidence": "web-staging",
+		},
+	}}
+	count(run([object.union(deploy, guess("dev", "job name", "deploy-dev"))], {})) == 0
+}
+
+test_earlier_inferred_environment_makes_a_later_one if {
+	dev := object.union(job("dev", "ignored", [], []), guess("dev", "kubectl --context", "dev-cluster"))
+	qa := job("qa", "qa", ["dev"], [docker])
+	run([dev, qa], {}) == {{
+		"msg": "job \"qa\" deploys to qa (after the pipeline deployed to dev) but builds an image itself with docker: what reaches qa is not the image tested before it; build once and deploy that image's digest",
+		"details": {"job": "qa", "line": 9, "environment": "qa", "tool": "docker"},
+	}}
+}

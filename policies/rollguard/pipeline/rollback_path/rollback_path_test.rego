@@ -38,3 +38,21 @@ test_atomic_helm if {
 	c := {"tool": "helm", "verb": "upgrade", "timeout": true, "command": "helm upgrade --install web ./chart --atomic --timeout 10m", "line": 6}
 	count(run("github", [object.union(deploy("production"), {"deploy_commands": [c]})], {})) == 0
 }
+
+test_inferred_production_without_rollback if {
+	guessed := object.union(deploy("ignored"), {
+		"environment": null,
+		"inferred_environment": {"name": "prod", "inferred_from": "job name", "value": "deploy-prod-eu", "line": 4},
+	})
+	run("gitlab", [guessed], {}) == {{
+		"msg": "job \"deploy\" deploys to prod (inferred from its job name \"deploy-prod-eu\", as the job declares no `environment:`) but nothing in the pipeline runs on failure to roll it back or stop it: a failed rollout stays half done",
+		"details": {
+			"job": "deploy", "line": 4, "environment": "prod",
+			"environment_inferred_from": "job name", "environment_evidence": "deploy-prod-eu",
+		},
+	}}
+	count(run("gitlab", [object.union(guessed, {"runs_on_failure": true})], {})) == 0
+
+	# No environment declared and none inferred: nothing to judge.
+	count(run("gitlab", [object.union(guessed, {"inferred_environment": null})], {})) == 0
+}
