@@ -170,3 +170,50 @@ test_malformed_fields_raise_no_error if {
 		count(probe_sanity.violation) == 0 with input as review({"kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
 	}
 }
+
+test_probe_on_a_udp_port_by_name_is_reported if {
+	c := container({"ports": [{"name": "http", "containerPort": 8080, "protocol": "UDP"}], "readinessProbe": ready, "livenessProbe": live})
+	v := probe_sanity.violation with input as review(deployment([c]))
+	v == {
+		{
+			"msg": `readinessProbe of container "app" uses port "http", which the container declares with protocol UDP: the probe connects over TCP and fails`,
+			"details": {"container": "app", "probe": "readinessProbe", "handler": "httpGet", "port": "http", "protocols": ["UDP"]},
+		},
+		{
+			"msg": `livenessProbe of container "app" uses port "http", which the container declares with protocol UDP: the probe connects over TCP and fails`,
+			"details": {"container": "app", "probe": "livenessProbe", "handler": "httpGet", "port": "http", "protocols": ["UDP"]},
+		},
+	}
+}
+
+test_probe_on_a_udp_port_by_number_is_reported if {
+	c := container({
+		"ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}, {"name": "grpc", "containerPort": 9090, "protocol": "SCTP"}],
+		"readinessProbe": {"tcpSocket": {"port": 53}},
+		"startupProbe": {"grpc": {"port": 9090}},
+	})
+	v := probe_sanity.violation with input as review(deployment([c]))
+	v == {
+		{
+			"msg": `readinessProbe of container "app" uses port 53, which the container declares with protocol UDP: the probe connects over TCP and fails`,
+			"details": {"container": "app", "probe": "readinessProbe", "handler": "tcpSocket", "port": 53, "protocols": ["UDP"]},
+		},
+		{
+			"msg": `startupProbe of container "app" uses port 9090, which the container declares with protocol SCTP: the probe connects over TCP and fails`,
+			"details": {"container": "app", "probe": "startupProbe", "handler": "grpc", "port": 9090, "protocols": ["SCTP"]},
+		},
+	}
+}
+
+test_port_declared_for_tcp_too_passes if {
+	# DNS servers declare 53 twice; the TCP declaration is what the probe reaches.
+	both := container({
+		"ports": [{"name": "dns-udp", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}],
+		"readinessProbe": {"tcpSocket": {"port": 53}},
+	})
+	count(probe_sanity.violation) == 0 with input as review(deployment([both]))
+
+	# An unset or null protocol is TCP.
+	unset := container({"ports": [{"name": "http", "containerPort": 8080, "protocol": null}], "readinessProbe": ready, "livenessProbe": live})
+	count(probe_sanity.violation) == 0 with input as review(deployment([unset]))
+}

@@ -140,3 +140,45 @@ test_max_replicas_skips_unset_and_controlled_replicas if {
 	owned := object.union(workload("ReplicaSet", {"replicas": 9}), {"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": true}]}})
 	count(replicas_minimum.violation) == 0 with input as object.union(review(owned), {"parameters": {"max_replicas": 5}})
 }
+
+rollout_with_ref(ns, ref) := {
+	"apiVersion": "argoproj.io/v1alpha1",
+	"kind": "Rollout",
+	"metadata": {"name": "web-rollout", "namespace": ns},
+	"spec": {"replicas": 3, "workloadRef": ref, "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}},
+}
+
+rollout_inventory(rollouts) := {"namespace": {r.metadata.namespace: {"argoproj.io/v1alpha1": {"Rollout": {r.metadata.name: r}}} | some r in rollouts}}
+
+web_ref := {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+
+test_deployment_run_by_a_rollout_workload_ref_is_skipped if {
+	inv := rollout_inventory([rollout_with_ref("shop", web_ref)])
+	count(replicas_minimum.violation) == 0 with input as review(workload("Deployment", {"replicas": 0}))
+		with data.inventory as inv
+
+	# Its replicas are the Rollout's, so no limit applies to the Deployment either.
+	capped := object.union(review(workload("Deployment", {"replicas": 9})), {"parameters": {"max_replicas": 5}})
+	count(replicas_minimum.violation) == 0 with input as capped with data.inventory as inv
+}
+
+test_workload_ref_must_name_this_deployment_in_this_namespace if {
+	zero := {"msg": "replicas is 0, below the minimum of 2", "details": {"replicas": 0, "min_replicas": 2}}
+	every inv in [
+		rollout_inventory([rollout_with_ref("other", web_ref)]),
+		rollout_inventory([rollout_with_ref("shop", object.union(web_ref, {"name": "api"}))]),
+		rollout_inventory([rollout_with_ref("shop", object.union(web_ref, {"kind": "StatefulSet"}))]),
+		rollout_inventory([rollout_with_ref("shop", object.union(web_ref, {"apiVersion": "extensions/v1beta1"}))]),
+		rollout_inventory([rollout_with_ref("shop", "web")]),
+	] {
+		v := replicas_minimum.violation with input as review(workload("Deployment", {"replicas": 0})) with data.inventory as inv
+		v == {zero}
+	}
+}
+
+test_workload_ref_skips_only_deployments if {
+	# A StatefulSet of the same name is not what a workloadRef to a Deployment names.
+	inv := rollout_inventory([rollout_with_ref("shop", web_ref)])
+	v := replicas_minimum.violation with input as review(workload("StatefulSet", {"replicas": 1})) with data.inventory as inv
+	v == {{"msg": "replicas is 1, below the minimum of 2", "details": {"replicas": 1, "min_replicas": 2}}}
+}

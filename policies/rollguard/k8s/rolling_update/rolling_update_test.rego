@@ -248,3 +248,48 @@ test_daemonset_percentage_unavailable_is_reported if {
 	ok := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "25%"}}})
 	count(rolling_update.violation) == 0 with input as review(ok)
 }
+
+test_unknown_deployment_strategy_type_is_reported if {
+	v := rolling_update.violation with input as review(workload("Deployment", {"replicas": 3, "strategy": {"type": "Rolling"}}))
+	v == {{
+		"msg": `spec.strategy.type "Rolling" is not a Deployment update strategy (Recreate or RollingUpdate): the API server rejects the Deployment, so the rollout fails at the apply step`,
+		"details": {"field": "spec.strategy.type", "type": "Rolling", "valid": ["Recreate", "RollingUpdate"]},
+	}}
+
+	# The field is case-sensitive.
+	w := rolling_update.violation with input as review(workload("Deployment", {"replicas": 3, "strategy": {"type": "rollingUpdate"}}))
+	{x.details.type | some x in w} == {"rollingUpdate"}
+}
+
+test_unknown_update_strategy_type_is_reported_for_statefulsets_and_daemonsets if {
+	every kind in ["StatefulSet", "DaemonSet"] {
+		v := rolling_update.violation with input as review(workload(kind, {"replicas": 3, "updateStrategy": {"type": "Recreate"}}))
+		v == {{
+			"msg": sprintf(`spec.updateStrategy.type "Recreate" is not a %s update strategy (OnDelete or RollingUpdate): the API server rejects the %s, so the rollout fails at the apply step`, [kind, kind]),
+			"details": {"field": "spec.updateStrategy.type", "type": "Recreate", "valid": ["OnDelete", "RollingUpdate"]},
+		}}
+	}
+}
+
+test_unknown_deploymentconfig_strategy_type_is_reported if {
+	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "RollingUpdate"}}), {"apiVersion": "apps.openshift.io/v1"})
+	v := rolling_update.violation with input as review(obj)
+	{x.details | some x in v} == {{"field": "spec.strategy.type", "type": "RollingUpdate", "valid": ["Custom", "Recreate", "Rolling"]}}
+
+	custom := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Custom"}}), {"apiVersion": "apps.openshift.io/v1"})
+	count(rolling_update.violation) == 0 with input as review(custom)
+}
+
+test_unset_empty_and_valid_strategy_types_pass_the_type_check if {
+	every spec in [{"strategy": {}}, {"strategy": {"type": ""}}, {"strategy": {"type": null}}, {"strategy": null}] {
+		count(rolling_update.violation) == 0 with input as review(workload("Deployment", object.union({"replicas": 4}, spec)))
+	}
+	every spec in [{"updateStrategy": {"type": ""}}, {}, {"updateStrategy": {"type": "RollingUpdate"}}] {
+		count(rolling_update.violation) == 0 with input as review(workload("StatefulSet", object.union({"replicas": 3}, spec)))
+	}
+}
+
+test_non_string_strategy_type_is_reported if {
+	v := rolling_update.violation with input as review(workload("DaemonSet", {"updateStrategy": {"type": 1}}))
+	{x.msg | some x in v} == {"spec.updateStrategy.type 1 is not a DaemonSet update strategy (OnDelete or RollingUpdate): the API server rejects the DaemonSet, so the rollout fails at the apply step"}
+}

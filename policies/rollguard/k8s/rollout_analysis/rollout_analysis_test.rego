@@ -316,3 +316,71 @@ test_malformed_documents_do_not_error if {
 		count(v) > 0
 	}
 }
+
+experiment_step(analyses) := {"experiment": {
+	"duration": "10m",
+	"templates": [{"name": "canary", "specRef": "canary"}],
+	"analyses": analyses,
+}}
+
+test_experiment_step_with_analyses_is_analysis_and_hold if {
+	steps := [{"setWeight": 20}, experiment_step([{"name": "slo", "templateName": "http-slo"}]), {"setWeight": 100}]
+	r := rollout({"canary": {"steps": steps}})
+	count(rollout_analysis.violation) == 0 with input as review(r) with data.inventory as inventory([slo])
+
+	# Its analyses are judged like any other: here the template lacks a latency metric.
+	v := rollout_analysis.violation with input as review(r) with data.inventory as inventory([template("http-slo", [error_metric])])
+	v == {{
+		"msg": "Rollout shop/web has no latency metric in AnalysisTemplate shop/http-slo: nothing aborts it on a latency breach",
+		"details": {"category": "latency", "templates": ["AnalysisTemplate shop/http-slo"], "metrics": []},
+	}}
+}
+
+test_experiment_step_references_must_resolve if {
+	steps := [{"setWeight": 20}, experiment_step([{"name": "slo", "templateName": "http-slo", "clusterScope": true}])]
+	v := rollout_analysis.violation with input as review(rollout({"canary": {"steps": steps}})) with data.inventory as inventory([slo])
+	v == {{
+		"msg": "Rollout shop/web references ClusterAnalysisTemplate http-slo, which is neither in the change nor in the inventory: its error-rate and latency conditions cannot be verified",
+		"details": {"template": "ClusterAnalysisTemplate http-slo", "kind": "ClusterAnalysisTemplate", "referenced_in": ["spec.strategy.canary.steps[1].experiment"]},
+	}}
+}
+
+test_experiment_step_without_analyses_neither_analyses_nor_holds if {
+	# The experiment's `templates` are ReplicaSet specs, not AnalysisTemplates.
+	steps := [{"setWeight": 20}, {"experiment": {"duration": "10m", "templates": [{"name": "canary", "specRef": "canary"}]}}, {"setWeight": 100}]
+	v := rollout_analysis.violation with input as review(rollout({"canary": {"steps": steps}})) with data.inventory as inventory([slo])
+	v == {
+		{
+			"msg": "Rollout shop/web has no automated analysis in its canary strategy (spec.strategy.canary.analysis or an analysis step): nothing rolls it back on an error-rate or latency breach",
+			"details": {"strategy": "canary", "missing": "analysis"},
+		},
+		{
+			"msg": "Rollout shop/web moves from setWeight 20 (steps[0]) to full traffic with no pause or analysis step in between",
+			"details": {"strategy": "canary", "first_partial_step": 0, "first_partial_weight": 20, "full_weight_step": 2},
+		},
+	}
+
+	empty := [{"setWeight": 20}, experiment_step([])]
+	w := rollout_analysis.violation with input as review(rollout({"canary": {"steps": empty}})) with data.inventory as inventory([slo])
+	{x.details | some x in w} == {
+		{"strategy": "canary", "missing": "analysis"},
+		{"strategy": "canary", "first_partial_step": 0, "first_partial_weight": 20, "full_weight_step": 2},
+	}
+}
+
+test_experiment_step_reference_without_template_name if {
+	steps := [{"setWeight": 20}, experiment_step([{"name": "slo", "templateName": "http-slo"}, {"name": "other"}])]
+	v := rollout_analysis.violation with input as review(rollout({"canary": {"steps": steps}})) with data.inventory as inventory([slo])
+	v == {{
+		"msg": "Rollout shop/web has an analysis template reference without a templateName in spec.strategy.canary.steps[1].experiment.analyses[1]",
+		"details": {"field": "spec.strategy.canary.steps[1].experiment.analyses[1]", "reference": {"name": "other"}},
+	}}
+}
+
+test_experiment_step_dry_run_applies_to_its_metrics if {
+	step := object.union(experiment_step([{"name": "slo", "templateName": "http-slo"}]), {"experiment": {"dryRun": [{"metricName": "p99"}]}})
+	r := rollout({"canary": {"steps": [{"setWeight": 20}, step]}})
+	v := rollout_analysis.violation with input as review(r) with data.inventory as inventory([slo])
+	{x.details.category | some x in v} == {"latency"}
+	{p | some x in v; some c in x.details.metrics; some p in c.problems} == {"dry-run mode, so its result never aborts the rollout"}
+}
