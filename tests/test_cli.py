@@ -67,7 +67,7 @@ def test_unknown_format_is_a_usage_error() -> None:
         ("version: 1\nfail_on: sometimes\n", "{config}:2: fail_on:"),
         (
             "version: 1\nenforcement:\n  k8s.readines_probe: warn\n",
-            "{config}: enforcement: 'k8s.readines_probe' matches no policy",
+            "{config}:3: enforcement: 'k8s.readines_probe' matches no policy",
         ),
     ],
 )
@@ -156,6 +156,19 @@ def test_kustomize_failure_is_an_input_error(tmp_path: Path) -> None:
         pytest.skip("needs kubectl or kustomize")
     result = CliRunner().invoke(main, ["check", "--kustomize", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "kustomize failed" in result.output
+
+
+@pytest.mark.skipif(not (shutil.which("kubectl") or shutil.which("kustomize")), reason="needs kubectl or kustomize")
+def test_kustomize_reads_a_directory_named_like_an_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without `--`, kubectl would read `-odd` as `-o dd` and render the current directory instead.
+    monkeypatch.chdir(tmp_path)
+    overlay = tmp_path / "-odd"
+    overlay.mkdir()
+    (overlay / "deployment.yaml").write_text(NO_PROBE.read_text().split("\n---\n")[0])
+    (overlay / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\nnamespace: odd\n")
+    result = run("check", "--format", "json", "--kustomize=-odd")
+    assert result.exit_code == 1, result.output
+    assert {f["resource"]["namespace"] for f in json.loads(result.output)["findings"]} == {"odd"}
 
 
 @pytest.mark.parametrize("engine", ["opa", "regorus"])

@@ -91,6 +91,10 @@ def companions(path: Path) -> list[Path]:
     return [manifest] if path.suffix == ".json" and manifest.is_file() else []
 
 
+def _holds_documents(path: Path) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in path.read_text().splitlines())
+
+
 def _annotated_text(path: Path) -> str:
     if path.is_dir():
         return _folder_headers(path)
@@ -134,7 +138,9 @@ def test_fixture(path: Path, gate: Gate, bundle) -> None:
     elif parameters is not None or exceptions:
         config = Config(parameters={policy_of(path): parameters or {}}, vulnerability_exceptions=exceptions)
         gate = make_gate(bundle, gate.engine.name, config.resolve(None))
-    change = load_change_set([str(path), *map(str, companions(path))])
+    # A companion of header lines only is not an input (it would be "nothing to judge").
+    inputs = [path, *(p for p in companions(path) if _holds_documents(p))]
+    change = load_change_set([str(p) for p in inputs])
     assert not change.problems, [p.display() for p in change.problems]
     decision = gate.judge(change)
     assert not decision.errors, [f.message for f in decision.errors]

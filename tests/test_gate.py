@@ -239,10 +239,10 @@ def test_inventory_indexes_selectors_by_one_string_pair() -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_no_selected_policy_judges_nothing(bundle, engine: str) -> None:
-    gate = make_gate(bundle, engine, _settings(include=("k8s.nothing_matches_this",)))
-    decision = gate.judge(load_change_set([str(NO_PROBE)]))
-    assert (gate.policies, decision.findings, decision.exit_code()) == ((), (), EXIT_PASS)
+def test_a_selection_of_no_policy_is_refused(bundle, engine: str) -> None:
+    # Judging with no policy would pass everything: the settings are refused instead.
+    with pytest.raises(ConfigError, match="policies.include/exclude select none of the"):
+        make_gate(bundle, engine, _settings(include=("k8s.nothing_matches_this",)))
 
 
 def test_scan_reports_are_linked_to_the_workloads_that_run_their_image(gates) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -37,13 +39,18 @@ def test_auto_jobs_stays_single_for_small_inputs() -> None:
     assert auto_jobs(big) == min(os.cpu_count() or 1, 8_000_000 // MIN_BYTES_PER_JOB)
 
 
-def test_cli_jobs_option_and_stdin_reach_the_workers() -> None:
-    text = (FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml").read_text()
-    args = ["check", "--format", "json", "--jobs", "2", "-", str(FIXTURES / "k8s" / "readiness_probe")]
+def test_cli_jobs_option_and_stdin_reach_the_workers(tmp_path: Path) -> None:
+    source = FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml"
+    folder = tmp_path / "k8s"
+    folder.mkdir()
+    shutil.copy(source, folder / source.name)
+    # In its own namespace: the same objects from stdin and from the folder would be duplicates.
+    text = source.read_text().replace("namespace: shop", "namespace: shop-stdin")
+    args = ["check", "--format", "json", "--jobs", "2", "-", str(folder)]
     result = CliRunner().invoke(main, args, input=text, catch_exceptions=False)
     report = json.loads(result.output)
     files = sorted({f["file"] for f in report["findings"]})
-    assert files == sorted(["<stdin>", (FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml").as_posix()])
+    assert files == sorted(["<stdin>", (folder / source.name).as_posix()])
     assert result.exit_code == 1
     bad = CliRunner().invoke(main, ["check", "--jobs", "0", "-"])
     assert bad.exit_code == 2 and "positive number" in bad.output

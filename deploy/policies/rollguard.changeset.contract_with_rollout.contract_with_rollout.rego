@@ -10,8 +10,8 @@
 #   holds a workload that rolls out pods (Deployment, StatefulSet, DaemonSet,
 #   Argo Rollout or DeploymentConfig with a container image); each finding
 #   points at the statement. Statements on tables created earlier in the same
-#   change are not judged. A contract-phase file without such a statement is
-#   reported at its first DDL statement.
+#   file or in a pending file of the change are not judged. A contract-phase
+#   file without such a statement is reported at its first DDL statement.
 # scope: package
 # custom:
 #   id: changeset.contract_with_rollout
@@ -26,6 +26,7 @@
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       operations:
 #         type: array
@@ -57,10 +58,10 @@ violation contains {"msg": msg, "details": d} if {
 	s.operation in destructive
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"phase": phase, "workloads": rolling})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s on %s ships in the same change as a rollout of %s: old pods still use it while they are replaced; ship the contract step in a later release",
 		[migration.operation_display(s), migration.table_display(s), concat(", ", rolling)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {

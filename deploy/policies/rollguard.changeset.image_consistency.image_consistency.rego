@@ -24,6 +24,7 @@
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig, Job, CronJob]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       ignore_images:
 #         type: array

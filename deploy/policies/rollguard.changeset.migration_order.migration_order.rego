@@ -29,6 +29,7 @@
 #   inventory: {"*": [Job, Pod, Deployment, StatefulSet, DaemonSet, Rollout]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       migration_annotation:
 #         type: string

@@ -25,6 +25,7 @@
 #   applies_to: [ChangeRequest]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       threshold:
 #         type: integer
@@ -33,6 +34,7 @@
 #         description: Score at which a change needs an approval reference.
 #       risk_weights:
 #         type: object
+#         additionalProperties: false
 #         properties:
 #           low: {type: integer, minimum: 0}
 #           medium: {type: integer, minimum: 0}

@@ -28,6 +28,7 @@
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     # orders needs payments>=2.4.0; the change deploys payments 2.4.1

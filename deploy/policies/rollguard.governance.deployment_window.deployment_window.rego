@@ -22,6 +22,7 @@
 #   applies_to: [ChangeRequest]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       approval_overrides_window:
 #         type: boolean

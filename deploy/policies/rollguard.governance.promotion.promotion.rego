@@ -24,6 +24,7 @@
 #   applies_to: [ChangeRequest]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       require_digest:
 #         type: boolean

@@ -19,6 +19,7 @@
 #   applies_to: [ImageScan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     vulnerability_exceptions:

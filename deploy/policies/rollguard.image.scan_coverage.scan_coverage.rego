@@ -9,13 +9,20 @@
 #   tag, a report naming the same repository and tag (no tag means latest). The
 #   other way round, an image scan report that matches no image deployed by the
 #   change is reported too: it usually means the scan is of another build than
-#   the one being rolled out. Applies only when the change contains at least one
-#   scan report, or when require_scans is true, so checks of plain manifests are
+#   the one being rolled out. A report without digests (no
+#   Metadata.RepoDigests: an image built in CI and scanned before it is pushed)
+#   is judged like any other; when the change deploys its repository pinned by a
+#   digest that no report names, the two cannot be matched, and that is said
+#   once, on the report, at low severity (case report_without_digest) instead of
+#   the findings above. Applies only when the change contains at least one scan
+#   report, or when require_scans is true, so checks of plain manifests are
 #   unaffected.
 # scope: package
 # custom:
 #   id: image.scan_coverage
 #   severity: high
+#   case_severity:
+#     report_without_digest: low
 #   controls: ["NIST-800-53:RA-5", "NIST-800-53:SI-2", "PCI-DSS:6.3.1", "SOC2:CC7.1", "ISO27001:A.8.8"]
 #   remediation: >-
 #     Scan exactly what you deploy: `rollguard scan IMAGE@sha256:... --output-dir
@@ -26,6 +33,7 @@
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod, ReplicaSet, ImageScan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       require_scans:
 #         type: boolean
@@ -52,6 +60,7 @@ violation contains {"msg": msg, "details": d} if {
 	judging_workloads
 	some e in image.obj_images
 	not scan.covered(e.ref)
+	not undigested_report_of(e.ref)
 	scanned := same_repository(e.ref)
 	d := {"container": e.container.name, "image": e.container.image, "digest": or_null(e.ref.digest), "scanned": scanned}
 	msg := uncovered_message(e, scanned)
@@ -63,6 +72,7 @@ violation contains {"msg": msg, "details": d} if {
 	input.artifact.is_image == true
 	count(scan.deployed_images) > 0
 	not deploys(input.artifact)
+	count(unmatched_pinned(input.artifact)) == 0
 	deployed := sort(scan.deployed_images)
 	d := {"image": scan.display(input.artifact), "digests": scan.image_list(input.artifact, "digests"), "deployed": deployed}
 	msg := sprintf("the scan report of %s matches no image deployed by this change (deployed: %s); scan the images you deploy", [
@@ -70,9 +80,42 @@ violation contains {"msg": msg, "details": d} if {
 	])
 }
 
+# A report without digests of a repository the change deploys pinned by digest: usable input whose
+# vulnerabilities are judged, but it cannot be matched to those workloads. Said once, here.
+violation contains {"msg": msg, "details": d} if {
+	input.artifact.kind == "ImageScan"
+	input.artifact.is_image == true
+	pinned := sort(unmatched_pinned(input.artifact))
+	count(pinned) > 0
+	d := {"case": "report_without_digest", "image": scan.display(input.artifact), "digests": [], "pinned": pinned}
+	msg := sprintf("the scan report of %s names no digest (no Metadata.RepoDigests: the image was scanned before it was pushed), so it cannot be matched to %s, which this change deploys pinned by digest; its vulnerabilities are judged, but nothing shows they are the deployed image's: scan the pushed image by its digest", [
+		scan.display(input.artifact), concat(", ", pinned),
+	])
+}
+
 judging_workloads if {
 	k8s.kind in k8s.workload_kinds
 	count(scan.reports) > 0
+}
+
+# Images the change deploys pinned by a digest no report names, in the repository of `report`,
+# when `report` itself names no digest.
+unmatched_pinned(report) := {reference |
+	count(scan.report_digests(report)) == 0
+	some reference in scan.deployed_images
+	ref := image.parse(reference)
+	ref.digest != ""
+	not scan.covered(ref)
+	scan.repository(ref) in scan.report_repositories(report)
+}
+
+# A digest-pinned reference that a report without digests of its repository may be the scan of.
+undigested_report_of(ref) if {
+	ref.digest != ""
+	some r in scan.reports
+	r.is_image == true
+	count(scan.report_digests(r)) == 0
+	scan.repository(ref) in scan.report_repositories(r)
 }
 
 judging_workloads if {

@@ -24,6 +24,7 @@
 #   applies_to: [ImageScan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       max_severity:
 #         type: string

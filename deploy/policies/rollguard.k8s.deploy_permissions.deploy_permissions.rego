@@ -35,6 +35,7 @@
 #   inventory: {"*": [Namespace]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       allowed_users:
 #         type: array

@@ -29,6 +29,7 @@
 #   inventory: {"*": [Service]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       drain_seconds:
 #         type: integer

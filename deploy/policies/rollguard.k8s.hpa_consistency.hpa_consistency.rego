@@ -30,6 +30,7 @@
 #   inventory: {HorizontalPodAutoscaler: [Deployment, StatefulSet, Rollout], "*": [HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_replicas:
 #         type: integer

@@ -19,6 +19,7 @@
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_seconds:
 #         type: integer

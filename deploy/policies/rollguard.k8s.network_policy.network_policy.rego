@@ -28,6 +28,7 @@
 #   inventory: {"*": [NetworkPolicy]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     kind: NetworkPolicy

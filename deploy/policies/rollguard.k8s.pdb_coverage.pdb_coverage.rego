@@ -29,6 +29,7 @@
 #   inventory: {PodDisruptionBudget: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, HorizontalPodAutoscaler], "*": [PodDisruptionBudget, HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     kind: PodDisruptionBudget

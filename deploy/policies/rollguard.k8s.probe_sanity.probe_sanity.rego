@@ -9,7 +9,9 @@
 #   slowly, so the new version never becomes available. A probe whose port
 #   (httpGet, tcpSocket or grpc) is not declared in the container's ports (by
 #   name for named ports, by containerPort for numbers) fails or points at the
-#   wrong listener. Judges regular containers and sidecar init containers
+#   wrong listener, and so does one on a port the container declares only
+#   with protocol UDP (or SCTP): HTTP, TCP and gRPC probes connect over TCP.
+#   Judges regular containers and sidecar init containers
 #   (restartPolicy Always) of Pods, Deployments, StatefulSets, DaemonSets,
 #   ReplicaSets, ReplicationControllers, Jobs, CronJobs, Rollouts and
 #   DeploymentConfigs.
@@ -22,10 +24,12 @@
 #     Give the livenessProbe its own cheap endpoint (for example /healthz) or a
 #     higher failureThreshold than the readinessProbe; add a startupProbe or an
 #     initialDelaySeconds of at least min_liveness_delay; and declare every port
-#     a probe uses under the container's ports, with a name when the probe uses one.
+#     a probe uses under the container's ports, with a name when the probe uses one,
+#     and with protocol TCP (the default).
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_liveness_delay:
 #         type: integer
@@ -101,6 +105,29 @@ violation contains {"msg": msg, "details": details} if {
 	msg := sprintf("%s of container %q uses port %s, which the container does not declare", [probe_field, c.name, port_text(port)])
 }
 
+# A declared port that only speaks UDP or SCTP: the kubelet's probe connection never reaches it.
+violation contains {"msg": msg, "details": details} if {
+	some c in probed_containers
+	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
+	some handler in ["httpGet", "tcpSocket", "grpc"]
+	port := c[probe_field][handler].port
+	port != null
+	port_declared(c, port)
+	not tcp_declared(c, port)
+	protocols := sort({p | some d in port_declarations(c, port); p := protocol(d)})
+	details := {
+		"container": c.name,
+		"probe": probe_field,
+		"handler": handler,
+		"port": port,
+		"protocols": protocols,
+	}
+	msg := sprintf(
+		"%s of container %q uses port %s, which the container declares with protocol %s: the probe connects over TCP and fails",
+		[probe_field, c.name, port_text(port), concat(" and ", protocols)],
+	)
+}
+
 min_liveness_delay := n if {
 	n := input.parameters.min_liveness_delay
 	is_number(n)
@@ -153,6 +180,19 @@ port_declared(c, port) if {
 	is_number(port)
 	some p in declared_ports(c)
 	p.containerPort == port
+}
+
+# The declarations a probe's port refers to: by name for a named port, by containerPort for a number.
+port_declarations(c, port) := [p | some p in declared_ports(c); p.name == port] if {
+	is_string(port)
+} else := [p | some p in declared_ports(c); p.containerPort == port]
+
+# Kubernetes defaults a port's protocol to TCP.
+protocol(p) := p.protocol if is_string(p.protocol) else := "TCP"
+
+tcp_declared(c, port) if {
+	some p in port_declarations(c, port)
+	protocol(p) == "TCP"
 }
 
 port_text(port) := sprintf("%q", [port]) if is_string(port) else := sprintf("%v", [port])

@@ -21,6 +21,7 @@
 #   applies_to: [Deployment, Rollout]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       max_seconds:
 #         type: integer

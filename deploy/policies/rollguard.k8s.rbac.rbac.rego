@@ -23,6 +23,7 @@
 #   applies_to: [Role, ClusterRole, RoleBinding, ClusterRoleBinding]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     kind: Role

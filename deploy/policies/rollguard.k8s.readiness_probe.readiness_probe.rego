@@ -22,6 +22,7 @@
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       exempt_images:
 #         type: array

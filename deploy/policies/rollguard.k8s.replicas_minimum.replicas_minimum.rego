@@ -11,7 +11,11 @@
 #   typo such as 100 instead of 10 starves the cluster mid-rollout.
 #   Covers Deployments, StatefulSets, ReplicaSets and Argo Rollouts; a
 #   ReplicaSet controlled by another object (a Deployment or Rollout, whose
-#   old ReplicaSets are scaled to 0 on purpose) is judged through its owner.
+#   old ReplicaSets are scaled to 0 on purpose) is judged through its owner,
+#   and so is a Deployment that an Argo Rollout of the same namespace runs
+#   through spec.workloadRef (found in the change or the cluster): the Rollout
+#   owns the pods and the replica count, and the Deployment only lends its
+#   template, usually with 0 replicas.
 # scope: package
 # custom:
 #   id: k8s.replicas_minimum
@@ -23,9 +27,10 @@
 #     min_replicas; keep spec.replicas at or below max_replicas when it is set.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, Rollout]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
-#   inventory: {"*": [HorizontalPodAutoscaler]}
+#   inventory: {Deployment: [HorizontalPodAutoscaler, Rollout], "*": [HorizontalPodAutoscaler]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_replicas:
 #         type: integer
@@ -50,7 +55,7 @@ package rollguard.k8s.replicas_minimum
 import data.rollguard.lib.k8s
 
 violation contains {"msg": msg, "details": {"replicas": desired, "min_replicas": min_replicas}} if {
-	not controlled_replica_set
+	not judged_through_owner
 	desired := k8s.obj_replicas
 	desired < min_replicas
 	count(autoscalers) == 0
@@ -58,7 +63,7 @@ violation contains {"msg": msg, "details": {"replicas": desired, "min_replicas":
 }
 
 violation contains {"msg": msg, "details": details} if {
-	not controlled_replica_set
+	not judged_through_owner
 	desired := k8s.obj_replicas
 	desired < min_replicas
 	count(autoscalers) > 0
@@ -77,7 +82,7 @@ violation contains {"msg": msg, "details": details} if {
 }
 
 violation contains {"msg": msg, "details": {"replicas": desired, "max_replicas": max_replicas}} if {
-	not controlled_replica_set
+	not judged_through_owner
 	k8s.has_replicas_field(k8s.obj)
 	desired := k8s.obj.spec.replicas
 	is_number(max_replicas)
@@ -85,12 +90,27 @@ violation contains {"msg": msg, "details": {"replicas": desired, "max_replicas":
 	msg := sprintf("replicas is %v, above the maximum of %v", [desired, max_replicas])
 }
 
+judged_through_owner if controlled_replica_set
+
+judged_through_owner if workload_ref_target
+
 controlled_replica_set if {
 	k8s.kind == "ReplicaSet"
 	owners := k8s.obj.metadata.ownerReferences
 	is_array(owners)
 	some owner in owners
 	owner.controller == true
+}
+
+# A Deployment that an Argo Rollout uses as its pod template (spec.workloadRef); Argo scales
+# the Deployment down (workloadRef.scaleDown) and runs the Rollout's replicas instead.
+workload_ref_target if {
+	k8s.kind == "Deployment"
+	some rollout in k8s.inventory(k8s.namespace, "Rollout")
+	ref := rollout.spec.workloadRef
+	ref.apiVersion == "apps/v1"
+	ref.kind == "Deployment"
+	ref.name == k8s.name
 }
 
 min_replicas := n if {

@@ -18,6 +18,7 @@
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_revisions:
 #         type: integer

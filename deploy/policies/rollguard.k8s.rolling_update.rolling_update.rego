@@ -15,7 +15,12 @@
 #   DaemonSets also for maxSurge and maxUnavailable both 0 and for a percentage
 #   maxUnavailable that by itself leaves fewer than the minimum available (the
 #   node count is unknown, so an absolute value is not judged). StatefulSets
-#   replace one pod at a time by design and get no availability check.
+#   replace one pod at a time by design and get no availability check. A
+#   strategy type Kubernetes does not know (anything but RollingUpdate and
+#   Recreate for Deployments, RollingUpdate and OnDelete for StatefulSets and
+#   DaemonSets, Rolling, Recreate and Custom for DeploymentConfigs; the field
+#   is case-sensitive) is reported too: the API server rejects the object, so
+#   the rollout fails at the apply step.
 # scope: package
 # custom:
 #   id: k8s.rolling_update
@@ -30,6 +35,7 @@
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       allow_recreate:
 #         type: boolean
@@ -133,6 +139,30 @@ violation contains {"msg": msg, "details": details} if {
 		[unavailable, at_most, min_available_percent],
 	)
 }
+
+violation contains {"msg": msg, "details": details} if {
+	some kind_field in strategy_fields
+	kind_field.kind == k8s.kind
+	value := object.get(k8s.obj, kind_field.path, null)
+	not value in {null, ""}
+	not value in kind_field.valid
+	field := concat(".", kind_field.path)
+	valid := sort(kind_field.valid)
+	details := {"field": field, "type": value, "valid": valid}
+	msg := sprintf(
+		"%s %s is not a %s update strategy (%s): the API server rejects the %s, so the rollout fails at the apply step",
+		[field, json.marshal(value), k8s.kind, concat(" or ", valid), k8s.kind],
+	)
+}
+
+# The strategy type fields and the values Kubernetes accepts; unset or "" defaults to the
+# rolling strategy.
+strategy_fields := [
+	{"kind": "Deployment", "path": ["spec", "strategy", "type"], "valid": {"RollingUpdate", "Recreate"}},
+	{"kind": "StatefulSet", "path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
+	{"kind": "DaemonSet", "path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
+	{"kind": "DeploymentConfig", "path": ["spec", "strategy", "type"], "valid": {"Rolling", "Recreate", "Custom"}},
+]
 
 recreate_allowed if input.parameters.allow_recreate == true
 

@@ -8,7 +8,10 @@
 #   metric on errors and one on latency (required_metric_categories), each with
 #   a successCondition or failureCondition, an explicit failureLimit below its
 #   count, and not in dry-run mode; a canary must pause or analyse after its
-#   first partial weight and before full traffic; a blueGreen rollout must not
+#   first partial weight and before full traffic (an experiment step with
+#   analyses counts as analysis and holds the rollout like an analysis step:
+#   the rollout waits for the experiment and aborts when its analyses fail);
+#   a blueGreen rollout must not
 #   promote unchecked; and an aborted version must be scaled down within
 #   max_abort_scale_down_delay_seconds. A referenced template that is neither in
 #   the change nor in the inventory is reported, not assumed to be fine.
@@ -33,6 +36,7 @@
 #   inventory: {Rollout: [AnalysisTemplate, ClusterAnalysisTemplate]}
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       required_metric_categories:
 #         type: array
@@ -109,25 +113,42 @@ strategy_name := "canary" if {
 
 strategy := rollout.spec.strategy[strategy_name]
 
-# Analysis blocks of the strategy, by the field they sit in.
-analysis_blocks contains {"field": "spec.strategy.canary.analysis", "block": b} if {
+# Analysis blocks of the strategy, by the field they sit in, with the name of the field that
+# lists their template references (`templates`; an experiment step's `analyses`).
+analysis_blocks contains {"field": "spec.strategy.canary.analysis", "block": b, "list": "templates"} if {
 	strategy_name == "canary"
 	b := strategy.analysis
 	is_object(b)
 }
 
-analysis_blocks contains {"field": sprintf("spec.strategy.canary.steps[%d].analysis", [i]), "block": b} if {
+analysis_blocks contains {"field": sprintf("spec.strategy.canary.steps[%d].analysis", [i]), "block": b, "list": "templates"} if {
 	strategy_name == "canary"
 	some i, step in canary_steps
 	b := step.analysis
 	is_object(b)
 }
 
-analysis_blocks contains {"field": sprintf("spec.strategy.blueGreen.%s", [f]), "block": b} if {
+# An experiment step runs its analyses beside the experiment's ReplicaSets; the rollout waits
+# for the experiment and aborts when one of them fails. Its `templates` are ReplicaSet specs,
+# not AnalysisTemplates, and an experiment without analyses measures nothing.
+analysis_blocks contains {"field": sprintf("spec.strategy.canary.steps[%d].experiment", [i]), "block": b, "list": "analyses"} if {
+	strategy_name == "canary"
+	some i, step in canary_steps
+	b := step.experiment
+	experiment_with_analyses(b)
+}
+
+analysis_blocks contains {"field": sprintf("spec.strategy.blueGreen.%s", [f]), "block": b, "list": "templates"} if {
 	strategy_name == "blueGreen"
 	some f in ["prePromotionAnalysis", "postPromotionAnalysis"]
 	b := strategy[f]
 	is_object(b)
+}
+
+experiment_with_analyses(experiment) if {
+	is_object(experiment)
+	is_array(experiment.analyses)
+	count(experiment.analyses) > 0
 }
 
 canary_steps := [s | some s in strategy.steps] if {
@@ -142,22 +163,23 @@ refs contains {"name": name, "cluster": cluster, "fields": fields} if {
 	[name, cluster] := key
 	fields := sort([a.field |
 		some a in analysis_blocks
-		some t in block_templates(a.block)
+		some t in block_templates(a)
 		ref_key(t) == key
 	])
 }
 
 ref_keys contains ref_key(t) if {
 	some a in analysis_blocks
-	some t in block_templates(a.block)
+	some t in block_templates(a)
 	is_string(t.templateName)
 	t.templateName != ""
 }
 
 ref_key(t) := [t.templateName, object.get(t, "clusterScope", false) == true]
 
-block_templates(block) := [t | some t in block.templates; is_object(t)] if {
-	is_array(block.templates)
+# The template references of an analysis block (an entry of analysis_blocks).
+block_templates(a) := [t | some t in a.block[a.list]; is_object(t)] if {
+	is_array(a.block[a.list])
 } else := []
 
 # The template a reference names: the same namespace for AnalysisTemplate, the cluster for
@@ -311,17 +333,18 @@ violation contains {"msg": msg, "details": d} if {
 
 violation contains {"msg": msg, "details": d} if {
 	some a in analysis_blocks
-	templates := a.block.templates
+	templates := a.block[a.list]
 	is_array(templates)
 	some i, t in templates
 	not valid_reference(t)
-	d := {"field": sprintf("%s.templates[%d]", [a.field, i]), "reference": t}
-	msg := sprintf("%s has an analysis template reference without a templateName in %s.templates[%d]", [k8s.display, a.field, i])
+	field := sprintf("%s.%s[%d]", [a.field, a.list, i])
+	d := {"field": field, "reference": t}
+	msg := sprintf("%s has an analysis template reference without a templateName in %s", [k8s.display, field])
 }
 
 violation contains {"msg": msg, "details": {"field": a.field, "templates": []}} if {
 	some a in analysis_blocks
-	count(block_templates(a.block)) == 0
+	count(block_templates(a)) == 0
 	msg := sprintf("%s has an analysis in %s that references no AnalysisTemplate, so it measures nothing", [k8s.display, a.field])
 }
 
@@ -414,6 +437,8 @@ holds_between(first, end) if {
 }
 
 holds(step) if is_object(step.analysis)
+
+holds(step) if experiment_with_analyses(step.experiment)
 
 holds(step) if {
 	is_object(step.pause)

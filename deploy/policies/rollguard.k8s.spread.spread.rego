@@ -6,9 +6,14 @@
 #   podAntiAffinity on topologyKey kubernetes.io/hostname (required or
 #   preferred) or topologySpreadConstraints; without them the scheduler may
 #   pack every replica onto one node, and draining or losing that node takes
-#   them all down at once. Covers Deployments, StatefulSets, ReplicaSets,
-#   ReplicationControllers, Argo Rollouts and DeploymentConfigs (DaemonSets
-#   already run one pod per node).
+#   them all down at once. A podAntiAffinity term counts only when its
+#   labelSelector selects the pod's own template labels (matchLabels and
+#   matchExpressions In, NotIn, Exists, DoesNotExist; an empty selector selects
+#   every pod, a missing one none, and mismatchLabelKeys on a label the pod
+#   carries excludes its own replicas): a term that selects other pods keeps
+#   the replicas away from those, not from each other. Covers Deployments,
+#   StatefulSets, ReplicaSets, ReplicationControllers, Argo Rollouts and
+#   DeploymentConfigs (DaemonSets already run one pod per node).
 # scope: package
 # custom:
 #   id: k8s.spread
@@ -17,10 +22,12 @@
 #   remediation: >-
 #     Add a topologySpreadConstraint with topologyKey kubernetes.io/hostname
 #     (maxSkew 1) and a labelSelector matching the pods, or a
-#     podAntiAffinity term on topologyKey kubernetes.io/hostname.
+#     podAntiAffinity term on topologyKey kubernetes.io/hostname whose
+#     labelSelector matches the pod template's own labels.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     replicas: 3
@@ -48,9 +55,29 @@ violation contains {"msg": msg, "details": {"replicas": desired, "topology_key":
 	desired := k8s.obj_replicas
 	desired >= 2
 	not spread_configured
+	count(hostname_terms) == 0
 	msg := sprintf(
 		"%v replicas have neither podAntiAffinity on %s nor topologySpreadConstraints: one node drain can take them all down",
 		[desired, hostname_key],
+	)
+}
+
+# Anti-affinity on the hostname that selects other pods only.
+violation contains {"msg": msg, "details": details} if {
+	k8s.kind in spread_kinds
+	desired := k8s.obj_replicas
+	desired >= 2
+	not spread_configured
+	count(hostname_terms) > 0
+	details := {
+		"replicas": desired,
+		"topology_key": hostname_key,
+		"anti_affinity": [{"field": t.field, "labelSelector": object.get(t.term, "labelSelector", null)} | some t in hostname_terms],
+		"pod_labels": k8s.obj_pod_labels,
+	}
+	msg := sprintf(
+		"%v replicas have podAntiAffinity on %s whose labelSelector does not select the pod's own labels (%s), and no topologySpreadConstraints: it keeps them away from other pods, not from each other, so one node drain can take them all down",
+		[desired, hostname_key, labels_text(k8s.obj_pod_labels)],
 	)
 }
 
@@ -63,16 +90,63 @@ spread_configured if {
 }
 
 spread_configured if {
-	some term in anti_affinity("requiredDuringSchedulingIgnoredDuringExecution")
-	term.topologyKey == hostname_key
+	some t in hostname_terms
+	selects_own_pods(t.term)
 }
 
-spread_configured if {
-	some weighted in anti_affinity("preferredDuringSchedulingIgnoredDuringExecution")
-	weighted.podAffinityTerm.topologyKey == hostname_key
-}
+anti_affinity_field := "spec.template.spec.affinity.podAntiAffinity"
+
+# podAntiAffinity terms on the hostname, required and preferred, with the field they sit in.
+hostname_terms := array.concat(
+	[{"field": sprintf("%s.requiredDuringSchedulingIgnoredDuringExecution[%d]", [anti_affinity_field, i]), "term": term} |
+		some i, term in anti_affinity("requiredDuringSchedulingIgnoredDuringExecution")
+		is_object(term)
+		term.topologyKey == hostname_key
+	],
+	[{"field": sprintf("%s.preferredDuringSchedulingIgnoredDuringExecution[%d].podAffinityTerm", [anti_affinity_field, i]), "term": term} |
+		some i, weighted in anti_affinity("preferredDuringSchedulingIgnoredDuringExecution")
+		term := weighted.podAffinityTerm
+		is_object(term)
+		term.topologyKey == hostname_key
+	],
+)
 
 anti_affinity(field) := terms if {
 	terms := k8s.obj_pod_spec.affinity.podAntiAffinity[field]
 	is_array(terms)
 } else := []
+
+# Whether a pod affinity term's labelSelector selects the pod's own labels (Kubernetes
+# LabelSelector semantics: a missing or null selector selects nothing, an empty one everything).
+selects_own_pods(term) if {
+	selector := term.labelSelector
+	is_object(selector)
+	labels := k8s.obj_pod_labels
+	match_labels := value_or(selector, "matchLabels", {})
+	is_object(match_labels)
+	object.subset(labels, match_labels)
+	expressions := value_or(selector, "matchExpressions", [])
+	is_array(expressions)
+	every expr in expressions {
+		is_object(expr)
+		k8s.expression_matches(expr, labels)
+	}
+	not excludes_own_pods(term, labels)
+}
+
+# mismatchLabelKeys adds `key NotIn (the pod's own value)`, which leaves out its own replicas.
+excludes_own_pods(term, labels) if {
+	keys := term.mismatchLabelKeys
+	is_array(keys)
+	some key in keys
+	is_string(key)
+	labels[key]
+}
+
+value_or(o, key, fallback) := o[key] if {
+	o[key] != null
+} else := fallback
+
+labels_text(labels) := "no labels" if {
+	count(labels) == 0
+} else := concat(", ", sort([sprintf("%s=%v", [k, v]) | some k, v in labels]))

@@ -23,6 +23,7 @@
 #   applies_to: [Pod, Deployment, StatefulSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     tolerations:

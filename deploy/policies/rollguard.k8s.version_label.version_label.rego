@@ -20,6 +20,7 @@
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       label:
 #         type: string

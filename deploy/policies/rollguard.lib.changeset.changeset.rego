@@ -91,10 +91,12 @@ runs_image(obj) if {
 	c.image != ""
 }
 
-# Migration files of the change, in the order the migration tool applies them.
+# Migration files of the change, in the order the migration tool applies them; files known to
+# have run already (pending false) are history, not part of what this change deploys.
 migrations := [doc |
 	some doc in data.rollguard.changeset.migration
 	is_object(doc)
+	not doc.pending == false
 ]
 
 # Where a migration file came from (its file name, else its metadata name).

@@ -13,13 +13,19 @@ package rollguard.lib.migration
 # The migration file under review.
 file := input.artifact
 
-# Its statements in file order; malformed entries are skipped.
+# Its statements in file order; malformed entries are skipped. A file known to be applied
+# already (pending false) has none to judge: it ran before this change and cannot be changed;
+# its statements still count as earlier ones for the files after it (statements_before).
 statements := [s |
+	not applied
 	is_array(input.artifact.statements)
 	some s in input.artifact.statements
 	is_object(s)
 	is_number(s.index)
 ]
+
+# The loader knows the file has run already (--pending-from, --since or --dsn said so).
+applied if input.artifact.pending == false
 
 # Only a file the loader marks as contract phase may remove what the old version uses;
 # anything else (expand, or no phase at all) is judged as expand.
@@ -64,11 +70,28 @@ pg_version(params) := v if {
 	n := to_number(v)
 } else := default_pg_version
 
-# A table created earlier in this file or an earlier file of the change (the loader's
-# judgement): nobody else holds locks on it and no old version reads it.
+# A table created earlier in this file or in an earlier file of the change known to be pending
+# (the loader's judgement): nobody else holds locks on it and no old version reads it.
 new_table(s) if s.table_is_new == true
 
 on_existing_table(s) if not new_table(s)
+
+# An earlier file of the change creates the table, but whether that file has run already is
+# unknown (nobody said which files are pending), so the table is judged as existing.
+created_by_unconfirmed_file(s) if {
+	not new_table(s)
+	is_string(s.table_created_in.file)
+	s.table_created_in.pending == null
+}
+
+# The message of a finding on a table judged as existing, telling the user when that is only
+# because nobody said the file that creates the table is pending.
+message(s, text) := sprintf(
+	"%s (%s is created by %s, which is not known to be pending, so it is judged as existing; say which migrations have not run yet with --pending-from, --since or --dsn)",
+	[text, table_display(s), s.table_created_in.file],
+) if {
+	created_by_unconfirmed_file(s)
+} else := text
 
 # Names compare without quotes, case and the default `public.` schema.
 name_key(name) := trim_prefix(lower(replace(name, `"`, "")), "public.")
@@ -79,20 +102,36 @@ same_name(a, b) if {
 	name_key(a) == name_key(b)
 }
 
-# Tables created by a CREATE TABLE in this file or an earlier file of the change.
+# Tables created by a CREATE TABLE in this file or an earlier file of the change known to be pending.
 created_tables := {name_key(s.table) |
-	some s in array.concat(earlier_file_statements, statements)
+	some s in array.concat(pending_earlier_file_statements, statements)
 	s.operation == "create_table"
 	is_string(s.table)
 }
+
+pending_earlier_file_statements := [s |
+	some doc in changeset_files
+	doc.pending == true
+	is_number(doc.order)
+	is_number(input.artifact.order)
+	doc.order < input.artifact.order
+	is_array(doc.statements)
+	some s in doc.statements
+	is_object(s)
+]
 
 created_in_change(name) if {
 	is_string(name)
 	name_key(name) in created_tables
 }
 
-# Base details of a finding about statement `s`: the gate reports it at `line`.
-details(s) := {
+# Base details of a finding about statement `s`: the gate reports it at `line`; with the file
+# that creates the table when that file is not known to be pending.
+details(s) := object.union(base_details(s), {"table_created_in": s.table_created_in.file}) if {
+	created_by_unconfirmed_file(s)
+} else := base_details(s)
+
+base_details(s) := {
 	"line": object.get(s, "line", null),
 	"statement": s.index,
 	"operation": object.get(s, "operation", null),

@@ -6,9 +6,9 @@
 #   holds row locks while the DDL queues for its lock: either way both running
 #   versions wait. An UPDATE or DELETE without WHERE on an existing table
 #   rewrites or locks every row in one long transaction, blocking the old
-#   version's writes to them. Bookkeeping tables of migration tools
-#   (parameter ignore_tables) and tables created earlier in the same change
-#   are not judged.
+#   version's writes to them. Bookkeeping tables of migration tools (parameter
+#   ignore_tables) and tables created earlier in the same file or in a pending
+#   file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.backfill_in_ddl
@@ -21,6 +21,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       ignore_tables:
 #         type: array
@@ -52,10 +53,10 @@ violation contains {"msg": msg, "details": d} if {
 	ddl := [x | some x in migration.statements; same_transaction_ddl(x, s)]
 	count(ddl) > 0
 	d := object.union(migration.details(s), {"transaction": s.transaction, "ddl_lines": [y.line | some y in ddl]})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"UPDATE of %s runs in the same transaction as DDL on an existing table, so the DDL's lock is held for the whole backfill",
 		[migration.table_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -63,10 +64,10 @@ violation contains {"msg": msg, "details": d} if {
 	not s.where == true
 	not in_ddl_transaction(s)
 	d := object.union(migration.details(s), {"where": false})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s without WHERE touches every row of %s in one transaction, blocking the old version's writes to them",
 		[upper(s.operation), migration.table_display(s)],
-	)
+	))
 }
 
 writes contains s if {

@@ -10,8 +10,8 @@
 #   statement only says the target type, so a change is accepted only when the
 #   column's current type is known from an earlier statement of the change (the
 #   ADD COLUMN that created it, or an earlier type change) and the pair is one of
-#   those; a USING clause counts as a rewrite. Tables created earlier in the
-#   same change are not judged.
+#   those; a USING clause counts as a rewrite. Tables created earlier in the same
+#   file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.column_type
@@ -26,6 +26,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     ALTER TABLE users ADD COLUMN nickname varchar(50);
@@ -49,7 +50,7 @@ violation contains {"msg": msg, "details": d} if {
 		"type_to": to,
 		"using": object.get(s, ["type_change", "using"], false),
 	})
-	msg := message(s, from, to)
+	msg := migration.message(s, message(s, from, to))
 }
 
 message(s, from, to) := sprintf(

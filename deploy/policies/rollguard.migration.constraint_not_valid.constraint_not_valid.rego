@@ -10,7 +10,7 @@
 #   in the same transaction as its ADD keeps the ADD's lock for the whole scan
 #   and is reported too. A column added with an inline REFERENCES or CHECK is
 #   judged the same way (it cannot be NOT VALID). Tables created earlier in the
-#   same change are not judged.
+#   same file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.constraint_not_valid
@@ -24,6 +24,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     ALTER TABLE orders ADD CONSTRAINT orders_customer_fk
@@ -46,10 +47,10 @@ violation contains {"msg": msg, "details": d} if {
 	not s.constraint.not_valid == true
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"constraint": object.get(s.constraint, "name", null), "constraint_type": s.constraint.type})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"adding the %s constraint%s to %s without NOT VALID checks every existing row while blocking writes",
 		[kind, constraint_display(s), migration.table_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {

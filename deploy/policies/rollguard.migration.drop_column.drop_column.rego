@@ -7,7 +7,8 @@
 #   version that reads or writes it (including `SELECT *` mapped onto a model and
 #   INSERTs listing the column). Drop a column only in a contract-phase
 #   migration, deployed after no running version uses the column. A column of a
-#   table created earlier in the same change is not judged.
+#   table created earlier in the same file or in a pending file of the change is
+#   not judged.
 # scope: package
 # custom:
 #   id: migration.drop_column
@@ -21,6 +22,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     -- contract phase, after no running version reads users.nickname
@@ -38,8 +40,8 @@ violation contains {"msg": msg, "details": d} if {
 	s.operation == "drop_column"
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "phase": object.get(migration.file, "phase", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is dropped from %s in an expand-phase migration; the old version, still serving during the rollout, reads and writes it",
 		[migration.column_display(s), migration.table_display(s)],
-	)
+	))
 }

@@ -5,10 +5,10 @@
 #   so a table, schema or database dropped by the migration that ships with the
 #   new version breaks it at once, and the data is gone for good if the rollout
 #   has to be rolled back. DROP TABLE, DROP SCHEMA and DROP DATABASE belong in a
-#   contract-phase migration (a table created earlier in the same change may be
-#   dropped anywhere). TRUNCATE ... CASCADE is reported in every phase: it also
-#   empties every table that references the truncated ones through a foreign
-#   key, which the statement does not name.
+#   contract-phase migration (a table created earlier in the same file or in a
+#   pending file of the change may be dropped anywhere). TRUNCATE ... CASCADE is
+#   reported in every phase: it also empties every table that references the
+#   truncated ones through a foreign key, which the statement does not name.
 # scope: package
 # custom:
 #   id: migration.drop_table
@@ -21,6 +21,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     -- contract phase: no running version reads legacy_sessions any more
@@ -42,10 +43,10 @@ violation contains {"msg": msg, "details": d} if {
 	verb := verbs[s.operation]
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"phase": object.get(migration.file, "phase", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s%s in an expand-phase migration; the old version, still serving during the rollout, uses it, and a rollback cannot bring the data back",
 		[verb, name_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {

@@ -5,11 +5,12 @@
 #   index is built (minutes on a large table), DROP INDEX without CONCURRENTLY
 #   takes an ACCESS EXCLUSIVE lock on the table, and REINDEX without
 #   CONCURRENTLY blocks writes and the reads that use the index; both running
-#   versions wait. Tables created earlier in the same change are not judged. A
-#   DROP INDEX or REINDEX that does not name its table is judged as on an
-#   existing table. CONCURRENTLY inside a transaction block is reported too:
-#   PostgreSQL refuses it, so the migration fails halfway through the rollout.
-#   REINDEX CONCURRENTLY needs PostgreSQL 12.
+#   versions wait. Tables created earlier in the same file or in a pending file
+#   of the change are not judged. A DROP INDEX or REINDEX that does not name
+#   its table is judged as on an existing table. CONCURRENTLY inside a
+#   transaction block is reported too: PostgreSQL refuses it, so the migration
+#   fails halfway through the rollout. REINDEX CONCURRENTLY needs PostgreSQL
+#   12.
 # scope: package
 # custom:
 #   id: migration.index_concurrently
@@ -24,6 +25,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);
@@ -47,7 +49,7 @@ violation contains {"msg": msg, "details": d} if {
 	not s.concurrently == true
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"index": migration.index_name(s), "concurrently": false})
-	msg := sprintf(template, [table_or_index_table(s)])
+	msg := migration.message(s, sprintf(template, [table_or_index_table(s)]))
 }
 
 violation contains {"msg": msg, "details": d} if {

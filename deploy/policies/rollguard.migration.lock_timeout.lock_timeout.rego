@@ -24,6 +24,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       require_statement_timeout:
 #         type: boolean
@@ -45,10 +46,10 @@ violation contains {"msg": msg, "details": d} if {
 	some s in locking
 	not migration.setting_in_force(s.lock_timeout)
 	d := object.union(migration.details(s), {"lock_timeout": object.get(s, "lock_timeout", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s runs on %s without a lock_timeout; while it waits for its lock, every later query on the table queues behind it",
 		[statement_display(s), table_or_index_table(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -56,10 +57,10 @@ violation contains {"msg": msg, "details": d} if {
 	some s in locking
 	not migration.setting_in_force(s.statement_timeout)
 	d := object.union(migration.details(s), {"statement_timeout": object.get(s, "statement_timeout", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s runs on %s without a statement_timeout",
 		[statement_display(s), table_or_index_table(s)],
-	)
+	))
 }
 
 locking contains s if {

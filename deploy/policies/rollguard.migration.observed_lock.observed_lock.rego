@@ -21,6 +21,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_ms:
 #         type: number

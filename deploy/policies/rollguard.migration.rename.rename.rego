@@ -8,7 +8,7 @@
 #   updatable); a column rename is accepted when its table is renamed in the
 #   same file and a view with the table's old name is created, the usual way to
 #   present the old shape to the old version. Tables created earlier in the same
-#   change are not judged.
+#   file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.rename
@@ -22,6 +22,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     ALTER TABLE customers RENAME TO accounts;
@@ -38,10 +39,10 @@ violation contains {"msg": msg, "details": d} if {
 	migration.on_existing_table(s)
 	not compatibility_view(s.table)
 	d := object.union(migration.details(s), {"new_name": object.get(s, "new_name", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is renamed to %s; the old version, still serving during the rollout, queries the old name (create a view with the old name in the same migration)",
 		[migration.table_display(s), new_name_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -50,10 +51,10 @@ violation contains {"msg": msg, "details": d} if {
 	migration.on_existing_table(s)
 	not renamed_behind_view(s)
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "new_name": object.get(s, "new_name", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s of %s is renamed to %s; the old version, still serving during the rollout, reads and writes the old name",
 		[migration.column_display(s), migration.table_display(s), new_name_display(s)],
-	)
+	))
 }
 
 # A view named `name` created anywhere in this file.

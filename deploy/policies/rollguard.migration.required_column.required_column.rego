@@ -2,11 +2,11 @@
 # title: New columns on existing tables are nullable or have a default
 # description: >-
 #   A column added as NOT NULL without a default breaks the old version of the
-#   application, which keeps serving during a rolling deployment and does not
-#   know the column: every INSERT it makes fails with a not-null violation (and on
-#   a table that already has rows the ALTER itself fails). Serial columns and
-#   stored generated columns fill themselves and are accepted; tables created
-#   earlier in the same change are not judged.
+#   application, which keeps serving during a rolling deployment and does not know
+#   the column: every INSERT it makes fails with a not-null violation (and on a
+#   table that already has rows the ALTER itself fails). Serial columns and stored
+#   generated columns fill themselves and are accepted; tables created earlier in
+#   the same file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.required_column
@@ -19,6 +19,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     ALTER TABLE recipe ADD COLUMN public boolean NOT NULL DEFAULT false;
@@ -35,10 +36,10 @@ violation contains {"msg": msg, "details": d} if {
 	s.column_def.not_null == true
 	not fills_itself(s.column_def)
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "type": object.get(s.column_def, "type", null)})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is added to %s as NOT NULL without a default; INSERTs of the old version, still serving during the rollout, do not set it and fail",
 		[migration.column_display(s), migration.table_display(s)],
-	)
+	))
 }
 
 fills_itself(def) if def.has_default == true

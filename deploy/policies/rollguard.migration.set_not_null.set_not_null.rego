@@ -12,7 +12,7 @@
 #   change counts when the constraint's name contains the column's name (as in
 #   users_email_not_null). Before PostgreSQL 12 (parameter pg_version) every SET
 #   NOT NULL on an existing table is reported. Tables created earlier in the
-#   same change are not judged.
+#   same file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.set_not_null
@@ -25,6 +25,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       pg_version:
 #         type: number
@@ -50,10 +51,10 @@ violation contains {"msg": msg, "details": d} if {
 	s.operation == "set_not_null"
 	migration.on_existing_table(s)
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "pg_version": pg_version})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"SET NOT NULL on %s of %s scans the whole table under an ACCESS EXCLUSIVE lock; PostgreSQL %v cannot use a CHECK constraint to skip the scan",
 		[migration.column_display(s), migration.table_display(s), pg_version],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -63,10 +64,10 @@ violation contains {"msg": msg, "details": d} if {
 	migration.on_existing_table(s)
 	not validated_check(s)
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "pg_version": pg_version})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"SET NOT NULL on %s of %s scans the whole table under an ACCESS EXCLUSIVE lock; add CHECK (%s IS NOT NULL) NOT VALID and validate it first",
 		[migration.column_display(s), migration.table_display(s), column_name(s)],
-	)
+	))
 }
 
 # A CHECK (column IS NOT NULL) on the same table, valid by the time `s` runs.

@@ -8,7 +8,7 @@
 #   is instant. USING INDEX of an index this file builds without CONCURRENTLY is
 #   reported as well; an index built outside the file is trusted. A column added
 #   with an inline UNIQUE or PRIMARY KEY is judged the same way. Tables created
-#   earlier in the same change are not judged.
+#   earlier in the same file or in a pending file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.unique_constraint
@@ -21,6 +21,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     CREATE UNIQUE INDEX CONCURRENTLY users_email_key_idx ON users (email);
@@ -38,10 +39,10 @@ violation contains {"msg": msg, "details": d} if {
 	kind := kinds[s.constraint.type]
 	not is_string(s.constraint.using_index)
 	d := object.union(migration.details(s), {"constraint": object.get(s.constraint, "name", null), "constraint_type": s.constraint.type})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"adding the %s constraint%s to %s builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes",
 		[kind, constraint_display(s), migration.table_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -59,10 +60,10 @@ violation contains {"msg": msg, "details": d} if {
 		"using_index": name,
 		"index_line": object.get(i, "line", null),
 	})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"the %s constraint%s uses index %q, which this migration builds without CONCURRENTLY",
 		[kind, constraint_display(s), name],
-	)
+	))
 }
 
 constraints contains s if {

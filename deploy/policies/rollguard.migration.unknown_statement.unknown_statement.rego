@@ -17,6 +17,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     ALTER TABLE users ADD COLUMN nickname text;

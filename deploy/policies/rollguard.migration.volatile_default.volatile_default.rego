@@ -7,8 +7,8 @@
 #   whole table under an ACCESS EXCLUSIVE lock, and before PostgreSQL 11
 #   (parameter pg_version) every non-null default does. Meanwhile both running
 #   versions wait. Which defaults are volatile is the loader's judgement
-#   (default_volatile). Tables created earlier in the same change are not
-#   judged.
+#   (default_volatile). Tables created earlier in the same file or in a pending
+#   file of the change are not judged.
 # scope: package
 # custom:
 #   id: migration.volatile_default
@@ -22,6 +22,7 @@
 #   applies_to: [MigrationFile]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       pg_version:
 #         type: number
@@ -43,10 +44,10 @@ violation contains {"msg": msg, "details": d} if {
 	some s in added_columns
 	s.column_def.generated_stored == true
 	d := object.union(migration.details(s), {"column": object.get(s, "column", null), "generated_stored": true})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is added to %s as a stored generated column, which rewrites the whole table under an ACCESS EXCLUSIVE lock",
 		[migration.column_display(s), migration.table_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -58,10 +59,10 @@ violation contains {"msg": msg, "details": d} if {
 		"default": object.get(s.column_def, "default", null),
 		"default_volatile": true,
 	})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is added to %s with the volatile default %s, which rewrites the whole table under an ACCESS EXCLUSIVE lock",
 		[migration.column_display(s), migration.table_display(s), default_display(s)],
-	)
+	))
 }
 
 violation contains {"msg": msg, "details": d} if {
@@ -75,10 +76,10 @@ violation contains {"msg": msg, "details": d} if {
 		"default": object.get(s.column_def, "default", null),
 		"pg_version": pg_version,
 	})
-	msg := sprintf(
+	msg := migration.message(s, sprintf(
 		"%s is added to %s with the default %s; before PostgreSQL 11 that rewrites the whole table under an ACCESS EXCLUSIVE lock",
 		[migration.column_display(s), migration.table_display(s), default_display(s)],
-	)
+	))
 }
 
 added_columns contains s if {

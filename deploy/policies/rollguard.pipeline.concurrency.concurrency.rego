@@ -19,6 +19,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       exempt_environment_prefixes:
 #         type: array

@@ -17,7 +17,12 @@
 #   environment is high-risk when its name matches high_risk_environments
 #   (equal, case-insensitively, or starting with one of them followed by "-",
 #   "_" or "/") or when rollguard.yaml `environments:` gives it `risk: high`
-#   (data.rollguard.context.environments).
+#   (data.rollguard.context.environments). A job that declares no
+#   environment is judged by the one inferred from its name, kubectl/helm
+#   namespace or context, helm release or deploy command
+#   (`inferred_environment`, docs/pipelines.md); on GitHub it has no
+#   environment whose reviewers could gate it, so only an earlier smoke test
+#   counts.
 # scope: package
 # custom:
 #   id: pipeline.deploy_gate
@@ -28,10 +33,12 @@
 #     false`), or a GitHub environment with required reviewers; or deploy a
 #     canary or staging first and make this job depend on a job that smoke
 #     tests it (`curl --fail https://canary.example.com/healthz`, `helm test`,
-#     an e2e suite).
+#     an e2e suite). A GitHub job without `environment:` must declare one
+#     first: required reviewers belong to an environment.
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       high_risk_environments:
 #         type: array
@@ -65,13 +72,12 @@ violation contains {"msg": msg, "details": d} if {
 	some job in input.artifact.jobs
 	job.deploys == true
 	not job.teardown == true
-	environment := job.environment.name
-	is_string(environment)
+	environment := pipeline.target_environment(job)
 	why := high_risk(environment)
 	not approved(job)
 	not smoke_tested(job)
-	d := {"job": job.id, "line": job.line, "environment": environment}
-	msg := sprintf("job %q deploys to %s (%s) with no approval and no earlier job that smoke-tests a first batch: a bad release reaches everyone before anyone has looked at it; %s", [job.id, environment, why, advice])
+	d := object.union({"job": job.id, "line": job.line}, pipeline.environment_details(job))
+	msg := sprintf("job %q deploys to %s with no approval and no earlier job that smoke-tests a first batch: a bad release reaches everyone before anyone has looked at it; %s", [job.id, pipeline.environment_phrase(job, why), advice(job, environment)])
 }
 
 high_risk(environment) := "high risk in rollguard.yaml" if {
@@ -102,8 +108,14 @@ smoke_tested(job) if {
 
 production(name) if pipeline.environment_named(name, high_risk_environments)
 
-advice := "add required reviewers to the environment, or make the job need a job that smoke-tests a canary or staging deployment" if {
+# An inferred environment has no protection rules to add reviewers to: the job must declare one first.
+advice(job, environment) := sprintf("declare `environment: %s` on the job and give that environment required reviewers in the repository settings, or make the job need a job that smoke-tests a canary or staging deployment", [environment]) if {
 	input.artifact.system == "github"
+	pipeline.inferred(job)
+} else := "add required reviewers to the environment, or make the job need a job that smoke-tests a canary or staging deployment" if {
+	input.artifact.system == "github"
+} else := sprintf("declare `environment: %s` on the job and add `when: manual`, or smoke-test a canary or staging deployment in an earlier stage", [environment]) if {
+	pipeline.inferred(job)
 } else := "add `when: manual`, or smoke-test a canary or staging deployment in an earlier stage"
 
 trust_github_environments := input.parameters.trust_github_environments if {

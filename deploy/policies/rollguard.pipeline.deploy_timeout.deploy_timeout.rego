@@ -24,6 +24,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       max_job_timeout_minutes:
 #         type: integer

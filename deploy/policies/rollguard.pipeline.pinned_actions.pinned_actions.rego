@@ -23,6 +23,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       trusted_owners:
 #         type: array

@@ -16,6 +16,9 @@
 #   build|run|dev`, `s2i build`, `oc start-build|new-build`, Jib, or an action
 #   such as docker/build-push-action, docker/bake-action or
 #   redhat-actions/buildah-build (the `builds_images` of docs/pipelines.md).
+#   A job that declares no environment is judged by the one inferred from its
+#   name, kubectl/helm namespace or context, helm release or deploy command
+#   (`inferred_environment`).
 # scope: package
 # custom:
 #   id: pipeline.promote_not_rebuild
@@ -30,6 +33,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       later_environments:
 #         type: array
@@ -61,12 +65,11 @@ violation contains {"msg": msg, "details": d} if {
 	some job in input.artifact.jobs
 	job.deploys == true
 	not job.teardown == true
-	environment := job.environment.name
-	is_string(environment)
+	environment := pipeline.target_environment(job)
 	why := later(job, environment)
 	some build in job.builds_images
-	d := {"job": job.id, "line": build.line, "environment": environment, "tool": build.tool}
-	msg := sprintf("job %q deploys to %s (%s) but builds an image itself with %s: what reaches %s is not the image tested before it; build once and deploy that image's digest", [job.id, environment, why, build.tool, environment])
+	d := object.union({"job": job.id, "line": build.line, "tool": build.tool}, pipeline.environment_details(job))
+	msg := sprintf("job %q deploys to %s but builds an image itself with %s: what reaches %s is not the image tested before it; build once and deploy that image's digest", [job.id, pipeline.environment_phrase(job, why), build.tool, environment])
 }
 
 later(job, environment) := sprintf("after the pipeline deployed to %s", [concat(", ", sort(earlier))]) if {
@@ -74,8 +77,7 @@ later(job, environment) := sprintf("after the pipeline deployed to %s", [concat(
 		some other in input.artifact.jobs
 		other.id in job.after
 		other.deploys == true
-		name := other.environment.name
-		is_string(name)
+		name := pipeline.target_environment(other)
 		name != environment
 	]
 	count(earlier) > 0

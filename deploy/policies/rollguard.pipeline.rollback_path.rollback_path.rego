@@ -10,7 +10,9 @@
 #   `if: failure()` (GitHub), no job with `when: on_failure` (GitLab), and no
 #   deploy command that rolls itself back (`helm upgrade --atomic` or
 #   `--rollback-on-failure`). A GitHub job counts only when it is the deploy
-#   job itself or needs it.
+#   job itself or needs it. A job that declares no environment is judged by
+#   the one inferred from its name, kubectl/helm namespace or context, helm
+#   release or deploy command (`inferred_environment`, docs/pipelines.md).
 # scope: package
 # custom:
 #   id: pipeline.rollback_path
@@ -23,6 +25,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       production_environments:
 #         type: array
@@ -47,12 +50,11 @@ import data.rollguard.lib.pipeline
 violation contains {"msg": msg, "details": d} if {
 	some job in input.artifact.jobs
 	job.deploys == true
-	environment := job.environment.name
-	is_string(environment)
+	environment := pipeline.target_environment(job)
 	production(environment)
 	not recovers(job)
-	d := {"job": job.id, "line": job.line, "environment": environment}
-	msg := sprintf("job %q deploys to %s but nothing in the pipeline runs on failure to roll it back or stop it: a failed rollout stays half done", [job.id, environment])
+	d := object.union({"job": job.id, "line": job.line}, pipeline.environment_details(job))
+	msg := sprintf("job %q deploys to %s but nothing in the pipeline runs on failure to roll it back or stop it: a failed rollout stays half done", [job.id, pipeline.environment_phrase(job, "")])
 }
 
 production(name) if pipeline.environment_named(name, production_environments)

@@ -33,6 +33,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       stamping_commands:
 #         type: array

@@ -29,6 +29,7 @@
 #   applies_to: [PipelineDefinition]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     on: pull_request_target

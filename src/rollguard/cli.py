@@ -24,7 +24,10 @@ from rollguard.policy.config import Config, Settings, find_config, load_config
 if TYPE_CHECKING:
     from rollguard import parallel
     from rollguard.audit import cluster as live
+    from rollguard.audit.record import StoredRecord
     from rollguard.gate import Gate
+    from rollguard.inputs.pending import PendingSelection
+    from rollguard.model import Decision
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 
@@ -134,6 +137,48 @@ policies_option = click.option(
 )
 
 
+def pending_options(*dsn_flags: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--pending-from`, `--since` and the history database (`dsn_flags`): which migrations have not run yet."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            *dsn_flags,
+            "history_dsn",
+            default=None,
+            envvar="ROLLGUARD_HISTORY_DSN",
+            help="Read which migrations ran from the tool's history table in this database, read-only "
+            "(flyway_schema_history, schema_migrations, alembic_version, django_migrations; env ROLLGUARD_HISTORY_DSN).",
+        )(command)
+        command = click.option(
+            "--since",
+            "since_ref",
+            metavar="GIT_REF",
+            default=None,
+            help="Migrations added or changed since this git ref (and untracked ones) have not run yet; the others have.",
+        )(command)
+        return click.option(
+            "--pending-from",
+            metavar="VERSION",
+            default=None,
+            help="The first migration that has not run yet; earlier ones have (only tables of pending files count as new).",
+        )(command)
+
+    return add
+
+
+def _pending(
+    paths: Sequence[str], *, pending_from: str | None, since_ref: str | None, history_dsn: str | None, dsn_flag: str
+) -> PendingSelection | None:
+    """The pending selection the options give; files for --since are the .sql inputs, walked only when needed."""
+    from rollguard.inputs import iter_input_files
+    from rollguard.inputs.pending import select_pending
+
+    sql = (
+        path for _, path in iter_input_files([p for p in paths if p != "-"]) if path and path.suffix.lower() == ".sql"
+    )
+    return select_pending(pending_from=pending_from, since=since_ref, dsn=history_dsn, files=sql, dsn_option=dsn_flag)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """rollguard: a policy gate for safe rolling deployments."""
@@ -163,10 +208,11 @@ def _check_jobs(value: str) -> str:
 def _kustomize(directory: str) -> tuple[str, str]:
     kubectl = shutil.which("kubectl")
     kustomize = shutil.which("kustomize")
+    # `--` ends the options: a directory named `-o...` is still a directory.
     if kubectl:
-        cmd = [kubectl, "kustomize", directory]
+        cmd = [kubectl, "kustomize", "--", directory]
     elif kustomize:
-        cmd = [kustomize, "build", directory]
+        cmd = [kustomize, "build", "--", directory]
     else:
         raise InputError(
             "--kustomize needs kubectl or kustomize on PATH; install one, or render the overlay yourself and pass the output",
@@ -224,6 +270,7 @@ def _kustomize(directory: str) -> tuple[str, str]:
     "--dialect", type=click.Choice(["postgres", "mysql"]), default="postgres", show_default=True, help="SQL dialect."
 )
 @click.option("--include-down", is_flag=True, help="Also judge golang-migrate .down.sql files.")
+@pending_options("--dsn", "--history-dsn")
 @click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
 @store_option
 @click.option("--actor", default=None, help="Who deploys (default: from the CI environment, else the login name).")
@@ -239,6 +286,18 @@ def _kustomize(directory: str) -> tuple[str, str]:
 @click.option("--checkov", "checkov_path", default=None, help="Checkov executable (default: checkov on PATH).")
 @click.option(
     "--approval", default=None, help="Change-approval reference (e.g. CHG-1234) for governance.change_approval."
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Pass when an input holds nothing to judge (an empty file, stdin or folder) instead of exit 2.",
+)
+@click.option(
+    "--max-input-size",
+    default="64MiB",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _byte_size(value),
+    help="Largest input file read; a larger one is an input error (exit 2). Units: KiB, MiB, GiB.",
 )
 def check(
     paths: Sequence[str],
@@ -256,6 +315,9 @@ def check(
     migration_format: str,
     dialect: str,
     include_down: bool,
+    pending_from: str | None,
+    since_ref: str | None,
+    history_dsn: str | None,
     record: bool,
     store: str,
     actor: str | None,
@@ -266,10 +328,13 @@ def check(
     with_checkov: bool = False,
     checkov_path: str | None = None,
     approval: str | None = None,
+    allow_empty: bool = False,
+    max_input_size: int = 64 * 1024 * 1024,
 ) -> None:
     """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard import parallel
-    from rollguard.inputs import MigrationOptions
+    from rollguard.inputs import MigrationOptions, ReadOptions, read_input
+    from rollguard.model import InputProblem
 
     if not paths and not kustomize_dirs:
         raise click.UsageError("give at least one file, directory or `-`, or --kustomize DIR")
@@ -281,8 +346,13 @@ def check(
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
         settings = _governance_settings(settings, approval=approval, store=store if _store_given(record) else None)
         extra = [_kustomize(d) for d in kustomize_dirs]
+        read_problems: list[InputProblem] = []
         if "-" in paths:  # workers cannot read this process's stdin: pass the text along
-            extra.append(("<stdin>", sys.stdin.read()))
+            text, problem = read_input("<stdin>", None, max_bytes=max_input_size)
+            if text is not None:
+                extra.append(("<stdin>", text))
+            if problem is not None:
+                read_problems.append(problem)
         if scan_images:
             from rollguard.scanners.trivy import scan_change_images
 
@@ -295,7 +365,16 @@ def check(
             paths=tuple(p for p in paths if p != "-"),
             extra=tuple(extra),
             engine_options=tuple(sorted(_engine_options().items())),
-            migrations=MigrationOptions(tool=migration_format, dialect=dialect, include_down=include_down),
+            migrations=MigrationOptions(
+                tool=migration_format,
+                dialect=dialect,
+                include_down=include_down,
+                pending=_pending(
+                    paths, pending_from=pending_from, since_ref=since_ref, history_dsn=history_dsn, dsn_flag="--dsn"
+                ),
+            ),
+            reading=ReadOptions(max_bytes=max_input_size, allow_empty=allow_empty),
+            problems=tuple(read_problems),
         )
         workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
         if workers > 1 and job.engine == "opa-server":
@@ -306,21 +385,56 @@ def check(
         decision = judgement.decision
     except RollguardError as exc:
         _fail(exc)
+    # Recorded before the report is written, so the JSON report can name the record and the
+    # chain head to anchor. A store that cannot be written still leaves the findings visible,
+    # and the check then fails (exit 2): a decision that must be on record and is not, is no pass.
+    recorded: StoredRecord | None = None
+    not_recorded: RollguardError | None = None
+    if record:
+        try:
+            recorded = _record_check(judgement, store=store, actor=actor, commit=commit, run_id=run_id)
+        except RollguardError as exc:
+            not_recorded = exc
     for i, name in enumerate(formats):
         target = outputs[i] if i < len(outputs) else "-"
+        use_color = (sys.stdout.isatty() if color is None else color) if target == "-" else False
+        text = _check_report(name, decision, color=use_color, recorded=recorded, store=store)
         if target == "-":
-            use_color = sys.stdout.isatty() if color is None else color
-            click.echo(render(name, decision, color=use_color), nl=False)
+            click.echo(text, nl=False)
         else:
-            Path(target).write_text(render(name, decision, color=False), encoding="utf-8")
-    if record:
-        # After the report, so a store that cannot be written still leaves the findings visible;
-        # the check then fails (exit 2): a decision that must be on record and is not, is no pass.
-        try:
-            _record_check(judgement, store=store, actor=actor, commit=commit, run_id=run_id)
-        except RollguardError as exc:
-            _fail(exc)
+            Path(target).write_text(text, encoding="utf-8")
+    if not_recorded is not None:
+        _fail(not_recorded)
+    if recorded is not None:
+        from rollguard.audit.recording import recorded_line
+
+        click.echo(recorded_line(recorded, store), err=True)
     sys.exit(decision.exit_code())
+
+
+def _check_report(name: str, decision: Decision, *, color: bool, recorded: StoredRecord | None, store: str) -> str:
+    """One output of `check`; the JSON one names the record and chain head when the decision was recorded."""
+    if name == "json" and recorded is not None:
+        from rollguard.audit.recording import recorded_json
+        from rollguard.formats import json_format
+
+        return json_format.render(decision, extra={"record": recorded_json(recorded, store)})
+    return render(name, decision, color=color)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2}
+_SIZE_UNITS |= {"g": 1000**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def _byte_size(value: str) -> int:
+    """`64MiB`, `500kB` or a plain number of bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS or int(match.group(1)) == 0:
+        raise click.BadParameter(f"{value!r} is not a size such as 64MiB, 500kB or 1048576")
+    return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
 def _store_given(record: bool) -> bool:
@@ -356,12 +470,12 @@ def _add_checkov(
 
 def _record_check(
     judgement: parallel.Judgement, *, store: str, actor: str | None, commit: str | None, run_id: str | None
-) -> None:
+) -> StoredRecord:
     from rollguard.audit.record import ci_identity
     from rollguard.audit.recording import record_decision
 
     env_commit, env_run, env_actor = ci_identity()
-    stored = record_decision(
+    return record_decision(
         store,
         judgement.decision,
         gate=judgement.gate,
@@ -372,7 +486,6 @@ def _record_check(
         commit=commit or env_commit,
         run_id=run_id or env_run,
     )
-    click.echo(f"rollguard: recorded decision {stored.seq} ({stored.hash[:16]}) in {store}", err=True)
 
 
 @main.command()
@@ -409,6 +522,48 @@ def _record_check(
     multiple=True,
     help="Manifests the cluster is known to hold, as a fixed inventory instead of --sync; repeatable.",
 )
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client has for the TLS handshake, then for a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client has to send a request's body.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds an idle connection is kept open between requests.",
+)
+@click.option(
+    "--max-connections",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Connections one worker serves at once; more get HTTP 503.",
+)
+@click.option(
+    "--evaluators",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Evaluation processes per worker; one killed past its deadline is replaced.",
+)
+@click.option(
+    "--evaluator-memory",
+    default=160,
+    show_default=True,
+    type=click.IntRange(0),
+    help="MiB an evaluation process may use before it is killed and its request answered by the failure mode (0: no limit).",
+)
 def serve(
     policies: Path | None,
     config_path: Path | None,
@@ -426,8 +581,16 @@ def serve(
     kubeconfig: str | None,
     context: str | None,
     inventory: Sequence[str],
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
+    max_connections: int,
+    evaluators: int,
+    evaluator_memory: int,
 ) -> None:
     """Run the admission webhook over HTTPS: /validate, /mutate, /healthz, /readyz, /metrics."""
+    from rollguard.webhook.evaluation import PoolOptions
+    from rollguard.webhook.protocol import ConnectionLimits
     from rollguard.webhook.server import ServeOptions, check_startup
     from rollguard.webhook.server import serve as run_server
 
@@ -449,6 +612,13 @@ def serve(
         context=context,
         inventory=tuple(inventory),
         engine_options=_engine_options(),
+        connections=ConnectionLimits(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keep_alive_timeout=keep_alive_timeout,
+            max_connections=max_connections,
+        ),
+        evaluation=PoolOptions(size=evaluators, memory_limit_mib=evaluator_memory),
     )
     try:
         check_startup(options)
@@ -468,9 +638,13 @@ def policy() -> None:
 def policy_list(policies: Path | None, fmt: str) -> None:
     """List the policy catalogue read from METADATA."""
     try:
-        bundle = _bundle(policies)
+        bundle = load_bundle(policies if policies is not None else default_policy_dir(), require_policies=False)
     except RollguardError as exc:
         _fail(exc)
+    if not bundle.policies:
+        # An empty table would read as "nothing to worry about"; it means nothing is checked.
+        where = (policies or bundle.root).as_posix()
+        _fail(ConfigError(f"no policies in {where}; a policy is a .rego module in `package rollguard.<domain>.<name>`"))
     if fmt == "json":
         click.echo(json.dumps([p.to_json() for p in bundle.policies], indent=2))
         return
@@ -490,7 +664,8 @@ def policy_test(policies: Path | None, engine: str, match: str | None, verbose: 
     from rollguard.policy.testing import run_tests
 
     try:
-        bundle = _bundle(policies)
+        # Tests may cover libraries alone; a folder without tests is refused below instead.
+        bundle = load_bundle(policies if policies is not None else default_policy_dir(), require_policies=False)
         eng = _create_engine(engine)
         results = run_tests(bundle, eng, match=match)
     except RollguardError as exc:
@@ -540,23 +715,43 @@ def audit() -> None:
 
 @audit.command("verify")
 @store_option
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    default=None,
+    help="A chain head kept elsewhere (from `check --record`): fail unless that record is still in the chain.",
+)
+@click.option(
+    "--expect-count",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fail unless the chain still holds at least N records.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def audit_verify(store: str, fmt: str) -> None:
-    """Walk the hash chain; exit 1 at the first broken link, 2 when the store cannot be read."""
-    from rollguard.audit.store import open_store
+def audit_verify(store: str, expect_head: str | None, expect_count: int | None, fmt: str) -> None:
+    """Walk the hash chain; exit 1 at the first broken link, a missing log or a lost anchor, 2 when unreadable."""
+    from rollguard.audit.store import Anchor, ChainReport, NoDecisionLog, open_store
 
     try:
-        with open_store(store, create=False) as opened:
-            report = opened.verify()
+        anchor = Anchor.parse(head=expect_head, count=expect_count)
+        try:
+            with open_store(store, create=False) as opened:
+                report = opened.verify(anchor)
+        except NoDecisionLog as exc:
+            report = ChainReport.no_log(str(exc))
     except RollguardError as exc:
         _fail(exc)
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
-    elif report.ok:
-        click.echo(f"chain intact: {report.records} records, head {report.head.seq} {report.head.hash}")
     else:
-        click.echo(f"chain BROKEN at record {report.broken_at}: {report.problem}")
-        click.echo(f"({report.records} records read; stored head {report.head.seq} {report.head.hash})")
+        click.echo(report.describe())
+        if not report.ok and report.last_intact is not None:
+            head = f"{report.head.seq} {report.head.hash}" if report.head is not None else "missing"
+            click.echo(
+                f"({report.records} records read; last intact record {report.last_intact.seq} "
+                f"{report.last_intact.hash}; stored head {head})"
+            )
     sys.exit(0 if report.ok else 1)
 
 
@@ -646,7 +841,8 @@ def audit_report(
     else:
         click.echo(f"rollguard: wrote the {fmt} report of {report.totals.decisions} decisions to {output}", err=True)
     if not report.chain.ok:
-        click.echo(f"rollguard: chain BROKEN at record {report.chain.broken_at}: {report.chain.problem}", err=True)
+        where = f" at record {report.chain.broken_at}" if report.chain.broken_at is not None else ""
+        click.echo(f"rollguard: chain BROKEN{where}: {report.chain.problem}", err=True)
         sys.exit(1)
 
 
@@ -864,7 +1060,7 @@ def audit_cluster(
 
 def _record_audit(report: live.AuditReport, *, gate: Gate, store: str, namespace: str | None) -> None:
     from rollguard.audit.record import ci_identity
-    from rollguard.audit.recording import record_decision
+    from rollguard.audit.recording import record_decision, recorded_line
 
     _, run_id, actor = ci_identity()
     stored = record_decision(
@@ -880,7 +1076,7 @@ def _record_audit(report: live.AuditReport, *, gate: Gate, store: str, namespace
         images=report.images,
         description=f"live audit of {f'namespace {namespace}' if namespace else 'all namespaces'} ({report.stats.cluster})",
     )
-    click.echo(f"rollguard: recorded decision {stored.seq} ({stored.hash[:16]}) in {store}", err=True)
+    click.echo(recorded_line(stored, store), err=True)
 
 
 @main.command()
@@ -955,6 +1151,7 @@ def migrate() -> None:
 )
 @click.option("--scratch", is_flag=True, help="Confirm that the --dsn database is disposable (required).")
 @migration_format_option
+@pending_options("--history-dsn")
 @policies_option
 @config_option()
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
@@ -972,6 +1169,9 @@ def migrate_verify(
     dsn: str,
     scratch: bool,
     migration_format: str,
+    pending_from: str | None,
+    since_ref: str | None,
+    history_dsn: str | None,
     policies: Path | None,
     config_path: Path | None,
     environment: str | None,
@@ -1009,7 +1209,10 @@ def migrate_verify(
                     sources.append((name, text))
         if not sources and not problems:
             raise ConfigError(f"no .sql migrations in {', '.join(paths)}")
-        artifacts, unreadable = load_migrations(sources, tool=migration_format)
+        pending = _pending(
+            paths, pending_from=pending_from, since_ref=since_ref, history_dsn=history_dsn, dsn_flag="--history-dsn"
+        )
+        artifacts, unreadable = load_migrations(sources, tool=migration_format, pending=pending)
         verified, failed = verify(dsn, artifacts, scratch=scratch, sources=dict(sources))
         decision = gate.judge(ChangeSet(artifacts=tuple(verified), problems=(*problems, *unreadable, *failed)))
     except RollguardError as exc:

@@ -64,31 +64,89 @@ CLUSTER_SCOPED_KINDS = frozenset(
 
 
 def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
-    """Reject config that names no existing policy or gives parameters the policy's schema refuses."""
+    """Reject config that selects no policy, names no existing policy or sets parameters the policy refuses.
+
+    Every error names the config file and the line of the offending key: a typo must never be
+    a setting that is silently ignored.
+    """
+    source = settings.source
     ids = [p.id for p in bundle.policies]
-    named = [("parameters", k) for k in settings.parameters] + [("enforcement", k) for k in settings.enforcement]
-    named += [(f"waiver {w.id}", w.policy) for w in settings.waivers]
-    for where, pattern in named:
+    if ids and not any(settings.selects(i) for i in ids):
+        raise ConfigError(
+            f"policies.include/exclude select none of the {len(ids)} policies; "
+            "check the globs against `rollguard policy list`",
+            file=source,
+            line=settings.line_of("policies", "include") or settings.line_of("policies"),
+        )
+    named: list[tuple[str, str, int | None]] = [
+        ("parameters", k, settings.parameter_line(k)) for k in settings.parameters
+    ]
+    named += [("enforcement", k, _enforcement_line(settings, k)) for k in settings.enforcement]
+    named += [(f"waiver {w.id}", w.policy, w.line) for w in settings.waivers]
+    for where, pattern, line in named:
         if where != "parameters" and pattern.startswith(EXTERNAL_POLICY_PREFIXES):
             continue
         if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
             raise ConfigError(
                 f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids",
-                file=settings.source,
+                file=source,
+                line=line,
             )
+    for pattern, values in settings.parameters.items():
+        matched = [i for i in bundle.policies if fnmatch.fnmatchcase(i.id, pattern)]
+        known = sorted({key for info in matched for key in declared_parameters(info)})
+        for key in values:
+            if key not in known:
+                which = "it has" if len(matched) == 1 else f"the {len(matched)} policies it matches have"
+                offer = f"{which}: {', '.join(known)}" if known else f"{which} no parameters"
+                raise ConfigError(
+                    f"parameters.{pattern}.{key}: unknown parameter ({offer}); "
+                    "check the spelling against `rollguard policy doc` or docs/policies",
+                    file=source,
+                    line=settings.parameter_line(pattern, key),
+                )
     overridden = [i for i in bundle.policies if any(fnmatch.fnmatchcase(i.id, k) for k in settings.parameters)]
     if not overridden:
         return  # METADATA defaults are checked against their schemas by the test suite
     import jsonschema  # only needed when config overrides parameters; slow to import
 
     for info in overridden:
-        params = settings.parameters_for(info.id, info.default_parameters())
+        params = policy_parameters(settings, info)
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft202012Validator(info.parameters_schema).iter_errors(params)
         )
         if error is not None:
-            key = ".".join(str(p) for p in error.absolute_path)
-            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}", file=settings.source)
+            keys = list(error.absolute_path)
+            key = ".".join(str(p) for p in keys)
+            line = next(
+                (
+                    found
+                    for pattern in settings.parameters
+                    if fnmatch.fnmatchcase(info.id, pattern)
+                    and (found := settings.parameter_line(pattern, *keys)) is not None
+                ),
+                None,
+            )
+            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}", file=source, line=line)
+
+
+def _enforcement_line(settings: Settings, pattern: str) -> int | None:
+    if settings.environment is not None:
+        line = settings.line_of("environments", settings.environment, "enforcement", pattern)
+        if line is not None:
+            return line
+    return settings.line_of("enforcement", pattern)
+
+
+def declared_parameters(info: PolicyInfo) -> tuple[str, ...]:
+    """The parameter names a policy's METADATA schema declares."""
+    props = info.parameters_schema.get("properties")
+    return tuple(props) if isinstance(props, Mapping) else ()
+
+
+def policy_parameters(settings: Settings, info: PolicyInfo) -> dict[str, Any]:
+    """The parameters a policy is judged with: METADATA defaults, then config, then the environment."""
+    return settings.parameters_for(info.id, info.default_parameters(), declared=declared_parameters(info))
 
 
 # Kinds whose label selectors the inventory indexes, and where their selector is.
@@ -257,7 +315,7 @@ class Gate:
             if self.settings.selects(p.id) and (self.domains is None or p.domain in self.domains)
         )
         self._by_id = {p.id: p for p in self.policies}
-        self.parameters = {p.id: self.settings.parameters_for(p.id, p.default_parameters()) for p in self.policies}
+        self.parameters = {p.id: policy_parameters(self.settings, p) for p in self.policies}
         dispatch: dict[str, list[str]] = {}
         for p in self.policies:
             for kind in p.applies_to:
@@ -483,6 +541,7 @@ class Gate:
             expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
             links=artifact_links(change.artifacts),
             approval=approval,
+            unjudged=tuple(a.resource for a in change.artifacts if not self.dispatch.get(_document_kind(a))),
         )
 
     def _change_request(self, artifacts: Sequence[Artifact], findings: Sequence[Finding]) -> Artifact | None:
@@ -563,7 +622,7 @@ class Gate:
         return Finding(
             policy=info.id,
             title=info.title,
-            severity=info.severity,
+            severity=info.severity_for(details),
             message=message,
             resource=artifact.resource,
             file=artifact.file,
@@ -626,6 +685,12 @@ class Gate:
                 status: Literal["applied", "expired"] = "expired" if waiver.expired(on=self.now) else "applied"
                 out.append(_replace_waiver(f, _applied(waiver, status)))
         return out
+
+
+def _document_kind(artifact: Artifact) -> str:
+    """The kind policies dispatch on: the object's kind, or the artifact document's (MigrationFile, ...)."""
+    kind = artifact.document.get("kind")
+    return kind if isinstance(kind, str) else artifact.resource.kind
 
 
 def _finding_order(f: Finding) -> tuple[str, int, str, str]:

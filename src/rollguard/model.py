@@ -199,6 +199,8 @@ class Decision:
     expired_waivers: tuple[AppliedWaiver, ...] = ()
     links: tuple[Link, ...] = ()
     approval: str | None = None  # the change-approval reference (`--approval` or an annotation)
+    # Inputs read but judged by no policy: none of the selected policies applies to their kind.
+    unjudged: tuple[Resource, ...] = ()
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -235,6 +237,7 @@ class Decision:
             "waived": sum(1 for f in self.findings if f.waived),
             "errors": len(self.errors),
             "input_errors": len(self.problems),
+            "unjudged": len(self.unjudged),
             "by_severity": by_severity,
             "fail_on": self.fail_on.label,
         }
@@ -253,4 +256,5 @@ class Decision:
             "links": [link.to_json() for link in self.links],
             # Only when there is one, so reports of changes without governance stay as they were.
             **({"approval": self.approval} if self.approval else {}),
+            **({"unjudged": [r.to_json() for r in self.unjudged]} if self.unjudged else {}),
         }

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from rollguard.engine import create_engine
 from rollguard.gate import Gate, build_changeset, build_inventory
-from rollguard.inputs import MigrationOptions, iter_input_files, load_change_set
-from rollguard.model import Artifact, ChangeSet, Decision, Finding
+from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
+from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem
 from rollguard.policy.bundle import load_bundle
 from rollguard.policy.config import Settings
 
@@ -39,11 +39,20 @@ class Job:
     extra: tuple[tuple[str, str], ...] = ()
     engine_options: tuple[tuple[str, str], ...] = ()  # opa_url / opa_token for the opa-server engine
     migrations: MigrationOptions = MigrationOptions()
+    reading: ReadOptions = ReadOptions()
+    problems: tuple[InputProblem, ...] = ()  # met before the job (stdin that is not text)
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
     """Read the inputs and load a gate whose inventory is the whole change."""
-    change = load_change_set(list(job.paths), extra=job.extra, migrations=job.migrations)
+    change = load_change_set(
+        list(job.paths),
+        extra=job.extra,
+        migrations=job.migrations,
+        reading=job.reading,
+        problems=job.problems,
+        pipelines=PipelineOptions(environments=job.settings.pipeline_environments),
+    )
     artifacts = list(change.artifacts)
     gate = Gate(
         bundle=load_bundle(job.policy_dir),

@@ -87,7 +87,8 @@ def test_undecodable_file_is_a_problem(tmp_path: Path) -> None:
     path = tmp_path / "bin.yaml"
     path.write_bytes(b"\xff\xfe\x00garbage")
     change = load_change_set([str(path)])
-    assert change.artifacts == () and "cannot read file" in change.problems[0].message
+    assert change.artifacts == ()
+    assert change.problems[0].line == 1 and "not UTF-8 text (byte 0xff at offset 0)" in change.problems[0].message
 
 
 yaml_values = st.recursive(
@@ -126,5 +127,16 @@ def test_a_directory_without_manifests_is_reported(tmp_path: Path) -> None:
     change = load_change_set([str(tmp_path)])
     assert change.artifacts == ()
     assert [(p.file, p.message) for p in change.problems] == [
-        (tmp_path.as_posix(), "no .yaml, .yml, .json or .sql files in this directory")
+        (
+            tmp_path.as_posix(),
+            "nothing to judge: no .yaml, .yml, .json or .sql files in this folder; check the path (or pass --allow-empty)",
+        )
     ]
+
+
+def test_a_broken_document_after_a_leading_marker_keeps_the_first_one() -> None:
+    # A file that opens with `---` once lost its first document when a later one was broken.
+    text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n---\nkind: [\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: last}\n"
+    artifacts, problems = load_text("split.yaml", text)
+    assert [a.resource.name for a in artifacts] == ["first", "last"]
+    assert [(p.line, "document starting at line 6" in p.message) for p in problems] == [(7, True)]

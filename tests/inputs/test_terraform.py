@@ -106,7 +106,9 @@ def test_change_set_routes_plans_reports_manifests_and_other_json(tmp_path: Path
 
 def test_empty_directory_message_is_unchanged(tmp_path: Path) -> None:
     change_set = load_change_set([str(tmp_path)])
-    assert [p.message for p in change_set.problems] == ["no .yaml, .yml, .json or .sql files in this directory"]
+    assert [p.message for p in change_set.problems] == [
+        "nothing to judge: no .yaml, .yml, .json or .sql files in this folder; check the path (or pass --allow-empty)"
+    ]
 
 
 # --- the document ---

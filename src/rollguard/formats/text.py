@@ -63,6 +63,17 @@ def render(decision: Decision, *, color: bool = False) -> str:
         )
         blocks.append("\n".join(lines))
 
+    if decision.unjudged:
+        lines = [paint(_BOLD, "Not judged: no selected policy applies to these kinds")]
+        by_kind: dict[str, list[Resource]] = {}
+        for resource in decision.unjudged:
+            by_kind.setdefault(resource.kind, []).append(resource)
+        for kind, resources in sorted(by_kind.items()):
+            names = ", ".join(_one_line(r.display().split(" ", 1)[1]) for r in resources[:5])
+            more = f" and {len(resources) - 5} more" if len(resources) > 5 else ""
+            lines.append(f"  {_one_line(kind)} ({len(resources)}): {names}{more}")
+        blocks.append("\n".join(lines))
+
     if decision.expired_waivers:
         lines = [paint(_BOLD, "Expired waivers (no longer applied)")]
         lines.extend(f"  {_expired_waiver_line(w)}" for w in decision.expired_waivers)
@@ -103,6 +114,8 @@ def summary_text(decision: Decision) -> str:
         extras.append(_count(s["input_errors"], "input error"))
     if decision.expired_waivers:
         extras.append(_count(len(decision.expired_waivers), "expired waiver"))
+    if decision.unjudged:
+        extras.append(f"{len(decision.unjudged)} not judged")
     return "; ".join([text, *extras])
 
 

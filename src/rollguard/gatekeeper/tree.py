@@ -15,7 +15,7 @@ import yaml
 
 from rollguard.engine import create_engine
 from rollguard.errors import ConfigError, InputError, PolicyError
-from rollguard.gate import Gate, build_inventory
+from rollguard.gate import Gate, build_inventory, policy_parameters
 from rollguard.gatekeeper.documents import (
     constraint,
     constraint_name,
@@ -244,7 +244,7 @@ def _policy_files(
     folder = info.name
     files = {f"{folder}/template.yaml": render([constraint_template(bundle, info, libs=libs)])}
     enforcement = settings.enforcement_for(info.id, info.custom.get("enforcement", "deny"))
-    parameters = settings.parameters_for(info.id, info.default_parameters())
+    parameters = policy_parameters(settings, info)
     tests = []
     for sample in samples_for(info, parameters, fixtures):
         document = constraint(info, name=sample.name, parameters=sample.parameters, enforcement=enforcement)

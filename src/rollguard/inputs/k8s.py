@@ -9,18 +9,15 @@ from typing import Any
 
 import yaml
 
+from rollguard.inputs.jsontext import parse_json
+from rollguard.inputs.yamltext import SafeLoader, UnsafeDocument, problem_of, too_deep_error
 from rollguard.model import Artifact, InputProblem, Resource
-
-try:
-    _BaseLoader: type = yaml.CSafeLoader
-except AttributeError:  # libyaml missing: the pure-Python loader gives the same documents
-    _BaseLoader = yaml.SafeLoader
 
 _DOC_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc]
-    """Safe loader that remembers the first line of every document it builds."""
+class _LineLoader(SafeLoader):
+    """Checked safe loader that remembers the first line of every document it builds."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -31,13 +28,15 @@ class _LineLoader(_BaseLoader):  # type: ignore[misc]
         if self.check_node():
             node = self.get_node()
             self.doc_lines.append(node.start_mark.line + 1)
-            return self.construct_document(node)
+            return self.construct_checked(node)
         return None
 
 
 def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
     """Artifacts and problems of one file's text (YAML or JSON)."""
     stripped = text.lstrip()
+    if not stripped:
+        return [], []  # nothing in it: the caller decides whether that is allowed
     if name.lower().endswith(".json") or stripped.startswith(("{", "[")) and _is_json(stripped):
         return _load_json(name, text)
     return _load_yaml(name, text)
@@ -46,16 +45,15 @@ def load_text(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
 
 def _load_json(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [], [InputProblem(name, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno}); fix the syntax")]
+    doc, problem = parse_json(name, text, what="the manifest", advice="fix the syntax")
+    if problem is not None:
+        return [], [problem]
     return _documents(name, [(doc, 1)])
 
 
@@ -66,7 +64,7 @@ def _load_yaml(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]
         while loader.check_data():
             doc = loader.get_data()
             docs.append((doc, loader.doc_lines[-1]))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):
         # Parse document by document so one broken document does not hide the others.
         return _load_yaml_split(name, text)
     finally:
@@ -79,30 +77,33 @@ def _load_yaml_split(name: str, text: str) -> tuple[list[Artifact], list[InputPr
     chunks = []
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(text)
-        if start == 0 and i + 1 < len(starts) and starts[1] == 0:
-            continue
+        if i == 0 and len(starts) > 1 and starts[1] == 0:
+            continue  # the file opens with `---`: that chunk is the next one
         chunks.append((start, text[start:end]))
     artifacts: list[Artifact] = []
     problems: list[InputProblem] = []
     for start, chunk in chunks:
         offset = text.count("\n", 0, start)  # lines before the chunk
         loader = _LineLoader(chunk)
+        loader.line_offset = offset  # lines named inside messages are the file's own
         found: list[tuple[Any, int]] = []
         try:
             while loader.check_data():
                 doc = loader.get_data()
                 found.append((doc, offset + loader.doc_lines[-1]))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            line = offset + mark.line + 1 if mark is not None else offset + 1
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:
+            error = too_deep_error(chunk) if isinstance(exc, RecursionError) else exc
+            if isinstance(error, ValueError):  # a constructor's own limit, e.g. int() of thousands of digits
+                error = yaml.MarkedYAMLError(problem=str(error))
+            at, problem = problem_of(error)
+            line = offset + (at if at is not None else 0) + 1
             begins = offset + (2 if chunk.startswith("---") else 1)
             problems.append(
                 InputProblem(
                     name,
                     line,
-                    f"invalid YAML in the document starting at line {begins}: {problem}; "
-                    "fix the syntax (the other documents were judged)",
+                    f"invalid YAML in the document starting at line {begins}: {problem}"
+                    f"{'' if isinstance(error, UnsafeDocument) else '; fix the syntax'} (the other documents were judged)",
                 )
             )
             continue

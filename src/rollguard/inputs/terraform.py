@@ -47,7 +47,7 @@ def is_plan(name: str, text: str) -> bool:
         return False
     try:
         doc = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # the loader reports either, with its line
         head = stripped[:512]
         return '"format_version"' in head and any(k in stripped for k in _PLAN_KEYS)
     return (

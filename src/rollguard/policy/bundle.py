@@ -16,6 +16,21 @@ from rollguard.model import ENFORCEMENTS, Severity
 
 _PACKAGE = re.compile(r"^package\s+([\w.]+)\s*$", re.MULTILINE)
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+_POLICY_PACKAGE = re.compile(r"^rollguard\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# A rule head at the start of a line: `violation contains`, `violation[...]`, `violation if`, ...
+_VIOLATION_RULE = re.compile(r"^violation\b(?!\s*:=\s*set\(\))", re.MULTILINE)
+# A rule defined at the start of a line (Rego's formatter puts every head there).
+_RULE_HEAD = re.compile(
+    r"^(?:default\s+)?([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:\(|\[|\{|:=|=|if\b|contains\b|else\b|$)", re.MULTILINE
+)
+_IMPORT = re.compile(
+    r"^import\s+data\.rollguard\.lib\.([a-zA-Z0-9_]+)(?:\s+as\s+([a-zA-Z_][a-zA-Z0-9_]*))?\s*$", re.MULTILINE
+)
+# Strings and comments, blanked before looking for references so text in messages is not code.
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*')
+_LIB_REF = re.compile(r"(?<!import )\bdata\.rollguard\.lib\.([a-zA-Z0-9_]+)(?:\.([a-zA-Z_][a-zA-Z0-9_]*))?")
+_DOTTED = re.compile(r"(?<![\w.])([a-zA-Z_][a-zA-Z0-9_]*)\.([a-zA-Z_][a-zA-Z0-9_]*)")
+_KEYWORDS = frozenset({"import", "package", "default", "not", "some", "every", "with", "as", "else"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,9 @@ class PolicyInfo:
     applies_to: tuple[str, ...]
     file: str
     custom: Mapping[str, Any] = field(default_factory=dict)
+    # METADATA `custom.case_severity`: a finding whose details name one of these `case`s has that
+    # severity instead of `severity` (e.g. a low-severity note of a high-severity policy).
+    case_severity: Mapping[str, Severity] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -41,6 +59,11 @@ class PolicyInfo:
     @property
     def name(self) -> str:
         return self.id.split(".", 1)[1]
+
+    def severity_for(self, details: Mapping[str, Any]) -> Severity:
+        """The severity of one finding: its `details.case`'s from METADATA, else the policy's."""
+        case = details.get("case")
+        return self.case_severity.get(case, self.severity) if isinstance(case, str) else self.severity
 
     def inventory_for(self, kind: str) -> tuple[str, ...]:
         """Kinds this policy reads from data.inventory when judging a `kind` (METADATA `inventory`)."""
@@ -112,8 +135,12 @@ def default_policy_dir() -> Path:
     raise PolicyError("no bundled policies found; pass --policies DIR")
 
 
-def load_bundle(root: Path) -> PolicyBundle:
-    """Read every .rego file under `root` and build the catalogue from METADATA."""
+def load_bundle(root: Path, *, require_policies: bool = True) -> PolicyBundle:
+    """Read every .rego file under `root` and build the catalogue from METADATA.
+
+    A directory that yields no policy is an error unless `require_policies` is off (then the
+    caller says so itself): judging with nothing must never look like a pass.
+    """
     if not root.is_dir():
         raise PolicyError(f"policy directory {root} does not exist; pass --policies DIR")
     modules: dict[str, str] = {}
@@ -137,6 +164,13 @@ def load_bundle(root: Path) -> PolicyBundle:
         if info.id in seen:
             raise PolicyError(f"policy id {info.id!r} is also declared in {seen[info.id]}", file=info.file)
         seen[info.id] = info.file
+    check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
+    if require_policies and not policies:
+        raise PolicyError(
+            "no policies found: every policy is a .rego module in `package rollguard.<domain>.<name>` "
+            "with a METADATA block; check --policies",
+            file=root.as_posix(),
+        )
     return PolicyBundle(root=root, modules=modules, policies=tuple(policies), test_modules=tuple(tests))
 
 
@@ -146,8 +180,18 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
     if not m:
         raise PolicyError("no package declaration", file=rel, line=1)
     package = m.group(1)
-    if package.startswith("rollguard.lib.") or not package.startswith("rollguard."):
+    package_line = source.count("\n", 0, m.start()) + 1
+    if package.startswith("rollguard.lib."):
         return None
+    if not _POLICY_PACKAGE.match(package):
+        # Loading such a module silently would leave its rules unjudged: the entry module only
+        # calls `rollguard.<domain>.<name>.violation`.
+        raise PolicyError(
+            f"package {package} is neither a policy (`rollguard.<domain>.<name>`) nor a library "
+            "(`rollguard.lib.<name>`); rename the package so rollguard can run it",
+            file=rel,
+            line=package_line,
+        )
     meta, line = _package_metadata(source, rel)
     custom = meta.get("custom") or {}
     pid = custom.get("id")
@@ -161,15 +205,23 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
         severity = Severity.parse(str(custom.get("severity", "")))
     except ValueError as exc:
         raise PolicyError(f"METADATA custom.severity: {exc}", file=rel, line=line) from None
+    case_severity = _case_severity(custom.get("case_severity"), rel, line)
     for key in ("title", "description"):
         if not isinstance(meta.get(key), str) or not meta[key].strip():
             raise PolicyError(f"METADATA {key} is required", file=rel, line=line)
-    params = custom.get("parameters") or {"type": "object", "properties": {}}
+    params = custom.get("parameters") or {"type": "object", "properties": {}, "additionalProperties": False}
     if not isinstance(params, dict):
         raise PolicyError("METADATA custom.parameters must be a JSON Schema object", file=rel, line=line)
     applies_to = custom.get("applies_to") or []
     if not isinstance(applies_to, list) or not applies_to:
         raise PolicyError("METADATA custom.applies_to must list the kinds the policy judges", file=rel, line=line)
+    if not _VIOLATION_RULE.search(source):
+        raise PolicyError(
+            f"policy {pid} defines no `violation` rule, so it could never report anything; "
+            'add `violation contains {"msg": msg, "details": d} if { ... }`',
+            file=rel,
+            line=package_line,
+        )
     enforcement = custom.get("enforcement", "deny")
     if enforcement not in ENFORCEMENTS:
         raise PolicyError(f"METADATA custom.enforcement must be one of {', '.join(ENFORCEMENTS)}", file=rel, line=line)
@@ -185,7 +237,68 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
         applies_to=tuple(str(k) for k in applies_to),
         file=rel,
         custom=custom,
+        case_severity=case_severity,
     )
+
+
+def _case_severity(value: Any, rel: str, line: int) -> dict[str, Severity]:
+    """METADATA `custom.case_severity`: a mapping of case names to severities."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError("METADATA custom.case_severity must map case names to severities", file=rel, line=line)
+    try:
+        return {str(case): Severity.parse(str(label)) for case, label in value.items()}
+    except ValueError as exc:
+        raise PolicyError(f"METADATA custom.case_severity: {exc}", file=rel, line=line) from None
+
+
+def check_library_references(modules: Mapping[str, str]) -> None:
+    """Refuse a module that uses a `data.rollguard.lib.*` rule no library defines.
+
+    OPA evaluates a reference to a missing rule as undefined, so a misspelt helper would make
+    a policy silently never fire; here it is an error naming the file and line.
+    """
+    defined: dict[str, set[str]] = {}
+    for source in modules.values():
+        m = _PACKAGE.search(source)
+        if m and m.group(1).startswith("rollguard.lib.") and m.group(1).count(".") == 2:
+            rules = {name for name in _RULE_HEAD.findall(source) if name not in _KEYWORDS}
+            defined.setdefault(m.group(1).rsplit(".", 1)[1], set()).update(rules)
+    for rel, source in sorted(modules.items()):
+        # Same length, so offsets in `code` are offsets in `source`.
+        code = _STRING_OR_COMMENT.sub(lambda t: " " * len(t.group(0)), source)
+        refs: list[tuple[str, str, int]] = []
+        for m in _LIB_REF.finditer(code):
+            refs.append((m.group(1), m.group(2) or "", m.start()))
+        aliases: dict[str, str] = {}
+        for imported in _IMPORT.finditer(code):
+            library, alias = imported.group(1), imported.group(2) or imported.group(1)
+            if library not in defined:
+                refs.append((library, "", imported.start()))
+            else:
+                aliases[alias] = library
+        if aliases:
+            for use in _DOTTED.finditer(code):
+                library = aliases.get(use.group(1))
+                if library is not None:
+                    refs.append((library, use.group(2), use.start()))
+        for library, rule, at in refs:
+            line = source.count("\n", 0, at) + 1
+            if library not in defined:
+                known = ", ".join(sorted(defined)) or "none"
+                raise PolicyError(
+                    f"data.rollguard.lib.{library} is not a library (known: {known}); fix the import",
+                    file=rel,
+                    line=line,
+                )
+            if rule and rule not in defined[library]:
+                raise PolicyError(
+                    f"{library}.{rule} is not defined in data.rollguard.lib.{library}, so it would always be "
+                    "undefined and the rule using it would never fire; check the name",
+                    file=rel,
+                    line=line,
+                )
 
 
 # libyaml's safe loader when PyYAML has it: METADATA of every policy is read on each start.

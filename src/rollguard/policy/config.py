@@ -6,7 +6,7 @@ import datetime as dt
 import fnmatch
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -17,18 +17,20 @@ import yaml
 
 from rollguard.errors import ConfigError
 from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_freeze, parse_window
+from rollguard.inputs import decode_text
+from rollguard.inputs.yamltext import SafeLoader, problem_of, too_deep_error
 from rollguard.model import Enforcement, Resource, Severity
 
 CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """Safe loader that keeps dates as text, so an impossible date is our error, not PyYAML's crash."""
+class _ConfigLoader(SafeLoader):
+    """Checked safe loader that keeps dates as text, so an impossible date is our error, not PyYAML's crash."""
 
 
 _ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in SafeLoader.yaml_implicit_resolvers.items()
 }
 # YAML 1.1 reads an unquoted `16:00` as the base-60 integer 960; in rollguard.yaml it is a time of day.
 _CLOCK = re.compile(r"^[0-9]{1,2}:[0-5][0-9]$")
@@ -125,18 +127,41 @@ class Settings:
     approval: str | None = None
     history: History | None = None
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    key_lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
+    # `pipelines.environments`: patterns that name a deploy job's environment when it declares none.
+    pipeline_environments: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def line_of(self, *path: Any) -> int | None:
+        """The config file's line for a key path, or None (no file, or a default)."""
+        return self.key_lines.get(path)
+
+    def parameter_line(self, pattern: str, *keys: Any) -> int | None:
+        """Where `parameters.<pattern>.<keys>` is set: this environment's override first, then the top level."""
+        if self.environment is not None:
+            line = self.line_of("environments", self.environment, "parameters", pattern, *keys)
+            if line is not None:
+                return line
+        return self.line_of("parameters", pattern, *keys)
 
     def selects(self, policy_id: str) -> bool:
         """Whether `policy_id` is switched on by include/exclude globs."""
         included = any(fnmatch.fnmatchcase(policy_id, pat) for pat in self.include)
         return included and not any(fnmatch.fnmatchcase(policy_id, pat) for pat in self.exclude)
 
-    def parameters_for(self, policy_id: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
-        """METADATA defaults overridden by the matching `parameters` entries (globs allowed)."""
+    def parameters_for(
+        self, policy_id: str, defaults: Mapping[str, Any], *, declared: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """METADATA defaults overridden by the matching `parameters` entries (globs allowed).
+
+        An entry named by a glob (`k8s.*`) gives each policy only the keys it `declared`; an
+        entry naming the policy exactly gives all of its keys, so a misspelt one is refused.
+        """
         merged = dict(defaults)
-        for key, values in self.parameters.items():
-            if fnmatch.fnmatchcase(policy_id, key):
+        for pattern, values in self.parameters.items():
+            if pattern == policy_id:
                 merged.update(values)
+            elif fnmatch.fnmatchcase(policy_id, pattern):
+                merged.update({k: v for k, v in values.items() if declared is None or k in declared})
         return merged
 
     def enforcement_for(self, policy_id: str, default: Enforcement = "deny") -> Enforcement:
@@ -181,6 +206,9 @@ class Config:
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     schedules: Mapping[str, tuple[tuple[Window, ...], tuple[Freeze, ...]]] = field(default_factory=dict)
     environment_lines: Mapping[str, int] = field(default_factory=dict)
+    # The line of every mapping key in the file, by its path (`("parameters", "k8s.*", "min")`).
+    key_lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
+    pipeline_environments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # docs/pipelines.md
 
     def previous(self, environment: str) -> str | None:
         """The environment before `environment` on the promotion path, if any."""
@@ -203,7 +231,13 @@ class Config:
         for key, values in (env.get("parameters") or {}).items():
             parameters.setdefault(key, {}).update(values)
         enforcement = {**self.enforcement, **(env.get("enforcement") or {})}
-        threshold = fail_on or (Severity.parse(env["fail_on"]) if env.get("fail_on") else self.fail_on)
+        # `is None`, never `or`: Severity.INFO is 0, so `--fail-on info` would fall back to the default.
+        if fail_on is not None:
+            threshold = fail_on
+        elif env.get("fail_on") is not None:
+            threshold = Severity.parse(env["fail_on"])
+        else:
+            threshold = self.fail_on
         windows, freezes = self.schedules.get(environment or "", ((), ()))
         return Settings(
             environment=environment,
@@ -222,6 +256,8 @@ class Config:
             freezes=freezes,
             line=self.environment_lines.get(environment or ""),
             dependencies=self.dependencies,
+            key_lines=self.key_lines,
+            pipeline_environments=self.pipeline_environments,
         )
 
 
@@ -247,17 +283,23 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"read config: {exc.strerror or exc}", file=str(path)) from exc
+    text, undecodable = decode_text(str(path), data)
+    if text is None:
+        line = undecodable.line if undecodable is not None else None
+        raise ConfigError(undecodable.message if undecodable else "not UTF-8 text", file=str(path), line=line)
+    loader = _ConfigLoader(text)
     try:
-        node = yaml.compose(text, Loader=_ConfigLoader)
-        raw = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=mark.line + 1 if mark else None
-        ) from exc
+        node = loader.get_single_node()
+        raw = loader.construct_checked(node) if node is not None else None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        error = too_deep_error(text) if isinstance(exc, RecursionError) else exc
+        at, problem = problem_of(error) if isinstance(error, yaml.YAMLError) else (None, str(error))
+        raise ConfigError(f"invalid YAML: {problem}", file=str(path), line=at + 1 if at is not None else None) from exc
+    finally:
+        loader.dispose()
     raw = raw if raw is not None else {}
     import jsonschema  # slow to import; only needed when there is a config file
 
@@ -326,7 +368,8 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         )
     return Config(
         path=path,
-        include=tuple(policies.get("include") or ("*",)),
+        # An explicit empty `include: []` selects nothing (and is refused), it does not mean "all".
+        include=tuple(policies["include"]) if policies.get("include") is not None else ("*",),
         exclude=tuple(policies.get("exclude") or ()),
         parameters=raw.get("parameters") or {},
         enforcement=raw.get("enforcement") or {},
@@ -338,13 +381,64 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
         promotion=_promotion(raw, path, node),
         dependencies=_dependencies(raw, path, node),
+        pipeline_environments=_pipeline_environments(raw, path, node),
         schedules={name: _schedule(name, env, path, node) for name, env in (raw.get("environments") or {}).items()},
+        key_lines=_all_key_lines(node),
         environment_lines={
             name: line
             for name in raw.get("environments") or {}
             if (line := _key_line(node, ["environments", name])) is not None
         },
     )
+
+
+def _pipeline_environments(
+    raw: dict[str, Any], path: Path, node: yaml.Node | None
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`pipelines.environments`; every pattern must compile as the pipeline loader compiles it."""
+    from rollguard.inputs.pipeline import environment_pattern
+
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for name, patterns in ((raw.get("pipelines") or {}).get("environments") or {}).items():
+        for i, pattern in enumerate(patterns):
+            where = f"pipelines.environments.{name}[{i}]"
+            line = _line_of(node, ["pipelines", "environments", name, i])
+            try:
+                re.compile(pattern)  # first on its own, so an error's position is a position in the pattern
+                matches_nothing = environment_pattern(pattern).search("") is None
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: {pattern!r} is not a valid regular expression ({exc}); fix it (quote it in YAML)",
+                    file=str(path),
+                    line=line,
+                ) from None
+            if not matches_nothing:
+                raise ConfigError(
+                    f"{where}: {pattern!r} matches empty text, so it would name every deploy job's environment; "
+                    "make it match a word",
+                    file=str(path),
+                    line=line,
+                )
+        found.append((str(name), tuple(patterns)))
+    return tuple(found)
+
+
+def _all_key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """The 1-based line of every mapping key and list item, by its path from the top."""
+    lines: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(node, ())] if node is not None else []
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines.setdefault((*path, key.value), key.start_mark.line + 1)
+                    stack.append((value, (*path, key.value)))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                lines.setdefault((*path, i), item.start_mark.line + 1)
+                stack.append((item, (*path, i)))
+    return lines
 
 
 def _key_line(node: yaml.Node | None, path: list[Any]) -> int | None:

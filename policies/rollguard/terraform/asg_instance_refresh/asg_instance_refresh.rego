@@ -29,6 +29,7 @@
 #   applies_to: [TerraformPlan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties:
 #       min_healthy_percentage:
 #         type: integer

@@ -23,6 +23,7 @@
 #   applies_to: [TerraformPlan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     resource "aws_autoscaling_group" "web" {

@@ -28,6 +28,7 @@
 #   applies_to: [TerraformPlan]
 #   parameters:
 #     type: object
+#     additionalProperties: false
 #     properties: {}
 #   example_allowed: |
 #     resource "aws_launch_configuration" "web" {

@@ -1,0 +1,3 @@
+ALTER TABLE orders ADD COLUMN note text;
+/* a comment that never ends
+ALTER TABLE orders DROP COLUMN legacy;
