@@ -508,7 +508,7 @@ class Gate:
         kind = artifact.document["kind"]
         for pid in self.dispatch.get(kind, []):
             info = self._by_id[pid]
-            missing = [k for k in info.inventory_for(kind) if k not in synced]
+            missing = [k for k in info.required_inventory_for(kind) if k not in synced]
             if missing:
                 findings = [f for f in findings if f.policy != pid]
                 message = (

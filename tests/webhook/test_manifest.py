@@ -129,7 +129,8 @@ def test_rules_cover_every_kind_the_policies_judge(ca_dir: Path, bundle: PolicyB
 
 def test_options_and_a_config_that_switches_policies_off(ca_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "rollguard.yaml"
-    config.write_text("version: 1\npolicies:\n  exclude: [k8s.rbac]\n")
+    # k8s.deprecated_api judges the RBAC kinds too (their removed v1beta1 version).
+    config.write_text("version: 1\npolicies:\n  exclude: [k8s.rbac, k8s.deprecated_api]\n")
     docs = manifests(ca_dir, "--failure-policy", "Ignore", "--timeout-seconds", "10", "--config", str(config))
     hook = docs["ValidatingWebhookConfiguration"]["webhooks"][0]
     assert hook["failurePolicy"] == "Ignore" and hook["timeoutSeconds"] == 10

@@ -66,8 +66,19 @@ class PolicyInfo:
         return self.case_severity.get(case, self.severity) if isinstance(case, str) else self.severity
 
     def inventory_for(self, kind: str) -> tuple[str, ...]:
-        """Kinds this policy reads from data.inventory when judging a `kind` (METADATA `inventory`)."""
-        needs = self.custom.get("inventory")
+        """Kinds this policy reads from data.inventory when judging a `kind` (METADATA `inventory` and `inventory_optional`)."""
+        return self.required_inventory_for(kind) + self._inventory("inventory_optional", kind)
+
+    def required_inventory_for(self, kind: str) -> tuple[str, ...]:
+        """Kinds without which the policy cannot judge a `kind` (METADATA `inventory`).
+
+        `inventory_optional` kinds are only read to exempt an object; when they are missing the
+        object is judged without the exemption, which can only be stricter.
+        """
+        return self._inventory("inventory", kind)
+
+    def _inventory(self, key: str, kind: str) -> tuple[str, ...]:
+        needs = self.custom.get(key)
         if not isinstance(needs, dict):
             return ()
         kinds = needs.get(kind, needs.get("*", []))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -15,17 +20,55 @@ from rollguard.webhook.review import MAX_BODY_BYTES, AdmissionRequest, BadReview
 from rollguard.webhook.service import AdmissionService, Answer, log_event
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+# Request bodies held at once; parsed, a body takes up to about 25 times its size in memory.
+BODY_BUDGET_BYTES = 2 * MAX_BODY_BYTES
+PARSE_OFF_LOOP_BYTES = 64 * 1024  # larger bodies are parsed in a thread, not on the event loop
 
 
 class _TooLarge(Exception):
     pass
 
 
+class _AsciiJSONResponse(JSONResponse):
+    """JSON escaped to ASCII: whatever a request held, its answer always encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+class BodyBudget:
+    """The bytes of request bodies this process holds at once, so many large requests cannot exhaust memory."""
+
+    def __init__(self, limit: int = BODY_BUDGET_BYTES) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    async def take(self, size: int, *, wait: float) -> bool:
+        """Reserve `size` bytes, waiting up to `wait` seconds for other requests to give theirs back."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if self._used == 0 or self._used + size <= self.limit:
+                    self._used += size
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+
+    def give(self, size: int) -> None:
+        """Return bytes taken with `take`."""
+        with self._lock:
+            self._used -= size
+
+
+def _declared_size(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
 async def _read_body(request: Request) -> bytes:
     """The body, refusing more than MAX_BODY_BYTES without reading it all into memory first."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -41,8 +84,14 @@ def create_app(
     on_startup: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The webhook app for `service` (loaded and warmed already); the hooks run at start and stop."""
+    """The webhook app for `service` (loaded and warmed already); the hooks run at start and stop.
+
+    No body, however malformed or hostile, gets an HTTP 500: a malformed review is a 400, one
+    too large a 413, and anything that goes wrong while answering a well-formed one is
+    answered by the failure mode.
+    """
     metrics = service.metrics
+    budget = BodyBudget()
 
     def admission(
         endpoint: str,
@@ -50,21 +99,45 @@ def create_app(
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
+            declared = _declared_size(request)
+            if declared is not None and declared > MAX_BODY_BYTES:
+                return too_large()
+            reserved = declared if declared is not None else MAX_BODY_BYTES
+            if not await budget.take(reserved, wait=service.settings.deadline_seconds):
+                metrics.invalid.labels(code="503").inc()
+                log_event("busy", endpoint=endpoint, reason="request bodies in memory at their limit")
+                return _AsciiJSONResponse({"error": "too many large requests at once; try again"}, status_code=503)
+            try:
+                return await judge(request, started)
+            finally:
+                budget.give(reserved)
+
+        async def judge(request: Request, started: float) -> Response:
             try:
                 body = await _read_body(request)
-                api_version, review = parse_review(body)
+                if len(body) > PARSE_OFF_LOOP_BYTES:
+                    api_version, review = await asyncio.to_thread(parse_review, body)
+                else:
+                    api_version, review = parse_review(body)
             except _TooLarge:
-                metrics.invalid.labels(code="413").inc()
-                return JSONResponse({"error": f"request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+                return too_large()
             except BadReview as exc:
                 metrics.invalid.labels(code="400").inc()
                 log_event("bad_request", endpoint=endpoint, reason=str(exc))
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            result = await answer(service, api_version, review)
+                return _AsciiJSONResponse({"error": str(exc)}, status_code=400)
+            except ClientDisconnect:  # the client went away (or was cut off as too slow): nobody to answer
+                return _AsciiJSONResponse({"error": "client disconnected"}, status_code=400)
+            try:
+                result = await answer(service, api_version, review)
+            except Exception as exc:
+                logging.getLogger("rollguard.webhook").exception("could not answer request %s", review["uid"])
+                result = service.internal_error(api_version, review, exc)
             elapsed = time.perf_counter() - started
             kind = review["kind"]["kind"]
             operation = review.get("operation", "")
-            metrics.requests.labels(endpoint=endpoint, operation=operation, kind=kind, decision=result.decision).inc()
+            metrics.requests.labels(
+                endpoint=endpoint, operation=operation, kind=service.kind_label(kind), decision=result.decision
+            ).inc()
             metrics.latency.labels(endpoint=endpoint).observe(elapsed)
             runtime = service.runtime
             log_event(
@@ -81,9 +154,13 @@ def create_app(
                 latency_ms=round(elapsed * 1000, 3),
                 bundle=runtime.digest if runtime else None,
             )
-            return JSONResponse(result.review)
+            return _AsciiJSONResponse(result.review)
 
         return handle
+
+    def too_large() -> Response:
+        metrics.invalid.labels(code="413").inc()
+        return _AsciiJSONResponse({"error": f"request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")

@@ -47,6 +47,18 @@ KIND_RESOURCES: dict[str, tuple[str, str]] = {
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "Ingress": ("networking.k8s.io", "ingresses"),
+    "IngressClass": ("networking.k8s.io", "ingressclasses"),
+    "RuntimeClass": ("node.k8s.io", "runtimeclasses"),
+    "PriorityClass": ("scheduling.k8s.io", "priorityclasses"),
+    "StorageClass": ("storage.k8s.io", "storageclasses"),
+    "CSIDriver": ("storage.k8s.io", "csidrivers"),
+    "CustomResourceDefinition": ("apiextensions.k8s.io", "customresourcedefinitions"),
+    "FlowSchema": ("flowcontrol.apiserver.k8s.io", "flowschemas"),
+    "PriorityLevelConfiguration": ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
+    # The API server never sends webhook configurations to webhooks; the rule is inert but keeps
+    # the rules a plain function of the judged kinds.
+    "MutatingWebhookConfiguration": ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    "ValidatingWebhookConfiguration": ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
     "Role": ("rbac.authorization.k8s.io", "roles"),
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),

@@ -40,14 +40,26 @@ class Metrics:
         )
         self.invalid = Counter(
             "rollguard_admission_invalid_requests",
-            "Requests refused as malformed (400) or too large (413).",
+            "Requests refused as malformed (400), too large (413) or while too many bodies are held (503).",
             ["code"],
             registry=r,
         )
         self.failures = Counter(
             "rollguard_admission_failures",
-            "Requests that could not be judged (deadline or engine error), answered by the failure mode.",
+            "Requests not judged (deadline, limit, memory, engine error), answered by the failure mode.",
             ["reason", "failure_mode"],
+            registry=r,
+        )
+        self.evaluators = Gauge(
+            "rollguard_evaluators",
+            "Evaluation worker processes, by state (idle, busy, starting).",
+            ["state"],
+            registry=r,
+        )
+        self.evaluator_restarts = Counter(
+            "rollguard_evaluator_restarts",
+            "Evaluation workers killed and replaced, by reason (deadline, memory, exit).",
+            ["reason"],
             registry=r,
         )
         self.policy_errors = Counter(

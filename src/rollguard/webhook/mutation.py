@@ -42,6 +42,11 @@ class MutationSettings:
     drain_seconds: int = DEFAULT_DRAIN_SECONDS
     version_label_name: str = VERSION_LABEL
 
+    @property
+    def enabled(self) -> bool:
+        """Whether any mutation is switched on (else `/mutate` has nothing to compute)."""
+        return self.version_label or self.prestop_sleep or self.revision_history or self.progress_deadline
+
     @classmethod
     def from_config(
         cls,

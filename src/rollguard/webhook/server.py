@@ -21,7 +21,9 @@ from starlette.applications import Starlette
 
 from rollguard.errors import ConfigError, RollguardError
 from rollguard.webhook.app import create_app
+from rollguard.webhook.evaluation import PoolOptions
 from rollguard.webhook.metrics import Metrics
+from rollguard.webhook.protocol import ConnectionLimits, DeadlineH11Protocol, limit_tls_handshakes
 from rollguard.webhook.recorder import DecisionRecorder
 from rollguard.webhook.service import AdmissionService, FailureMode, PolicySource, log_event
 
@@ -51,6 +53,8 @@ class ServeOptions:
     reload_interval: float = 2.0
     inventory: tuple[str, ...] = ()
     engine_options: Mapping[str, Any] = field(default_factory=dict)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
+    evaluation: PoolOptions = field(default_factory=PoolOptions)
 
     def to_env(self) -> str:
         """The options as JSON, for the environment of worker processes."""
@@ -62,11 +66,24 @@ class ServeOptions:
         raw = json.loads(os.environ[OPTIONS_ENV])
         raw["sync"] = tuple(raw.get("sync") or ())
         raw["inventory"] = tuple(raw.get("inventory") or ())
+        raw["connections"] = ConnectionLimits(**raw.get("connections", {}))
+        raw["evaluation"] = PoolOptions(**raw.get("evaluation", {}))
         return cls(**raw)
 
 
 class TlsConfig(uvicorn.Config):
-    """uvicorn's config with TLS 1.2 as the lowest protocol version, whatever OpenSSL defaults to."""
+    """uvicorn's config with TLS 1.2 as the lowest protocol version, whatever OpenSSL defaults to,
+    and the connection limits: deadlines for slow clients (DeadlineH11Protocol), the keep-alive
+    timeout and the number of connections served."""
+
+    def __init__(self, app: Any, *, connections: ConnectionLimits | None = None, **kwargs: Any) -> None:
+        limits = connections or ConnectionLimits()
+        kwargs.setdefault("http", DeadlineH11Protocol)
+        kwargs.setdefault("timeout_keep_alive", limits.keep_alive_timeout)
+        # uvicorn answers 503 once the connections, this one included, reach the limit.
+        kwargs.setdefault("limit_concurrency", limits.max_connections + 1)
+        super().__init__(app, **kwargs)
+        self.connection_limits = limits
 
     def load(self) -> None:
         """Load as uvicorn does, then raise the TLS floor."""
@@ -118,6 +135,7 @@ def build_service(options: ServeOptions) -> tuple[AdmissionService, Any]:
         recorder=recorder,
         own_namespace=options.namespace,
         failure_mode=options.failure_mode,
+        evaluation=options.evaluation,
         **kwargs,
     )
     if sync is not None:
@@ -218,12 +236,15 @@ class Reloader:
 
 def create_from_environment() -> Starlette:
     """App factory for uvicorn worker processes (each builds its own engine: spawn, never fork)."""
+    # A spawned worker does not inherit the parent's logging set-up (a no-op when it is the parent).
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     options = ServeOptions.from_env()
     service, sync = build_service(options)
     reloader = Reloader(service, options, sync)
 
     def startup() -> None:
         loop = asyncio.get_running_loop()
+        limit_tls_handshakes(loop, options.connections.header_timeout)  # before uvicorn creates its servers
         loop.add_signal_handler(signal.SIGHUP, reloader.request, "SIGHUP")
         if sync is not None:
             sync.start()
@@ -263,6 +284,7 @@ def serve(options: ServeOptions) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        connections=options.connections,
     )
     server = uvicorn.Server(config)
     if options.workers > 1:

@@ -1,15 +1,15 @@
-"""Admission decisions: exemptions, deadlines, failure mode, hot reload and recording.
+"""Admission decisions: exemptions, structural limits, deadlines, failure mode, hot reload and recording.
 
-The gate and its engine live on one dedicated thread per loaded bundle (regorus engines are
-bound to the thread that made them; OPA's is thread-safe but gains nothing from more threads
-under the GIL). A reload or an inventory change builds a new runtime beside the old one and
-swaps it in only once it has compiled and warmed, so a broken policy never stops admission.
+The gates and their engines live in evaluation worker processes (evaluation.py), so that a
+request past its deadline is abandoned, not waited for; this process keeps only what it needs
+to answer and record: the bundle's catalogue and settings. A reload or an inventory change
+builds a new runtime beside the old one and swaps it in only once its first worker has
+compiled and warmed the bundle, so a broken policy never stops admission.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as dt
 import fnmatch
 import json
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rollguard.audit.record import ChangeIdentity, build_record
-from rollguard.engine import create_engine
 from rollguard.errors import RollguardError
-from rollguard.gate import Gate
 from rollguard.inputs.k8s import images_of
+from rollguard.links import artifact_links
 from rollguard.model import Artifact, Decision, Finding
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config, Settings
+from rollguard.webhook.evaluation import EvaluationAbandoned, EvaluationPool, PoolOptions, WorkerSetup
+from rollguard.webhook.limits import StructuralLimits
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.recorder import DecisionRecorder, utc_now
 from rollguard.webhook.review import AdmissionRequest, request_artifact, review_response
@@ -42,7 +43,7 @@ DEFAULT_DEADLINE_SECONDS = 2.0  # below the API server's default webhook timeout
 
 @dataclass(frozen=True)
 class AdmissionSettings:
-    """How requests are answered: exemptions, failure mode, deadline and mutations."""
+    """How requests are answered: exemptions, failure mode, deadline, structural limits and mutations."""
 
     exempt_namespaces: tuple[str, ...] = DEFAULT_EXEMPT_NAMESPACES
     exempt_users: tuple[str, ...] = ()
@@ -50,13 +51,16 @@ class AdmissionSettings:
     failure_mode: FailureMode = "closed"
     deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     mutations: Mapping[str, Any] = field(default_factory=dict)
+    limits: StructuralLimits = field(default_factory=StructuralLimits)
 
     @classmethod
     def from_config(
         cls, raw: Mapping[str, Any], *, own_namespace: str | None, failure_mode: FailureMode | None = None
     ) -> AdmissionSettings:
         """Settings from rollguard.yaml's `admission:`; rollguard's own namespace is always exempt."""
-        namespaces = tuple(raw.get("exempt_namespaces") or DEFAULT_EXEMPT_NAMESPACES)
+        # `is None`, not `or`: an explicit `exempt_namespaces: []` means "exempt none", not the defaults.
+        listed = raw.get("exempt_namespaces")
+        namespaces = tuple(listed) if listed is not None else DEFAULT_EXEMPT_NAMESPACES
         if own_namespace and own_namespace not in namespaces:
             namespaces += (own_namespace,)
         return cls(
@@ -66,6 +70,7 @@ class AdmissionSettings:
             failure_mode=failure_mode or raw.get("failure_mode", "closed"),
             deadline_seconds=float(raw.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
             mutations=raw.get("mutations") or {},
+            limits=StructuralLimits.from_config(raw.get("limits")),
         )
 
     def exemption(self, request: AdmissionRequest) -> str | None:
@@ -104,68 +109,74 @@ class PolicySource:
 
 
 class Runtime:
-    """One loaded, warmed bundle on its own evaluation thread."""
+    """One loaded bundle: its catalogue and settings here, its gates in a pool of evaluation workers."""
 
-    def __init__(self, source: PolicySource, *, inventory: Mapping[str, Any], synced: frozenset[str] | None) -> None:
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollguard-eval")
+    def __init__(
+        self,
+        source: PolicySource,
+        *,
+        inventory: Mapping[str, Any],
+        synced: frozenset[str] | None,
+        pool: PoolOptions,
+        metrics: Metrics | None = None,
+        start: int | None = None,
+    ) -> None:
+        """Load the bundle and start `start` workers (all by default); raise if it does not compile."""
         from rollguard.webhook.mutation import MutationSettings
 
+        bundle, self.config, self.settings = source.load()
+        setup = WorkerSetup(
+            bundle=bundle,
+            config=self.config,
+            settings=self.settings,
+            engine=source.engine,
+            engine_options=dict(source.engine_options),
+            inventory=inventory,
+            synced=synced,
+            domains=CLUSTER_DOMAINS,
+            now=utc_now(),
+        )
+        self.pool = EvaluationPool(setup, pool, metrics=metrics)
         try:
-            self.gate, self.config = self.executor.submit(self._build, source, inventory, synced).result()
+            catalogue = self.pool.start(start)
             # Built here so a mutation config that contradicts a policy fails the (re)load, not a request.
             self.mutations = MutationSettings.from_config(
-                self.config.admission.get("mutations"), policy_parameters=self.gate.parameters
+                self.config.admission.get("mutations"), policy_parameters=catalogue.parameters
             )
         except BaseException:
-            self.executor.shutdown(wait=False)
+            self.pool.close()
             raise
-        self.digest = f"sha256:{self.gate.bundle.digest}"
-        self.targets_delete = any("DELETE" in _operations(p.custom) for p in self.gate.policies)
-        self.targets_connect = any("CONNECT" in _operations(p.custom) for p in self.gate.policies)
+        self.digest = catalogue.digest
+        self.engine = catalogue.engine
+        self.policies = catalogue.policies
+        self.targets_delete = any("DELETE" in _operations(p.custom) for p in self.policies)
+        self.targets_connect = any("CONNECT" in _operations(p.custom) for p in self.policies)
 
-    @staticmethod
-    def _build(
-        source: PolicySource, inventory: Mapping[str, Any], synced: frozenset[str] | None
-    ) -> tuple[Gate, Config]:
-        bundle, config, settings = source.load()
-        engine = (
-            create_engine(source.engine, **source.engine_options)
-            if source.engine_options
-            else create_engine(source.engine)
-        )
-        gate = Gate(
-            bundle=bundle,
-            engine=engine,
-            settings=settings,
-            now=utc_now(),
-            inventory=inventory,
-            synced_kinds=synced,
-            domains=CLUSTER_DOMAINS,
-        )
-        gate.warm_review()
-        return gate, config
+    async def judge(self, request: AdmissionRequest, *, timeout: float, limits: StructuralLimits) -> Decision:
+        """Judge in a worker, unless `request` is over `limits`; EvaluationAbandoned when it is, or
+        after `timeout` seconds; RuntimeError once this runtime is closed."""
+        return await self.pool.judge(request, now=utc_now(), timeout=timeout, check=limits.exceeded)
 
-    def judge(self, artifact: Artifact, request: AdmissionRequest) -> Decision:
-        """Judge on the evaluation thread (called through the executor)."""
-        self.gate.now = utc_now()  # waiver expiry at the time of the request
-        return self.gate.judge_review(artifact, request, isolate=False)
+    def unjudged(self, artifact: Artifact) -> Decision:
+        """What is recorded for a request that was not judged: no findings, this bundle's settings."""
+        return Decision(
+            findings=(),
+            problems=(),
+            fail_on=self.settings.fail_on,
+            engine=self.engine,
+            resources=1,
+            policies=len(self.policies),
+            environment=self.settings.environment,
+            links=artifact_links([artifact]),
+        )
 
     def policy_in(self, message: str) -> str:
         """The id of the policy whose file an engine error names, or `unknown`."""
-        return next((p.id for p in self.gate.policies if p.file in message), "unknown")
+        return next((p.id for p in self.policies if p.file in message), "unknown")
 
-    def close(self) -> None:
-        """Let queued evaluations finish, release the engine on its own thread, then end the thread."""
-
-        def release() -> None:
-            # regorus engines must be dropped on the thread that made them.
-            self.__dict__.pop("gate", None)
-
-        try:
-            self.executor.submit(release)
-        except RuntimeError:
-            return  # closed already
-        self.executor.shutdown(wait=False)
+    def close(self, *, wait: bool = False) -> None:
+        """Stop the workers: the idle ones now, the busy ones once their requests are answered."""
+        self.pool.close(wait=wait)
 
 
 def _operations(custom: Mapping[str, Any]) -> tuple[str, ...]:
@@ -201,8 +212,10 @@ class AdmissionService:
         own_namespace: str | None = None,
         failure_mode: FailureMode | None = None,
         inventory: InventorySource = _empty_inventory,
+        evaluation: PoolOptions | None = None,
     ) -> None:
         self.source = source
+        self.evaluation = evaluation or PoolOptions()
         self.metrics = metrics
         self.recorder = recorder
         self.own_namespace = own_namespace
@@ -216,49 +229,104 @@ class AdmissionService:
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load, compile and warm the policies; raise on failure (the first load must succeed)."""
-        inventory, synced = self.inventory()
-        runtime = Runtime(self.source, inventory=inventory, synced=synced)
-        self._swap(runtime)
+        """Load, compile and warm the policies in every worker; raise on failure (the first load must succeed)."""
+        old = self._swap(self._runtime(start=None))
+        if old is not None:
+            old.close(wait=True)
 
     def reload(self, reason: str) -> bool:
-        """Build a new runtime beside the current one; keep the old one if the new one fails."""
+        """Build a new runtime beside the current one; keep the old one if the new one fails.
+
+        Only the new runtime's first worker starts before the swap: it proves the bundle
+        compiles. The others start once the old workers have stopped (the idle ones at the
+        swap, the busy ones when their requests are answered), so a reload holds one worker
+        more than usual, not twice as many.
+        """
         started = time.perf_counter()
+        current = self.runtime
+        if current is not None:
+            current.pool.hold_replacements(True)
         try:
-            inventory, synced = self.inventory()
-            runtime = Runtime(self.source, inventory=inventory, synced=synced)
-        except RollguardError as exc:
+            runtime = self._runtime(start=1)
+        except BaseException as exc:
+            if current is not None:
+                current.pool.hold_replacements(False)
+            if not isinstance(exc, RollguardError):
+                raise
             self.metrics.reloads.labels(result="failed").inc()
             log_event("reload_failed", reason=reason, error=str(exc), level=logging.ERROR)
             return False
-        self._swap(runtime)
+        old = self._swap(runtime)
+        if old is not None:
+            old.close(wait=True)
+        runtime.pool.fill()
         self.metrics.reloads.labels(result="ok").inc()
         log_event("reloaded", reason=reason, bundle=runtime.digest, seconds=round(time.perf_counter() - started, 3))
         return True
 
-    def _swap(self, runtime: Runtime) -> None:
+    def _runtime(self, *, start: int | None) -> Runtime:
+        inventory, synced = self.inventory()
+        return Runtime(
+            self.source, inventory=inventory, synced=synced, pool=self.evaluation, metrics=self.metrics, start=start
+        )
+
+    def _swap(self, runtime: Runtime) -> Runtime | None:
+        """Serve with `runtime` from now on; the one it replaces, closed but perhaps still judging."""
         with self._lock:
             old, self.runtime = self.runtime, runtime
             self.settings = AdmissionSettings.from_config(
                 runtime.config.admission, own_namespace=self.own_namespace, failure_mode=self.failure_mode_override
             )
-        self.metrics.bundle.info({"digest": runtime.digest, "policies": str(len(runtime.gate.policies))})
+        self.metrics.bundle.info({"digest": runtime.digest, "policies": str(len(runtime.policies))})
         if old is not None:
             old.close()
+        return old
 
     @property
     def ready(self) -> bool:
-        """Policies loaded and warmed, and the first inventory sync complete."""
-        return self.runtime is not None and self.inventory_ready()
+        """Policies loaded and warmed, an evaluation worker alive, and the first inventory sync complete."""
+        runtime = self.runtime
+        return runtime is not None and runtime.pool.serving and self.inventory_ready()
 
     def close(self) -> None:
-        """Stop the evaluation thread and flush the recorder."""
+        """Stop the evaluation workers and flush the recorder."""
         if self.runtime is not None:
-            self.runtime.close()
+            self.runtime.close(wait=True)
         if self.recorder is not None:
             self.recorder.close()
 
     # -- answering -------------------------------------------------------------------------
+
+    def kind_label(self, kind: str) -> str:
+        """`kind` as a metric label: a kind the policies judge, else `other` (labels must stay few)."""
+        runtime = self.runtime
+        known = runtime is not None and any(kind in p.applies_to for p in runtime.policies)
+        return kind if known else "other"
+
+    def internal_error(self, api_version: str, request: AdmissionRequest, exc: Exception) -> Answer:
+        """The answer when answering `request` failed unexpectedly: the failure mode, never an HTTP 500."""
+        reason = f"internal error ({type(exc).__name__}); see the webhook's log"
+        runtime = self.runtime
+        if runtime is not None:
+            try:
+                return self._failed(api_version, request, request_artifact(request), runtime, reason, "internal_error")
+            except Exception:  # the request is too odd even to be recorded: answer it all the same
+                log.exception("could not record the failure of request %s", request["uid"])
+        mode = self.settings.failure_mode
+        allowed = mode == "open"
+        message = f"rollguard could not judge this request: {reason}; failure mode {mode} " + (
+            "allows it" if allowed else "denies it"
+        )
+        return Answer(
+            review_response(
+                api_version,
+                request["uid"],
+                allowed=allowed,
+                message=None if allowed else message,
+                warnings=[message] if allowed else [],
+            ),
+            f"failed-{mode}",
+        )
 
     async def validate(self, api_version: str, request: AdmissionRequest) -> Answer:
         """Judge one request and answer it."""
@@ -274,25 +342,21 @@ class AdmissionService:
         ):
             return Answer(review_response(api_version, uid, allowed=True), "allowed")
         artifact = request_artifact(request)
-        loop = asyncio.get_running_loop()
         try:
             try:
-                future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
+                decision = await runtime.judge(request, timeout=settings.deadline_seconds, limits=settings.limits)
             except RuntimeError:  # a reload closed this runtime just now: use the new one
                 current = self.runtime
                 assert current is not None
                 runtime = current
-                future = loop.run_in_executor(runtime.executor, runtime.judge, artifact, request)
-            decision = await asyncio.wait_for(future, timeout=settings.deadline_seconds)
-        except asyncio.TimeoutError:
-            return self._failed(
-                api_version,
-                request,
-                artifact,
-                runtime,
-                f"not judged within the {settings.deadline_seconds:g} s deadline",
-                "deadline",
+                decision = await runtime.judge(request, timeout=settings.deadline_seconds, limits=settings.limits)
+        except EvaluationAbandoned as exc:
+            reason = (
+                f"not judged within the {settings.deadline_seconds:g} s deadline"
+                if exc.reason == "deadline"
+                else exc.message
             )
+            return self._failed(api_version, request, artifact, runtime, reason, exc.reason)
         except RollguardError as exc:
             policy = runtime.policy_in(str(exc))
             self.metrics.policy_errors.labels(policy=policy).inc()
@@ -350,7 +414,7 @@ class AdmissionService:
             request,
             artifact,
             runtime,
-            decision or _unjudged(runtime.gate, artifact),
+            decision or runtime.unjudged(artifact),
             failure={"reason": reason, "failure_mode": mode, "allowed": allowed},
         )
         warnings = [message] if allowed else []
@@ -374,7 +438,7 @@ class AdmissionService:
         if self.recorder is None or request.get("dryRun"):
             return
         when = utc_now()
-        policies = runtime.gate.policies  # not the gate: it must stay on its evaluation thread
+        policies = runtime.policies
         user = request.get("userInfo") or {}
 
         def build() -> Mapping[str, Any]:
@@ -401,7 +465,11 @@ class AdmissionService:
         self.recorder.submit(build)
 
     async def mutate(self, api_version: str, request: AdmissionRequest) -> Answer:
-        """Answer with the JSON Patch of the mutations enabled in config (never denies)."""
+        """Answer with the JSON Patch of the mutations enabled in config (never denies).
+
+        An object over a structural limit is left as it is, with a warning: `/validate`
+        answers it by the failure mode.
+        """
         from rollguard.webhook.mutation import mutate
 
         uid = request["uid"]
@@ -411,9 +479,18 @@ class AdmissionService:
         operation = request.get("operation", "")
         if settings.exemption(request) is not None:
             return Answer(review_response(api_version, uid, allowed=True), "exempt")
-        if operation not in ("CREATE", "UPDATE") or not obj:
+        if operation not in ("CREATE", "UPDATE") or not obj or not runtime.mutations.enabled:
             return Answer(review_response(api_version, uid, allowed=True), "allowed")
-        patch = mutate(obj, runtime.mutations, operation=operation)
+
+        def patch_or_refusal() -> tuple[list[dict[str, Any]], str | None]:
+            excess = settings.limits.exceeded(request)
+            return ([], excess) if excess is not None else (mutate(obj, runtime.mutations, operation=operation), None)
+
+        # Off the event loop: the mutation copies and compares the whole object.
+        patch, excess = await asyncio.to_thread(patch_or_refusal)
+        if excess is not None:
+            warning = f"rollguard did not mutate {request_artifact(request).resource.display()}: {excess}"
+            return Answer(review_response(api_version, uid, allowed=True, warnings=[warning]), "allowed")
         return Answer(review_response(api_version, uid, allowed=True, patch=patch), "mutated" if patch else "allowed")
 
 
@@ -422,12 +499,6 @@ def _warns(f: Finding, decision: Decision) -> bool:
     if f.waived or f.enforcement == "dryrun" or f.error:
         return False
     return f.enforcement == "warn" or not f.blocks(decision.fail_on)
-
-
-def _unjudged(gate: Gate, artifact: Artifact) -> Decision:
-    from rollguard.model import ChangeSet
-
-    return gate.decide(ChangeSet(artifacts=(artifact,)), [])
 
 
 _VERSION: list[str] = []
