@@ -140,6 +140,27 @@ def test_unusable_stores_exit_2_with_one_line(tmp_path: Path) -> None:
     assert period.exit_code == 2 and "--since 'yesterday' is not an ISO 8601 date" in period.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "verify"],
+        ["audit", "log"],
+        ["audit", "report", "--since", "2026-11-01", "--until", "2026-11-30"],
+        ["check --record"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_opens_its_store_through_the_registry(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:decisions.db"  # no `://`: a scheme no backend is registered for
+    result = record_demo(url) if command == ["check --record"] else run(*command, "--store", url)
+    assert result.exit_code == 2
+    assert f"--store {url!r}: unknown store URL (use one of sqlite://" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_recording_into_an_unreachable_database_fails_with_exit_2(tmp_path: Path) -> None:
     import socket
 

@@ -24,9 +24,9 @@ from rollguard.audit.record import ChangeIdentity, Source, build_record
 from rollguard.audit.render import REPORT_FORMATS, render_report, write_report
 from rollguard.audit.render.csv_format import COLUMNS
 from rollguard.audit.render.labels import SECTIONS
-from rollguard.audit.report import Report, redact_url
+from rollguard.audit.report import Report
 from rollguard.audit.report_build import build_report, report_from_store
-from rollguard.audit.store import open_store
+from rollguard.audit.store import open_store, redact_url
 from rollguard.cli import main
 from rollguard.errors import ConfigError, StoreError
 from rollguard.model import AppliedWaiver, Artifact, Decision, Finding, InputProblem, Resource, Severity

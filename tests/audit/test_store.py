@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
+import inspect
 import json
+import pkgutil
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rollguard.audit import postgres_store, sqlite_store
 from rollguard.audit.record import GENESIS, canonical_json, chain_hash
-from rollguard.audit.store import Anchor, DecisionStore, NoDecisionLog, open_store
+from rollguard.audit.store import STORES, Anchor, DecisionStore, NoDecisionLog, open_store, postgres, sqlite
 from rollguard.errors import ConfigError, StoreError
 
 from .tampering import drop_guards, log_tables, raw, rewrite, sql, tamper
@@ -205,13 +209,13 @@ def test_a_writer_killed_mid_append_leaves_a_valid_chain(store_url: str) -> None
 def test_migrations_are_versioned_and_applied_on_open(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in sqlite_store.MIGRATIONS[0]:  # a store written by a release with one migration
+    for statement in sqlite.MIGRATIONS[0]:  # a store written by a release with one migration
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with open_store(f"sqlite:///{path}") as store:
-        assert isinstance(store, sqlite_store.SqliteStore)
-        assert store.schema_version() == len(sqlite_store.MIGRATIONS) == 3
+        assert isinstance(store, sqlite.SqliteStore)
+        assert store.schema_version() == len(sqlite.MIGRATIONS) == 3
         store.append(body(1))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         raw(f"sqlite:///{path}", "DELETE FROM rollguard_decisions")  # the second migration's guard is in place
@@ -222,8 +226,8 @@ def test_migrations_are_versioned_and_applied_on_open(tmp_path: Path) -> None:
 
 def test_postgres_migrations_are_versioned(postgres_url: str) -> None:
     with open_store(postgres_url) as store:
-        assert isinstance(store, postgres_store.PostgresStore)
-        assert store.schema_version() == len(postgres_store.MIGRATIONS)
+        assert isinstance(store, postgres.PostgresStore)
+        assert store.schema_version() == len(postgres.MIGRATIONS)
     raw(postgres_url, "UPDATE rollguard_schema SET version = 9")
     with pytest.raises(StoreError, match="schema version 9"):
         open_store(postgres_url)
@@ -250,6 +254,81 @@ def test_an_unreachable_database_is_a_store_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(StoreError, match=rf"decision store postgresql://rollguard:\*\*\*@127.0.0.1:{port}/x: "):
         open_store(f"postgresql://rollguard:secret@127.0.0.1:{port}/x")
+
+
+# --- the registry: every URL scheme opens its backend, and every backend has a scheme ---------
+
+
+def _postgres_as(scheme: str) -> Callable[[pytest.FixtureRequest, Path], str]:
+    def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+        return scheme + "://" + str(request.getfixturevalue("postgres_url")).partition("://")[2]
+
+    return url
+
+
+# Scheme -> the backend it must open and a URL of that scheme for a new, empty store.
+SCHEMES: dict[str, tuple[type[DecisionStore], Callable[[pytest.FixtureRequest, Path], str]]] = {
+    "sqlite": (sqlite.SqliteStore, lambda request, tmp_path: f"sqlite:///{tmp_path / 'decisions.db'}"),
+    "postgresql": (postgres.PostgresStore, _postgres_as("postgresql")),
+    "postgres": (postgres.PostgresStore, _postgres_as("postgres")),
+}
+
+
+def test_every_scheme_has_a_backend_here() -> None:
+    assert set(SCHEMES) == set(STORES)
+
+
+def test_every_backend_has_a_scheme() -> None:
+    import rollguard.audit.store as package
+
+    backends = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        backends |= {
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, DecisionStore) and cls.__module__ == module.__name__ and not inspect.isabstract(cls)
+        }
+    assert backends == {backend for backend, _ in SCHEMES.values()}
+
+
+@pytest.mark.parametrize("scheme", sorted(STORES))
+def test_every_scheme_opens_a_store_of_its_backend(scheme: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    backend, example = SCHEMES[scheme]
+    url = example(request, tmp_path)
+    assert url.startswith(f"{scheme}://")
+    with open_store(url) as store:
+        assert type(store) is backend and store.url == url
+        fill(store, 2)
+    with open_store(url, create=False) as store:  # and readers open it through the same registry
+        assert type(store) is backend
+        assert store.verify().ok and [r.seq for r in store.records()] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://db/decisions", "SQLite:///decisions.db", "sqlite:decisions.db", "decisions.db", ""]
+)
+@pytest.mark.parametrize("create", [True, False])
+def test_a_url_of_no_registered_scheme_is_refused(
+    url: str, create: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    known = ", ".join(f"{scheme}://" for scheme in STORES)
+    with pytest.raises(StoreError, match=re.escape(f"--store {url!r}: unknown store URL (use one of {known}, e.g. ")):
+        open_store(url, create=create)
+    assert list(tmp_path.iterdir()) == []  # nothing was created, under any name
+
+
+@pytest.mark.parametrize("url", ["mysql://db/decisions", "sqlite:decisions.db"])
+def test_promotion_history_reads_through_the_registry(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollguard.governance.history import read_history
+
+    monkeypatch.chdir(tmp_path)
+    history = read_history(url, environment="prod", previous="staging")
+    assert history.error is not None and "unknown store URL" in history.error
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- a wiped, emptied or headless store is never an intact one --------------------------------
@@ -508,7 +587,7 @@ def schema_version(url: str) -> int:
 
 def old_store(url: str, bodies: list[dict[str, Any]], *, version: int) -> None:
     """A store as an older rollguard left it: `version` migrations, records without recorded_at."""
-    migrations = (sqlite_store if url.startswith("sqlite") else postgres_store).MIGRATIONS[:version]
+    migrations = (sqlite if url.startswith("sqlite") else postgres).MIGRATIONS[:version]
     for statements in migrations:
         raw(url, *statements)
     if url.startswith("sqlite"):
@@ -550,3 +629,9 @@ def test_records_from_before_recorded_at_still_verify_and_the_chain_carries_on(s
     assert schema_version(store_url) == 3
     assert [r.recorded_at for r in records[:2]] == [None, None] and third.recorded_at is not None
     assert records[0].body == body(1)  # untouched: its hash still holds
+
+
+def test_an_unknown_scheme_error_hides_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store("mysql://admin:hunter2@db.example.com/log")
+    assert "hunter2" not in str(caught.value) and "admin:***@db.example.com" in str(caught.value)

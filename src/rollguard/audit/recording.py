@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record
-from rollguard.audit.report import redact_url
-from rollguard.audit.store import open_store
+from rollguard.audit.store import open_store, redact_url
 from rollguard.gate import Gate
 from rollguard.inputs.k8s import images_of
 from rollguard.model import Artifact, Decision, Resource

@@ -11,7 +11,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+
+from rollguard.model import Resource
 
 REPORT_VERSION = 1
 NO_ENVIRONMENT = "(none)"
@@ -85,20 +86,6 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class ResourceRef:
-    """The Kubernetes object a finding or an evaluation is about."""
-
-    api_version: str
-    kind: str
-    namespace: str | None
-    name: str
-
-    def display(self) -> str:
-        """`Kind namespace/name` (or `Kind name` for cluster-scoped objects)."""
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
-
-
-@dataclass(frozen=True)
 class WaiverRef:
     """The waiver a finding pointed at when it was recorded."""
 
@@ -116,7 +103,7 @@ class FindingEntry:
     title: str
     severity: str
     message: str
-    resource: ResourceRef
+    resource: Resource
     enforcement: str
     blocking: bool
     error: bool
@@ -218,7 +205,7 @@ class ControlFailure:
     environment: str | None
     verdict: str
     policy: str
-    resource: ResourceRef
+    resource: Resource
     messages: tuple[str, ...]
 
 
@@ -287,28 +274,4 @@ class Report:
         return {"version": REPORT_VERSION, **dataclasses.asdict(self)}
 
 
-def redact_url(url: str) -> str:
-    """`url` with any password (in the user part or the query) replaced by `***`."""
-    # Edited as text: urllib would rewrite `sqlite:///x.db` as `sqlite:/x.db`.
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    # The last `@` before the query ends the user part, even when an unescaped password holds
-    # a `/` or `@`: better to hide too much than to print a secret.
-    query_at = rest.find("?")
-    at = rest.rfind("@", 0, query_at if query_at >= 0 else len(rest))
-    if at >= 0 and not rest.startswith("/"):
-        userinfo, tail = rest[:at], rest[at:]
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        rest = userinfo + tail
-    path, question, query = rest.partition("?")
-    if question:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in _SECRET_PARAMETERS for k, _ in pairs):
-            query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs], safe="*/")
-    return f"{scheme}{sep}{path}{question}{query}"
-
-
 # libpq connection parameters that carry a secret.
-_SECRET_PARAMETERS = ("password", "sslpassword")

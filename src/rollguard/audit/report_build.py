@@ -23,17 +23,15 @@ from rollguard.audit.report import (
     Period,
     PolicyFailures,
     Report,
-    ResourceRef,
     Tally,
     Totals,
     WaiverEntry,
     WaiverRef,
     WaiverState,
-    redact_url,
 )
-from rollguard.audit.store import ChainReport, DecisionStore
+from rollguard.audit.store import ChainReport, DecisionStore, redact_url
 from rollguard.errors import StoreError
-from rollguard.model import Severity
+from rollguard.model import Resource, Severity
 from rollguard.policy.config import Waiver
 
 # A waiver this close to its expiry is called out so its owner renews or retires it in time.
@@ -129,7 +127,7 @@ class _Parsed:
 
     entry: DecisionEntry
     policies: tuple[_PolicyRef, ...]
-    resources: tuple[ResourceRef, ...]
+    resources: tuple[Resource, ...]
     waivers: tuple[Mapping[str, Any], ...]
 
 
@@ -241,8 +239,8 @@ def _parse(record: StoredRecord) -> _Parsed:
     return _Parsed(entry=entry, policies=policies, resources=resources, waivers=tuple(fields.objects(body, "waivers")))
 
 
-def _resource(obj: Mapping[str, Any], fields: _Fields) -> ResourceRef:
-    return ResourceRef(
+def _resource(obj: Mapping[str, Any], fields: _Fields) -> Resource:
+    return Resource(
         api_version=fields.text(obj, "apiVersion"),
         kind=fields.text(obj, "kind"),
         namespace=fields.opt_text(obj, "namespace"),
@@ -454,7 +452,7 @@ def _controls(parsed: Sequence[_Parsed]) -> tuple[ControlEvidence, ...]:
     failed: dict[str, set[int]] = {}
     for p in parsed:
         controls_of = {policy.id: policy.controls for policy in p.policies}
-        unwaived: dict[tuple[str, ResourceRef], list[str]] = {}
+        unwaived: dict[tuple[str, Resource], list[str]] = {}
         for f in p.entry.findings:
             if not f.waived:
                 unwaived.setdefault((f.policy, f.resource), []).append(f.message)

@@ -50,8 +50,6 @@ def read_history(store_url: str, *, environment: str, previous: str | None) -> H
     with the error, so the check still judges and reports (governance.promotion says it could
     not verify) instead of stopping before any report.
     """
-    if store_url.startswith("sqlite:") and not _sqlite_exists(store_url):
-        return History()
     try:
         with open_store(store_url, create=False) as store:
             digests = passed_digests(store.passed(previous)) if previous else ()
@@ -62,11 +60,3 @@ def read_history(store_url: str, *, environment: str, previous: str | None) -> H
     except StoreError as exc:
         return History(error=str(exc))
     return History(passed_digests=digests, deployed=deployed)
-
-
-def _sqlite_exists(url: str) -> bool:
-    from pathlib import Path
-
-    path = url.split("://", 1)[1]
-    path = path[1:] if path.startswith("/") else path
-    return Path(path).exists()

@@ -14,19 +14,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from rollguard.audit.record import GENESIS
-from rollguard.audit.store import (
+from rollguard.audit.store import DecisionStore, Head, NoDecisionLog, Transaction, check_schema, redact_url
+from rollguard.audit.store.sql import (
     DECISIONS_TABLE,
+    HEAD_QUERY,
     HEAD_TABLE,
-    DecisionStore,
-    Head,
-    NoDecisionLog,
+    LAST_RECORDED_AT_QUERY,
     Row,
-    Transaction,
-    check_schema,
     insert_statement,
     insert_values,
     row_from,
     rows_query,
+    set_head_statement,
 )
 from rollguard.errors import StoreError
 
@@ -34,6 +33,7 @@ from rollguard.errors import StoreError
 MIGRATION_LOCK = 0x726F6C6C
 
 INSERT = insert_statement("%s")
+SET_HEAD = set_head_statement("%s")
 _MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist')
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -74,7 +74,7 @@ class _PostgresTransaction(Transaction):
         self.where = where
 
     def head(self) -> Head:
-        self.cur.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1 FOR UPDATE")
+        self.cur.execute(HEAD_QUERY + " FOR UPDATE")
         row = self.cur.fetchone()
         if row is None:
             raise StoreError(
@@ -83,7 +83,7 @@ class _PostgresTransaction(Transaction):
         return Head(int(row[0]), str(row[1]))
 
     def last_recorded_at(self) -> str | None:
-        self.cur.execute("SELECT recorded_at FROM rollguard_chain_head WHERE id = 1")
+        self.cur.execute(LAST_RECORDED_AT_QUERY)
         row = self.cur.fetchone()
         return str(row[0]) if row is not None and row[0] is not None else None
 
@@ -98,10 +98,7 @@ class _PostgresTransaction(Transaction):
         self.cur.execute(INSERT, insert_values(seq, prev_hash, hash_, body_text, columns))
 
     def set_head(self, head: Head, recorded_at: str) -> None:
-        self.cur.execute(
-            "UPDATE rollguard_chain_head SET seq = %s, hash = %s, recorded_at = %s WHERE id = 1",
-            (head.seq, head.hash, recorded_at),
-        )
+        self.cur.execute(SET_HEAD, (head.seq, head.hash, recorded_at))
 
 
 class PostgresStore(DecisionStore):
@@ -125,8 +122,10 @@ class PostgresStore(DecisionStore):
             # libpq reports a missing database only in its message (no SQLSTATE before a session exists).
             missing = _MISSING_DATABASE.search(str(exc))
             if missing:
-                raise NoDecisionLog(f"no decision log here: {missing.group(0)} ({_redact(url)})", absent=True) from exc
-            raise StoreError(f"decision store {_redact(url)}: {_first_line(exc)}") from exc
+                raise NoDecisionLog(
+                    f"no decision log here: {missing.group(0)} ({redact_url(url)})", absent=True
+                ) from exc
+            raise StoreError(f"decision store {redact_url(url)}: {_first_line(exc)}") from exc
         try:
             if create:
                 self._migrate()
@@ -134,7 +133,7 @@ class PostgresStore(DecisionStore):
                 # Readers cannot write, so `audit verify` never creates or migrates what it checks.
                 self.conn.read_only = True
                 check_schema(
-                    _redact(url),
+                    redact_url(url),
                     version=self.schema_version(),
                     known=len(MIGRATIONS),
                     tables=self._tables(),
@@ -143,7 +142,7 @@ class PostgresStore(DecisionStore):
                 )
         except psycopg.Error as exc:
             self.conn.close()
-            raise StoreError(f"decision store {_redact(url)}: {_first_line(exc)}") from exc
+            raise StoreError(f"decision store {redact_url(url)}: {_first_line(exc)}") from exc
         except BaseException:
             self.conn.close()
             raise
@@ -163,7 +162,7 @@ class PostgresStore(DecisionStore):
             with self.conn.transaction(), self.conn.cursor() as cur:
                 return _tables(cur)
         except self._psycopg.Error as exc:
-            raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
+            raise StoreError(f"decision store {redact_url(self.url)}: {_first_line(exc)}") from exc
 
     def _migrate(self) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -172,7 +171,12 @@ class PostgresStore(DecisionStore):
             tables = _tables(cur)
             # A database without any rollguard table is a new log; one whose tables were dropped is not.
             check_schema(
-                _redact(self.url), version=current, known=len(MIGRATIONS), tables=tables, bare_is_new=True, write=True
+                redact_url(self.url),
+                version=current,
+                known=len(MIGRATIONS),
+                tables=tables,
+                bare_is_new=True,
+                write=True,
             )
             cur.execute("CREATE TABLE IF NOT EXISTS rollguard_schema (version INTEGER NOT NULL)")
             cur.execute("SELECT version FROM rollguard_schema")
@@ -187,9 +191,9 @@ class PostgresStore(DecisionStore):
     def _write(self) -> Iterator[Transaction]:
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
-                yield _PostgresTransaction(cur, _redact(self.url))
+                yield _PostgresTransaction(cur, redact_url(self.url))
         except self._psycopg.Error as exc:
-            raise StoreError(f"decision store {_redact(self.url)}: append failed: {_first_line(exc)}") from exc
+            raise StoreError(f"decision store {redact_url(self.url)}: append failed: {_first_line(exc)}") from exc
 
     def _rows(self, *, since: str | None = None, until: str | None = None) -> Iterator[Row]:
         query, params = rows_query("%s", since=since, until=until)
@@ -200,17 +204,17 @@ class PostgresStore(DecisionStore):
                 for values in cur:
                     yield row_from(values)
         except self._psycopg.Error as exc:
-            raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
+            raise StoreError(f"decision store {redact_url(self.url)}: {_first_line(exc)}") from exc
 
     def _stored_head(self) -> Head | None:
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 if HEAD_TABLE not in _tables(cur):
                     return None
-                cur.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1")
+                cur.execute(HEAD_QUERY)
                 row = cur.fetchone()
         except self._psycopg.Error as exc:
-            raise StoreError(f"decision store {_redact(self.url)}: {_first_line(exc)}") from exc
+            raise StoreError(f"decision store {redact_url(self.url)}: {_first_line(exc)}") from exc
         return Head(int(row[0]), str(row[1])) if row is not None else None
 
     def close(self) -> None:
@@ -234,16 +238,6 @@ def _schema_version(cur: Any) -> int:
     cur.execute("SELECT version FROM rollguard_schema")
     row = cur.fetchone()
     return int(row[0]) if row else 0
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
 
 
 def _first_line(exc: BaseException) -> str:

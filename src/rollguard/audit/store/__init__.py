@@ -1,21 +1,24 @@
 """The decision store: one append-only, hash-chained log of decisions behind one interface.
 
-Backends differ only in how they talk to their database; the chain is built and checked here.
-Appends are serialised by the database (SQLite `BEGIN IMMEDIATE`, a row lock on PostgreSQL's
-chain head), and the new record and the new head are written in one transaction, so
-concurrent writers never fork the chain and a crash leaves either both or neither.
+Backends (one module each, registered by URL scheme in `STORES`) differ only in how they talk
+to their database; the chain is built and checked here. Appends are serialised by the database
+(SQLite `BEGIN IMMEDIATE`, a row lock on PostgreSQL's chain head), and the new record and the
+new head are written in one transaction, so concurrent writers never fork the chain and a
+crash leaves either both or neither.
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
 
 from rollguard.audit.record import (
     GENESIS,
@@ -26,17 +29,10 @@ from rollguard.audit.record import (
     format_time,
     is_record_time,
 )
+from rollguard.audit.store.sql import DECISIONS_TABLE, HEAD_TABLE, INDEXED, LOG_TABLES, Row
 from rollguard.errors import ConfigError, StoreError
 
 DEFAULT_STORE = "sqlite:///.rollguard/decisions.db"
-
-# Columns kept beside the JSON body so reports can select by time and environment; `verify`
-# checks they agree with the body, so editing them to hide a record is caught too.
-INDEXED = ("time", "source", "environment", "verdict")
-
-DECISIONS_TABLE = "rollguard_decisions"
-HEAD_TABLE = "rollguard_chain_head"
-LOG_TABLES = frozenset({DECISIONS_TABLE, HEAD_TABLE})
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -70,17 +66,6 @@ GENESIS_HEAD = Head(0, GENESIS)
 
 
 @dataclass(frozen=True)
-class Row:
-    """A record as read back from the database, before it is checked."""
-
-    seq: int
-    prev_hash: str
-    hash: str
-    body_text: str
-    columns: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class Anchor:
     """What an earlier, independently kept copy of the head says the chain must still hold."""
 
@@ -101,56 +86,6 @@ class Anchor:
         if count is not None and count < 0:
             raise ConfigError(f"--expect-count {count} is negative")
         return cls(head=head, count=count)
-
-
-def rows_query(placeholder: str, *, since: str | None, until: str | None) -> tuple[str, list[str]]:
-    """The SELECT of record rows in chain order, in a backend's parameter style (`?` or `%s`)."""
-    query = f"SELECT seq, prev_hash, hash, body, time, source, environment, verdict FROM {DECISIONS_TABLE}"
-    clauses, params = [], []
-    if since is not None:
-        clauses.append(f"time >= {placeholder}")
-        params.append(since)
-    if until is not None:
-        clauses.append(f"time < {placeholder}")
-        params.append(until)
-    if clauses:
-        query += " WHERE " + " AND ".join(clauses)
-    return query + " ORDER BY seq", params
-
-
-def insert_statement(placeholder: str) -> str:
-    """The INSERT of one record row, in a backend's parameter style."""
-    marks = ", ".join([placeholder] * 8)
-    return (
-        f"INSERT INTO {DECISIONS_TABLE} (seq, time, source, environment, verdict, prev_hash, hash, body)"
-        f" VALUES ({marks})"
-    )
-
-
-def insert_values(seq: int, prev_hash: str, hash_: str, body_text: str, columns: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The values for `insert_statement`, in its column order."""
-    return (
-        seq,
-        columns["time"],
-        columns["source"],
-        columns["environment"],
-        columns["verdict"],
-        prev_hash,
-        hash_,
-        body_text,
-    )
-
-
-def row_from(values: Sequence[Any]) -> Row:
-    """A Row from the columns `rows_query` selects."""
-    seq, prev, hash_, body, time, source, env, verdict = values
-    return Row(
-        int(seq),
-        str(prev),
-        str(hash_),
-        str(body),
-        {"time": time, "source": source, "environment": env, "verdict": verdict},
-    )
 
 
 def check_schema(
@@ -486,35 +421,62 @@ class _Walk:
 
 
 def _loads(text: str) -> dict[str, Any]:
-    import json
-
     value = json.loads(text)
     if not isinstance(value, dict):
         raise StoreError("a stored record is not a JSON object")
     return value
 
 
-Opener = Callable[[str, bool], DecisionStore]
+class StoreOpener(Protocol):
+    """Opens the store one URL names, to append (`create`) or only to read."""
+
+    def __call__(self, url: str, *, create: bool) -> DecisionStore: ...
 
 
-def _open_sqlite(url: str, create: bool) -> DecisionStore:
-    from rollguard.audit.sqlite_store import SqliteStore
+def _open_sqlite(url: str, *, create: bool) -> DecisionStore:
+    from rollguard.audit.store.sqlite import SqliteStore
 
     return SqliteStore.from_url(url, create=create)
 
 
-def _open_postgres(url: str, create: bool) -> DecisionStore:
-    from rollguard.audit.postgres_store import PostgresStore
+def _open_postgres(url: str, *, create: bool) -> DecisionStore:
+    from rollguard.audit.store.postgres import PostgresStore
 
     return PostgresStore.from_url(url, create=create)
 
 
 # URL scheme -> backend; `--store` accepts exactly these.
-STORES: dict[str, Opener] = {
+STORES: dict[str, StoreOpener] = {
     "sqlite": _open_sqlite,
     "postgresql": _open_postgres,
     "postgres": _open_postgres,
 }
+
+
+_SECRET_PARAMETERS = ("password", "sslpassword")
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (in the user part or the query) replaced by `***`."""
+    # Edited as text: urllib would rewrite `sqlite:///x.db` as `sqlite:/x.db`.
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # The last `@` before the query ends the user part, even when an unescaped password holds
+    # a `/` or `@`: better to hide too much than to print a secret.
+    query_at = rest.find("?")
+    at = rest.rfind("@", 0, query_at if query_at >= 0 else len(rest))
+    if at >= 0 and not rest.startswith("/"):
+        userinfo, tail = rest[:at], rest[at:]
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        rest = userinfo + tail
+    path, question, query = rest.partition("?")
+    if question:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMETERS for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs], safe="*/")
+    return f"{scheme}{sep}{path}{question}{query}"
 
 
 def open_store(url: str, *, create: bool = True) -> DecisionStore:
@@ -522,10 +484,33 @@ def open_store(url: str, *, create: bool = True) -> DecisionStore:
 
     Readers never write: a missing, empty or table-less store raises NoDecisionLog. Writers
     create a store only where there is none; an existing file or database that is not a
-    decision log (an emptied file, dropped tables) raises NoDecisionLog too.
+    decision log (an emptied file, dropped tables) raises NoDecisionLog too. A URL whose scheme
+    is not in `STORES` is a StoreError, never a guess.
     """
     scheme, sep, _ = url.partition("://")
     if not sep or scheme not in STORES:
         known = ", ".join(f"{s}://" for s in STORES)
-        raise StoreError(f"--store {url!r}: unknown store URL (use one of {known}, e.g. {DEFAULT_STORE})")
-    return STORES[scheme](url, create)
+        raise StoreError(f"--store {redact_url(url)!r}: unknown store URL (use one of {known}, e.g. {DEFAULT_STORE})")
+    return STORES[scheme](url, create=create)
+
+
+__all__ = [
+    "DECISIONS_TABLE",
+    "DEFAULT_STORE",
+    "GENESIS_HEAD",
+    "HEAD_TABLE",
+    "INDEXED",
+    "LOG_TABLES",
+    "STORES",
+    "Anchor",
+    "ChainReport",
+    "DecisionStore",
+    "Head",
+    "NoDecisionLog",
+    "Row",
+    "StoreError",
+    "StoreOpener",
+    "Transaction",
+    "check_schema",
+    "open_store",
+]

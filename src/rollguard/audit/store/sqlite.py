@@ -12,23 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from rollguard.audit.record import GENESIS
-from rollguard.audit.store import (
+from rollguard.audit.store import DecisionStore, Head, NoDecisionLog, Transaction, check_schema
+from rollguard.audit.store.sql import (
+    HEAD_QUERY,
     HEAD_TABLE,
+    LAST_RECORDED_AT_QUERY,
     LOG_TABLES,
-    DecisionStore,
-    Head,
-    NoDecisionLog,
     Row,
-    Transaction,
-    check_schema,
     insert_statement,
     insert_values,
     row_from,
     rows_query,
+    set_head_statement,
 )
 from rollguard.errors import StoreError
 
 INSERT = insert_statement("?")
+SET_HEAD = set_head_statement("?")
 
 # Versioned schema migrations, applied in order on open; never edit one that has shipped.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -70,7 +70,7 @@ class _SqliteTransaction(Transaction):
         self.where = where
 
     def head(self) -> Head:
-        row = self.conn.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1").fetchone()
+        row = self.conn.execute(HEAD_QUERY).fetchone()
         if row is None:
             raise StoreError(
                 f"decision store {self.where}: the chain head is missing; check the log with `rollguard audit verify`"
@@ -78,7 +78,7 @@ class _SqliteTransaction(Transaction):
         return Head(int(row[0]), str(row[1]))
 
     def last_recorded_at(self) -> str | None:
-        row = self.conn.execute("SELECT recorded_at FROM rollguard_chain_head WHERE id = 1").fetchone()
+        row = self.conn.execute(LAST_RECORDED_AT_QUERY).fetchone()
         return str(row[0]) if row is not None and row[0] is not None else None
 
     def now(self) -> dt.datetime:
@@ -88,10 +88,7 @@ class _SqliteTransaction(Transaction):
         self.conn.execute(INSERT, insert_values(seq, prev_hash, hash_, body_text, columns))
 
     def set_head(self, head: Head, recorded_at: str) -> None:
-        self.conn.execute(
-            "UPDATE rollguard_chain_head SET seq = ?, hash = ?, recorded_at = ? WHERE id = 1",
-            (head.seq, head.hash, recorded_at),
-        )
+        self.conn.execute(SET_HEAD, (head.seq, head.hash, recorded_at))
 
 
 class SqliteStore(DecisionStore):
@@ -210,7 +207,7 @@ class SqliteStore(DecisionStore):
         if HEAD_TABLE not in self._tables():
             return None
         try:
-            row = self.conn.execute("SELECT seq, hash FROM rollguard_chain_head WHERE id = 1").fetchone()
+            row = self.conn.execute(HEAD_QUERY).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"decision store {self.path}: {exc}") from exc
         return Head(int(row[0]), str(row[1])) if row is not None else None
