@@ -12,7 +12,7 @@ import pytest
 
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
-from rollguard.inputs import load_change_set
+from rollguard.inputs import INPUT_KINDS, load_change_set
 from rollguard.policy.config import Config, History, VulnerabilityException, load_config
 
 from .conftest import FIXTURES, NOW, make_gate
@@ -20,7 +20,8 @@ from .conftest import FIXTURES, NOW, make_gate
 # `# expect:` in YAML, `-- expect:` in SQL; likewise for parameters.
 _EXPECT = re.compile(r"^(?:#|--)\s*expect:(.*)$", re.MULTILINE)
 _PARAMETERS = re.compile(r"^(?:#|--)\s*parameters:(.*)$", re.MULTILINE)
-_SUFFIXES = {"k8s": "yaml", "migration": "sql", "image": "json", "pipeline": "yml", "terraform": "json"}
+# Policy domain → the suffix of its fixtures (no dot), from the input kinds.
+_SUFFIXES = {kind.domain: kind.fixture_suffix.removeprefix(".") for kind in INPUT_KINDS.values()}
 # An image fixture is a Trivy report (`<case>.json`) with an optional `<case>.yaml` beside it: the manifests
 # deployed with it, and the `# expect:`, `# parameters:` and `# exceptions:` (JSON) lines JSON cannot hold.
 # A terraform fixture is a plan (`<case>.json`, told from a report by its content) with the same optional

@@ -1,30 +1,42 @@
-"""Input loaders: turn files into artifacts (one module per artifact kind) and a change set."""
+"""Input loaders: turn files into artifacts (one module per artifact kind, registered in `kinds`) and a change set."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollguard.inputs import k8s, pipeline, scan, terraform
-from rollguard.inputs.pending import PendingSelection
+from rollguard.inputs.kinds import (
+    INPUT_KINDS,
+    WALKED_SUFFIXES,
+    InputKind,
+    LoadOptions,
+    MigrationOptions,
+    PipelineOptions,
+    kind_of,
+)
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
-Loader = Callable[[str, str], tuple[list[Artifact], list[InputProblem]]]
+__all__ = [
+    "INPUT_KINDS",
+    "MAX_INPUT_BYTES",
+    "NOTHING_TO_JUDGE",
+    "WALKED_SUFFIXES",
+    "InputKind",
+    "LoadOptions",
+    "MigrationOptions",
+    "PipelineOptions",
+    "ReadOptions",
+    "decode_text",
+    "duplicate_objects",
+    "iter_input_files",
+    "kind_of",
+    "load_change_set",
+    "read_input",
+]
 
-# Artifact kind → loader of one file's text (display name, text).
-LOADERS: dict[str, Loader] = {
-    "k8s": k8s.load_text,
-    "scan": scan.load_text,
-    "pipeline": pipeline.load_text,
-    "terraform": terraform.load_text,
-}
-
-_SUFFIXES = {".yaml", ".yml", ".json", ".sql"}
-# Migrations are read as one ordered set (the tools order files by version), not file by file.
-_MIGRATION_SUFFIXES = {".sql"}
 # rollguard's own configuration sits beside manifests; directory walks leave it out (named files are read).
 _NOT_MANIFESTS = {"rollguard.yaml", "rollguard.yml", ".rollguard.yaml"}
 
@@ -63,41 +75,8 @@ def _walk(root: Path, problems: list[InputProblem] | None) -> list[Path]:
     for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs.sort()
         base = Path(folder)
-        found.extend(base / f for f in files if Path(f).suffix.lower() in _SUFFIXES and f not in _NOT_MANIFESTS)
+        found.extend(base / f for f in files if Path(f).suffix.lower() in WALKED_SUFFIXES and f not in _NOT_MANIFESTS)
     return sorted(found)
-
-
-@dataclass(frozen=True)
-class MigrationOptions:
-    """How .sql files are read: the tool that wrote them, the SQL dialect, and which files are pending."""
-
-    tool: str = "auto"
-    dialect: str = "postgres"
-    include_down: bool = False
-    pending: PendingSelection | None = None  # None: no file is known to be pending (or applied)
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """How CI pipelines are read: environment patterns (rollguard.yaml `pipelines.environments`) over the defaults."""
-
-    environments: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def loader(self) -> Loader:
-        """The pipeline loader with these options."""
-        environments = dict(self.environments)
-        return lambda name, text: pipeline.load_text(name, text, environments=environments)
-
-
-def _kind_of(name: str, text: str) -> str:
-    """The loader for one non-SQL input, from its content: Terraform plan, Trivy report, CI pipeline, else manifests."""
-    # Plans first: a truncated plan that mentions "SchemaVersion" somewhere must still be read as a plan.
-    if terraform.is_plan(name, text):
-        return "terraform"
-    if scan.is_scan(name, text):
-        return "scan"
-    # Workflows are YAML like manifests; a document with apiVersion and kind stays a manifest.
-    return "pipeline" if pipeline.is_pipeline(name, text) else "k8s"
 
 
 # Larger files are refused before they are read: no real change needs more (docs/performance.md
@@ -143,7 +122,7 @@ def load_change_set(
                 InputProblem(
                     Path(raw).as_posix(),
                     None,
-                    f"{NOTHING_TO_JUDGE}: no .yaml, .yml, .json or .sql files in this folder; "
+                    f"{NOTHING_TO_JUDGE}: no {_listed(WALKED_SUFFIXES)} files in this folder; "
                     "check the path (or pass --allow-empty)",
                 )
             )
@@ -154,19 +133,17 @@ def load_change_set(
             elif text is not None:
                 sources.append((name, text))
     groups.extend((name, [(name, text)]) for name, text in extra)
-    sql = [
-        source for _, sources in groups for source in sources if Path(source[0]).suffix.lower() in _MIGRATION_SUFFIXES
-    ]
+    options = LoadOptions(migrations=migrations or MigrationOptions(), pipelines=pipelines or PipelineOptions())
+    together: dict[str, list[tuple[str, str]]] = {}  # kinds read as one set (migrations): their files, in order
     for raw, sources in groups:
         found_here = 0
         for name, text in sources:
-            if Path(name).suffix.lower() in _MIGRATION_SUFFIXES:
+            kind = kind_of(name, text)
+            if kind.read_together:
+                together.setdefault(kind.name, []).append((name, text))
                 found_here += 1 if text.strip() else 0
                 continue
-            # Trivy reports are JSON like manifests: told apart by content, whatever the file is called.
-            kind = _kind_of(name, text)
-            load = pipelines.loader() if kind == "pipeline" and pipelines is not None else LOADERS[kind]
-            found, bad = load(name, text)
+            found, bad = kind.load([(name, text)], options)
             artifacts.extend(found)
             problems.extend(bad)
             found_here += len(found) + len(bad)
@@ -178,17 +155,19 @@ def load_change_set(
                     Path(raw).as_posix(), None, f"{NOTHING_TO_JUDGE}: every file here is empty or holds only comments"
                 )
             )
-    if sql:
-        from rollguard.inputs.migration import load_migrations  # sqlglot is only imported when needed
-
-        options = migrations or MigrationOptions()
-        found, bad = load_migrations(
-            sql, tool=options.tool, dialect=options.dialect, include_down=options.include_down, pending=options.pending
-        )
-        artifacts.extend(found)
-        problems.extend(bad)
+    for kind in INPUT_KINDS.values():
+        if kind.name in together:
+            found, bad = kind.load(together[kind.name], options)
+            artifacts.extend(found)
+            problems.extend(bad)
     problems.extend(duplicate_objects(artifacts))
     return ChangeSet(artifacts=tuple(artifacts), problems=tuple(problems))
+
+
+def _listed(suffixes: Sequence[str]) -> str:
+    """`.yaml, .yml, .json or .sql`."""
+    *rest, last = suffixes
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _empty_message(name: str) -> str:

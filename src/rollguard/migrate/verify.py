@@ -632,7 +632,7 @@ def classify(sql: str, *, server_version: int) -> Category:
 
 def normalized(sql: str) -> str:
     """The statement without comments, string literals blanked, whitespace collapsed (for keyword matching)."""
-    from rollguard.inputs.migration import sql_segments  # the loader's lexer: one reading of quotes and comments
+    from rollguard.inputs.migration.lexer import sql_segments  # the loader's lexer: one reading of quotes and comments
 
     out: list[str] = []
     for kind, start, end in sql_segments(sql):
@@ -658,7 +658,7 @@ def target_table(sql: str) -> str | None:
 def _statements(artifact: Artifact, sources: Mapping[str, str] | None) -> tuple[list[_Statement], InputProblem | None]:
     """The SQL statements of a migration document, in order, with their full text; the statements up to
     one whose quote or comment never closes, and that problem."""
-    from rollguard.inputs.migration import find_unterminated
+    from rollguard.inputs.migration.lexer import find_unterminated
 
     document = artifact.document
     if str(document.get("dialect") or "postgres") != "postgres":
@@ -701,7 +701,7 @@ def _full_texts(text: str | None) -> dict[int, list[str]]:
     """Statements of a file's text by their first line, split the way the loader splits them."""
     if text is None:
         return {}
-    from rollguard.inputs.migration import split_statements
+    from rollguard.inputs.migration.lexer import split_statements
 
     pieces, _ = split_statements(text, dialect="postgres")
     by_line: dict[int, list[str]] = {}
