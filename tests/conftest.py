@@ -10,6 +10,7 @@ from hypothesis import settings
 
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
+from rollguard.generated import GeneratedTree
 from rollguard.policy.bundle import PolicyBundle, load_bundle
 from rollguard.policy.config import Config, Settings
 
@@ -30,6 +31,14 @@ settings.load_profile("rollguard")
 @pytest.fixture(scope="session")
 def bundle() -> PolicyBundle:
     return load_bundle(POLICIES)
+
+
+def assert_current(tree: GeneratedTree, committed: Path, command: str) -> None:
+    """The staleness check of every generated tree: `committed` holds exactly what `command` generates now."""
+    differences = tree.differences(committed)
+    shown = "\n  ".join(differences[:20]) + ("\n  ..." if len(differences) > 20 else "")
+    where = committed.relative_to(ROOT).as_posix()
+    assert not differences, f"{where}/ is stale; run `{command}` and commit the result:\n  {shown}"
 
 
 def make_gate(bundle: PolicyBundle, engine: str, settings: Settings | None = None) -> Gate:

@@ -15,9 +15,9 @@ from click.testing import CliRunner, Result
 
 from rollguard.cli import main
 from rollguard.policy.bundle import PolicyBundle
-from rollguard.webhook.manifest import KIND_RESOURCES, WEBHOOK_PORT, flat_policy_name
+from rollguard.webhook.manifest import KIND_RESOURCES, WEBHOOK_PORT, flat_policy_name, policy_folder
 
-from .conftest import POLICIES, ROOT
+from .conftest import ROOT, assert_current
 
 DEPLOY = ROOT / "deploy"
 
@@ -83,15 +83,10 @@ def test_the_gate_really_judges_deploy(tmp_path: Path, remove: str, policy: str)
     assert policy in {f["policy"] for f in report["findings"]}
 
 
-def test_policy_folder_is_current(bundle: PolicyBundle, tmp_path: Path) -> None:
-    fresh = tmp_path / "policies"
-    result = CliRunner().invoke(main, ["webhook", "policies", "--policies", str(POLICIES), "--out", str(fresh)])
-    assert result.exit_code == 0, result.output
-    stale = "deploy/policies is stale; run `rollguard webhook policies --out deploy/policies`"
-    assert sorted(p.name for p in (DEPLOY / "policies").iterdir()) == sorted(p.name for p in fresh.iterdir()), stale
-    for path in fresh.iterdir():
-        assert (DEPLOY / "policies" / path.name).read_text() == path.read_text(), stale
-    assert {flat_policy_name(rel) for rel in bundle.runtime_modules()} <= {p.name for p in fresh.iterdir()}
+def test_policy_folder_is_current(bundle: PolicyBundle) -> None:
+    folder = policy_folder(bundle)
+    assert_current(folder, DEPLOY / "policies", "rollguard webhook policies --out deploy/policies")
+    assert {flat_policy_name(rel) for rel in bundle.runtime_modules()} <= set(folder)
 
 
 def test_deployment_matches_the_release_and_the_webhook() -> None:

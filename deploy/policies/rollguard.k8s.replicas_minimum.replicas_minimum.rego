@@ -27,7 +27,9 @@
 #     min_replicas; keep spec.replicas at or below max_replicas when it is set.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, Rollout]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
-#   inventory: {Deployment: [HorizontalPodAutoscaler, Rollout], "*": [HorizontalPodAutoscaler]}
+#   inventory: {Deployment: [HorizontalPodAutoscaler], "*": [HorizontalPodAutoscaler]}
+#   # Read only to exempt a Deployment a Rollout drives: unsynced, it is judged without them.
+#   inventory_optional: {Deployment: [Rollout]}
 #   parameters:
 #     type: object
 #     additionalProperties: false

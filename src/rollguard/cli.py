@@ -16,7 +16,7 @@ import click
 from rollguard.audit.store import DEFAULT_STORE
 from rollguard.engine import ENGINE_CHOICES, Engine, create_engine, resolve_engine_name
 from rollguard.errors import ConfigError, EngineError, InputError, PolicyError, RollguardError
-from rollguard.formats import FORMATS, render
+from rollguard.formats import FORMATS, format_choices, render
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
 from rollguard.policy.bundle import PolicyBundle, default_policy_dir, load_bundle
 from rollguard.policy.config import Config, Settings, find_config, load_config
@@ -235,7 +235,9 @@ def _kustomize(directory: str) -> tuple[str, str]:
     "--env", "environment", default=None, help="Environment whose overrides apply (from `environments:` in the config)."
 )
 @engine_option
-@click.option("--format", "formats", multiple=True, type=click.Choice(list(FORMATS)), help="Output format; repeatable.")
+@click.option(
+    "--format", "formats", multiple=True, type=click.Choice(format_choices("check")), help="Output format; repeatable."
+)
 @click.option(
     "--output", "outputs", multiple=True, help="File for the format in the same position (`-` for stdout); repeatable."
 )
@@ -696,16 +698,17 @@ def policy_test(policies: Path | None, engine: str, match: str | None, verbose: 
 )
 def policy_doc(policies: Path | None, out: Path, compliance: Path | None) -> None:
     """Write one Markdown page per policy (and an index) from METADATA."""
-    from rollguard.policy.docs import update_compliance, write_docs
+    from rollguard.policy.docs import render_docs, update_compliance
 
     try:
         bundle = _bundle(policies)
-        written = write_docs(bundle, out)
+        pages = render_docs(bundle)
+        pages.write(out)
         if compliance is not None:
             update_compliance(compliance, bundle)
     except RollguardError as exc:
         _fail(exc)
-    click.echo(f"wrote {len(written)} pages to {out}")
+    click.echo(f"wrote {len(pages)} pages to {out}")
 
 
 @main.group()
@@ -947,13 +950,14 @@ def webhook_manifest(
 )
 def webhook_policies(policies: Path | None, out: Path) -> None:
     """Write the policies flat into one folder, with the kustomization that turns it into a ConfigMap."""
-    from rollguard.webhook.manifest import write_policy_folder
+    from rollguard.webhook.manifest import policy_folder
 
     try:
-        written = write_policy_folder(_bundle(policies), out)
+        files = policy_folder(_bundle(policies))
+        files.write(out)
     except RollguardError as exc:
         _fail(exc)
-    click.echo(f"wrote {len(written)} files to {out}")
+    click.echo(f"wrote {len(files)} files to {out}")
 
 
 kubeconfig_option = click.option(
@@ -982,7 +986,7 @@ context_option = click.option("--context", default=None, help="kubeconfig contex
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice([*FORMATS, "policyreport"]),
+    type=click.Choice(format_choices("audit cluster")),
     default="text",
     show_default=True,
     help="Output format; policyreport writes wgpolicyk8s.io/v1alpha2 PolicyReports (YAML).",
@@ -1033,18 +1037,18 @@ def audit_cluster(
         scope = live.AuditScope(
             namespace=namespace, kinds=live.parse_kinds(kinds), page_size=page_size, include_owned=include_owned
         )
-        # PolicyReports are spooled and written out only once the whole audit succeeded.
+        chosen = FORMATS[fmt]
+        # A batch-fed format (PolicyReports) is spooled and written out only once the whole audit succeeded.
         with (
             live.connect(kubeconfig=kubeconfig, context=context) as cluster,
             tempfile.TemporaryFile("w+", encoding="utf-8") as spool,
         ):
-            report = live.audit_cluster(
-                cluster, gate, scope, policyreport=spool if fmt == "policyreport" else None, keep_resources=record
-            )
+            writer = chosen.writer(spool, policies=gate.policies, now=gate.now) if chosen.writer else None
+            report = live.audit_cluster(cluster, gate, scope, writer=writer, keep_resources=record)
             if record:
                 _record_audit(report, gate=gate, store=store, namespace=namespace)
             spool.seek(0)
-            if fmt != "policyreport":
+            if chosen.render is not None:
                 spool.write(render(fmt, report.decision, color=output == "-" and sys.stdout.isatty()))
                 spool.seek(0)
             if output == "-":
@@ -1123,14 +1127,14 @@ def gatekeeper_build(
     out: Path, policies: Path | None, config_path: Path | None, environment: str | None, fixtures: Path | None
 ) -> None:
     """Write the Gatekeeper tree (templates, constraints, gator suites, sync config) to --out."""
-    from rollguard.gatekeeper import build_tree, default_fixtures, write_tree
+    from rollguard.gatekeeper import build_tree, default_fixtures
 
     try:
         policy_dir = policies if policies is not None else default_policy_dir()
         # Only an explicit --config: the committed tree must not change with a rollguard.yaml nearby.
         settings = load_config(config_path).resolve(environment)
         files = build_tree(load_bundle(policy_dir), settings, fixtures=fixtures or default_fixtures(policy_dir))
-        changes = write_tree(out, files)
+        changes = files.write(out)
     except RollguardError as exc:
         _fail(exc)
     click.echo(f"wrote {len(changes.written)} and removed {len(changes.removed)} of {len(files)} files in {out}")
@@ -1156,7 +1160,13 @@ def migrate() -> None:
 @config_option()
 @click.option("--env", "environment", default=None, help="Environment whose overrides apply.")
 @engine_option
-@click.option("--format", "formats", multiple=True, type=click.Choice(list(FORMATS)), help="Output format; repeatable.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(format_choices("migrate verify")),
+    help="Output format; repeatable.",
+)
 @click.option(
     "--fail-on",
     type=click.Choice(SEVERITIES),

@@ -45,3 +45,8 @@ class StoreError(RollguardError):
 
 class ClusterError(RollguardError):
     """The cluster cannot be reached or the kubeconfig context is unknown (exit code 2)."""
+
+
+def one_line(text: object) -> str:
+    """`text` (often a third-party exception) folded to one line: each run of whitespace becomes one space."""
+    return " ".join(str(text).split())

@@ -26,8 +26,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from rollguard.cli import main
+from rollguard.contract import CLUSTER_SCOPED_KINDS
 from rollguard.formats.policyreport import OUTCOMES
-from rollguard.gate import CLUSTER_SCOPED_KINDS
 from rollguard.policy.bundle import load_bundle
 
 from ..conftest import FIXTURES, POLICIES

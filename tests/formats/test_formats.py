@@ -6,6 +6,8 @@ Run with ROLLGUARD_UPDATE_GOLDEN=1 to rewrite the golden files, then read the di
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
 import json
 import os
 import re
@@ -19,8 +21,9 @@ import jsonschema
 import pytest
 
 from rollguard.errors import ConfigError
-from rollguard.formats import FORMATS, github, markdown, render, sarif, text
-from rollguard.model import AppliedWaiver, Decision, Finding, InputProblem, Resource, Severity
+from rollguard.formats import FORMATS, format_choices, github, markdown, render, sarif, text
+from rollguard.model import AppliedWaiver, Artifact, Decision, Finding, InputProblem, Resource, Severity
+from rollguard.policy.bundle import PolicyInfo
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -36,6 +39,7 @@ EXTENSIONS = {
     "github": "github.txt",
     "markdown": "md",
     "html": "html",
+    "policyreport": "policyreport.yaml",
 }
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -205,6 +209,49 @@ DECISIONS: dict[str, Callable[[], Decision]] = {
 }
 
 
+def judged(decision: Decision) -> list[Artifact]:
+    """The objects behind a decision, as a batch-fed format gets them: the test's resources and the findings'."""
+    resources = dict.fromkeys([WEB, WORKER, DB, NAMESPACE, *(f.resource for f in decision.findings)])
+    artifacts = []
+    for r in resources:
+        metadata = {"name": r.name, **({"namespace": r.namespace} if r.namespace else {})}
+        document = {"apiVersion": r.api_version, "kind": r.kind, "metadata": metadata}
+        artifacts.append(Artifact(kind="k8s", document=document, file=f"deploy/{r.name}.yaml", line=1, resource=r))
+    return artifacts
+
+
+def judging_policies() -> list[PolicyInfo]:
+    """The policies behind the test decisions, each applying to the kind its findings name."""
+    findings = [*failing_decision().findings, *awkward_decision().findings]
+    return [
+        PolicyInfo(
+            id=f.policy,
+            package=f"rollguard.{f.policy}",
+            title=f.title,
+            description=f.title,
+            severity=f.severity,
+            controls=f.controls,
+            remediation=f.remediation,
+            parameters_schema={},
+            applies_to=(f.resource.kind,),
+            file=f"rollguard/{f.policy.replace('.', '/')}.rego",
+        )
+        for f in {f.policy: f for f in findings}.values()
+    ]
+
+
+def output(name: str, decision: Decision, *, color: bool = False) -> str:
+    """What format `name` writes for `decision`: rendered, or written from its objects and findings in one batch."""
+    fmt = FORMATS[name]
+    if fmt.writer is None:
+        return render(name, decision, color=color)
+    out = io.StringIO()
+    writer = fmt.writer(out, policies=judging_policies(), now=dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc))
+    writer.add(judged(decision), decision.findings)
+    writer.close()
+    return out.getvalue()
+
+
 def check_golden(name: str, actual: str) -> None:
     path = GOLDEN / name
     if UPDATE:
@@ -226,11 +273,26 @@ def test_every_format_has_a_golden_extension() -> None:
 def test_every_format_renders_every_decision(format_name: str, decision_name: str) -> None:
     decision = DECISIONS[decision_name]()
     for color in (False, True):
-        out = render(format_name, decision, color=color)
+        out = output(format_name, decision, color=color)
         assert out.endswith("\n") and out.strip()
         if format_name != "text" and format_name != "github":
             assert not ANSI.search(out), f"{format_name} must never colour"
-    assert not ANSI.search(render(format_name, decision)), "colour only when asked"
+    assert not ANSI.search(output(format_name, decision)), "colour only when asked"
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_every_format_is_offered_where_it_can_be_written(format_name: str) -> None:
+    fmt = FORMATS[format_name]
+    assert (fmt.render is None) != (fmt.writer is None), "a format renders a decision or is fed batches, not both"
+    if fmt.render is not None:
+        assert fmt.commands is None and all(format_name in format_choices(c) for c in ("check", "migrate verify"))
+    else:
+        # Batch-fed: only commands that judge object by object can feed it; `check` cannot.
+        assert fmt.commands and format_name not in format_choices("check")
+        assert all(format_name in format_choices(c) for c in fmt.commands)
+        with pytest.raises(ConfigError, match=rf"'{format_name}' is written while objects are judged; only `rollguard"):
+            render(format_name, passing_decision())
+    assert format_name in format_choices("audit cluster")
 
 
 def test_unknown_format_is_a_config_error() -> None:
@@ -244,7 +306,7 @@ def test_unknown_format_is_a_config_error() -> None:
 @pytest.mark.parametrize("decision_name", ["failing", "passing"])
 @pytest.mark.parametrize("format_name", sorted(EXTENSIONS))
 def test_golden(format_name: str, decision_name: str) -> None:
-    out = render(format_name, DECISIONS[decision_name]())
+    out = output(format_name, DECISIONS[decision_name]())
     check_golden(f"{decision_name}.{EXTENSIONS[format_name]}", out)
 
 

@@ -28,14 +28,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from rollguard.errors import ClusterError, ConfigError
-from rollguard.gate import Gate, build_inventory
+from rollguard.contract import build_inventory
+from rollguard.errors import ClusterError, ConfigError, one_line
+from rollguard.gate import Gate
 from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Resource
 
 if TYPE_CHECKING:
-    from rollguard.formats.policyreport import PolicyReportWriter
+    from rollguard.formats import BatchWriter
 
 T = TypeVar("T")
 
@@ -116,7 +117,7 @@ class Cluster:
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"cannot reach the API server of {self.name}: {_network_reason(exc)}") from exc
         except ValueError as exc:  # the client's own complaints (a bad host URL) and malformed JSON
-            raise ClusterError(f"{what}: {_one_line(str(exc))} ({self.name})") from exc
+            raise ClusterError(f"{what}: {one_line(exc)} ({self.name})") from exc
 
     def _discover(self) -> None:
         resource_list = _kubernetes("dynamic.resource").ResourceList
@@ -284,7 +285,7 @@ def _api_reason(exc: Any) -> str:
             message = str(body)[:200]
     code = getattr(exc, "status", None)
     head = f"{code} {exc.reason}" if code else str(exc.reason)
-    return _one_line(f"{head}: {message}" if message else head)
+    return one_line(f"{head}: {message}" if message else head)
 
 
 def _network_reason(exc: Exception) -> str:
@@ -293,11 +294,7 @@ def _network_reason(exc: Exception) -> str:
     text = str(reason).rsplit(": ", 1)[-1]
     if text.startswith("[Errno") and "] " in text:
         text = text.split("] ", 1)[1]
-    return _one_line(text) or type(reason).__name__
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return one_line(text) or type(reason).__name__
 
 
 def connect(*, kubeconfig: str | None, context: str | None) -> Cluster:
@@ -318,7 +315,7 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Cluster:
     try:
         contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
     except Exception as exc:  # the loader raises ConfigException, yaml and OS errors alike
-        raise ClusterError(f"unusable kubeconfig: {_one_line(str(exc))}", file=config_file) from exc
+        raise ClusterError(f"unusable kubeconfig: {one_line(exc)}", file=config_file) from exc
     names = [str(c.get("name")) for c in contexts or [] if isinstance(c, dict)]
     chosen = context or (current or {}).get("name")
     known = ", ".join(names) or "none"
@@ -332,7 +329,7 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Cluster:
         # persist_config=False: an audit never writes refreshed tokens back into the user's file.
         api = kube_config.new_client_from_config(config_file=config_file, context=chosen, persist_config=False)
     except Exception as exc:
-        raise ClusterError(f"context {chosen!r}: {_one_line(str(exc))}", file=config_file) from exc
+        raise ClusterError(f"context {chosen!r}: {one_line(exc)}", file=config_file) from exc
     return Cluster(api, name=f"context {chosen} at {api.configuration.host}", namespace=namespace)
 
 
@@ -345,7 +342,7 @@ def _in_cluster(context: str | None) -> Cluster:
     try:
         kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException as exc:
-        raise ClusterError(f"in-cluster configuration: {_one_line(str(exc))}") from exc
+        raise ClusterError(f"in-cluster configuration: {one_line(exc)}") from exc
     namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     namespace = namespace_file.read_text(encoding="utf-8").strip() if namespace_file.is_file() else None
     return Cluster(
@@ -425,13 +422,14 @@ def audit_cluster(
     gate: Gate,
     scope: AuditScope,
     *,
-    policyreport: TextIO | None = None,
+    writer: BatchWriter | None = None,
     keep_resources: bool = False,
 ) -> AuditReport:
     """Judge the live objects `scope` selects with `gate`, batch by batch.
 
-    `policyreport` receives PolicyReport documents as namespaces complete; `keep_resources`
-    keeps every judged resource's identity (and the images run) for a decision record.
+    `writer` (a batch-fed output format, such as PolicyReports) gets every judged batch and is
+    closed at the end; `keep_resources` keeps every judged resource's identity (and the images
+    run) for a decision record.
     """
     judged = _judged_kinds(gate, scope)
     needed = inventory_kinds(gate, judged)
@@ -439,7 +437,6 @@ def audit_cluster(
     plan, not_served = _plan(cluster, judged | (needed - {"Namespace"}), scope, read=needed)
     stats.kinds = tuple(sorted({r.kind for r in plan if r.kind in judged}))
     stats.not_served = not_served
-    writer = _writer(policyreport, gate) if policyreport is not None else None
     audit = _Audit(gate, judged, stats, writer, include_owned=scope.include_owned, keep_resources=keep_resources)
     # A named namespace is always fetched: a misspelt one must not pass as an empty audit.
     namespaces = _namespaces(cluster, scope) if "Namespace" in needed or scope.namespace else {}
@@ -553,12 +550,6 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _writer(out: TextIO, gate: Gate) -> PolicyReportWriter:
-    from rollguard.formats.policyreport import PolicyReportWriter
-
-    return PolicyReportWriter(out, policies=gate.policies, now=gate.now)
-
-
 def _controlled_by(obj: Mapping[str, Any], kinds: frozenset[str]) -> bool:
     """Whether the object's controller (a Deployment for its ReplicaSets, ...) is of one of `kinds`."""
     owners = (obj.get("metadata") or {}).get("ownerReferences")
@@ -575,7 +566,7 @@ class _Audit:
         gate: Gate,
         judged: frozenset[str],
         stats: AuditStats,
-        writer: PolicyReportWriter | None,
+        writer: BatchWriter | None,
         *,
         include_owned: bool,
         keep_resources: bool,

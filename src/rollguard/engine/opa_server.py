@@ -12,7 +12,7 @@ import requests
 from opa_client import OpaClient
 from opa_client.errors import DeleteDataError, DeletePolicyError, PolicyNotFoundError, RegoParseError, TypeException
 
-from rollguard.errors import ConfigError, EngineError, PolicyError, RollguardError
+from rollguard.errors import ConfigError, EngineError, PolicyError, RollguardError, one_line
 
 # Policy ids rollguard owns on the server. Other tenants' modules are never touched; a module
 # under this prefix that the current bundle lacks is removed as stale.
@@ -243,7 +243,7 @@ class OpaServerEngine:
     def _server_error(self, action: str, status: int | None, body: Mapping[str, Any]) -> RollguardError:
         """The rollguard error for an OPA error body `{code, message, errors: [{code, message, location}]}`."""
         code = str(body.get("code") or "error")
-        message = " ".join(str(body.get("message") or "").split())
+        message = one_line(body.get("message") or "")
         details = [e for e in body.get("errors") or [] if isinstance(e, dict)]
         if code == "unauthorized" or status in (401, 403):
             return EngineError(f"{action}: OPA server at {self.url} refused the request ({message}); check --opa-token")
@@ -271,7 +271,7 @@ def _body(exc: Exception) -> dict[str, Any]:
 
 def _located(error: Mapping[str, Any]) -> str:
     """`file:row: code: message`, the way OPA prints an error, with rollguard's id prefix dropped."""
-    text = f"{error.get('code', 'error')}: {' '.join(str(error.get('message', '')).split())}"
+    text = f"{error.get('code', 'error')}: {one_line(error.get('message', ''))}"
     location = error.get("location")
     if isinstance(location, dict) and location.get("file"):
         file = str(location["file"]).removeprefix(MODULE_PREFIX)
@@ -283,7 +283,7 @@ def _compile_error(errors: list[dict[str, Any]]) -> PolicyError:
     """A PolicyError naming the first located error; OPA lists up to ten."""
     first = next((e for e in errors if isinstance(e.get("location"), dict)), errors[0])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    message = f"compile policy: {first.get('code', 'error')}: {' '.join(str(first.get('message', '')).split())}{more}"
+    message = f"compile policy: {first.get('code', 'error')}: {one_line(first.get('message', ''))}{more}"
     location = first.get("location")
     if isinstance(location, dict) and location.get("file"):
         row = location.get("row")

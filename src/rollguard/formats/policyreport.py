@@ -5,10 +5,11 @@ one result per applicable policy: its findings (`fail`, `warn` when not enforced
 waived, `error` when the policy could not be evaluated) or a `pass` as evidence that the
 policy was checked and held.
 
-This is an audit-only format, not an entry of `FORMATS`: pass results need every judged
-resource and the policies that apply to its kind, which a `Decision` does not carry, and a
-cluster audit writes each namespace's report as soon as the namespace is judged instead of
-building one document for the whole cluster in memory.
+Unlike the other formats it is written while objects are judged, not rendered from a finished
+`Decision`: pass results need every judged resource and the policies that apply to its kind,
+which a decision does not carry, and a cluster audit writes each namespace's report as soon as
+the namespace is judged instead of building one document for the whole cluster in memory. Its
+`FORMATS` entry is therefore a writer, offered by `audit cluster` only.
 """
 
 from __future__ import annotations

@@ -38,9 +38,9 @@ def render(decision: Decision, *, color: bool = False) -> str:
     policy_width = max((len(f.policy) for f in decision.findings), default=0)
     for (resource, file), findings in groups:
         line = _first_line(findings)
-        header = paint(_BOLD, _one_line(resource.display()))
+        header = paint(_BOLD, _terminal_line(resource.display()))
         if file:
-            header += f"  ({_one_line(_location(file, line))})"
+            header += f"  ({_terminal_line(_location(file, line))})"
         lines = [header]
         advised: set[str] = set()  # one `fix:` line per policy and resource is enough
         for finding in findings:
@@ -53,13 +53,14 @@ def render(decision: Decision, *, color: bool = False) -> str:
 
     if decision.problems:
         lines = [paint(_BOLD, "Input errors")]
-        lines.extend(f"  {_one_line(p.display())}" for p in decision.problems)
+        lines.extend(f"  {_terminal_line(p.display())}" for p in decision.problems)
         blocks.append("\n".join(lines))
 
     if decision.links:
         lines = [paint(_BOLD, "Links between artifacts")]
         lines.extend(
-            f"  {_one_line(link.source)} {link.relation} in {_one_line(link.target)}" for link in decision.links
+            f"  {_terminal_line(link.source)} {link.relation} in {_terminal_line(link.target)}"
+            for link in decision.links
         )
         blocks.append("\n".join(lines))
 
@@ -69,9 +70,9 @@ def render(decision: Decision, *, color: bool = False) -> str:
         for resource in decision.unjudged:
             by_kind.setdefault(resource.kind, []).append(resource)
         for kind, resources in sorted(by_kind.items()):
-            names = ", ".join(_one_line(r.display().split(" ", 1)[1]) for r in resources[:5])
+            names = ", ".join(_terminal_line(r.display().split(" ", 1)[1]) for r in resources[:5])
             more = f" and {len(resources) - 5} more" if len(resources) > 5 else ""
-            lines.append(f"  {_one_line(kind)} ({len(resources)}): {names}{more}")
+            lines.append(f"  {_terminal_line(kind)} ({len(resources)}): {names}{more}")
         blocks.append("\n".join(lines))
 
     if decision.expired_waivers:
@@ -172,7 +173,7 @@ def _finding_lines(
     if finding.waived:
         style = _DIM
     label = paint(style, name) + " " * (_LABEL_WIDTH - len(name))
-    line = f"  {label}{finding.policy:<{policy_width}}  {_one_line(short_message(finding))}"
+    line = f"  {label}{finding.policy:<{policy_width}}  {_terminal_line(short_message(finding))}"
     if finding.line is not None and finding.line != header_line:
         line += f" (line {finding.line})"
     marks = _marks(finding, decision)
@@ -200,10 +201,14 @@ def _marks(finding: Finding, decision: Decision) -> str:
 
 def _expired_waiver_line(waiver: AppliedWaiver) -> str:
     who = f"owner {waiver.owner}" + (f", ticket {waiver.ticket}" if waiver.ticket else "")
-    return _one_line(f"{waiver.id}  expired {waiver.expires} ({who}): {waiver.reason}")
+    return _terminal_line(f"{waiver.id}  expired {waiver.expires} ({who}): {waiver.reason}")
 
 
-def _one_line(text: str) -> str:
+def _terminal_line(text: str) -> str:
+    """`text` safe on one terminal line: line breaks become spaces and control characters U+FFFD.
+
+    Unlike `errors.one_line`, spacing within a line is kept: it aligns columns of the report.
+    """
     return _CONTROL.sub("\ufffd", " ".join(text.splitlines()))
 
 

@@ -19,13 +19,10 @@ from rollguard.gatekeeper.schema import openapi_schema, structural_problems
 from rollguard.gatekeeper.tree import (
     BUILD_COMMAND,
     HEADER,
-    TreeChanges,
     build_tree,
     default_fixtures,
     gatekeeper_policies,
     render,
-    tree_differences,
-    write_tree,
 )
 
 __all__ = [
@@ -34,7 +31,6 @@ __all__ = [
     "KIND_GROUP_VERSIONS",
     "TemplateEvaluator",
     "TemplateSource",
-    "TreeChanges",
     "build_tree",
     "constraint",
     "constraint_kind",
@@ -51,6 +47,4 @@ __all__ = [
     "template_code",
     "template_name",
     "template_source",
-    "tree_differences",
-    "write_tree",
 ]

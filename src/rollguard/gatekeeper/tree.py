@@ -1,4 +1,4 @@
-"""The generated `gatekeeper/` tree: every document as YAML text by path, and writing it to disk."""
+"""The generated `gatekeeper/` tree: every document as YAML text by path."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
+from rollguard.contract import build_inventory
 from rollguard.engine import create_engine
-from rollguard.errors import ConfigError, InputError, PolicyError
-from rollguard.gate import Gate, build_inventory, policy_parameters
+from rollguard.errors import InputError, PolicyError
+from rollguard.gate import Gate
 from rollguard.gatekeeper.documents import (
     constraint,
     constraint_name,
@@ -28,6 +29,7 @@ from rollguard.gatekeeper.documents import (
     synced_kinds,
 )
 from rollguard.gatekeeper.rego import library_modules
+from rollguard.generated import GeneratedTree
 from rollguard.inputs import load_change_set
 from rollguard.model import Artifact, Finding
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
@@ -190,7 +192,7 @@ def assertions(violations: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
 
 def build_tree(
     bundle: PolicyBundle, settings: Settings, *, fixtures: Path | None = None, engine: str = "regorus"
-) -> dict[str, str]:
+) -> GeneratedTree:
     """Every file of the Gatekeeper tree (relative path → YAML text) for the policies `settings` select.
 
     Sample expectations are what the CLI decides for each fixture (on `engine`), so `gator verify`
@@ -207,7 +209,7 @@ def build_tree(
     templates = [f"{p.name}/template.yaml" for p in policies]
     constraints = [f"{p.name}/samples/{constraint_name(p)}/constraint.yaml" for p in policies]
     files["kustomization.yaml"] = render([kustomization(["sync.yaml", *templates, *constraints])])
-    return files
+    return GeneratedTree(files, header=HEADER)
 
 
 class _Judges:
@@ -244,7 +246,7 @@ def _policy_files(
     folder = info.name
     files = {f"{folder}/template.yaml": render([constraint_template(bundle, info, libs=libs)])}
     enforcement = settings.enforcement_for(info.id, info.custom.get("enforcement", "deny"))
-    parameters = policy_parameters(settings, info)
+    parameters = settings.parameters_of(info)
     tests = []
     for sample in samples_for(info, parameters, fixtures):
         document = constraint(info, name=sample.name, parameters=sample.parameters, enforcement=enforcement)
@@ -293,65 +295,3 @@ def _judge_fixture(gate: Gate, fixture: Path) -> tuple[list[Artifact], list[Find
     artifacts = [a for a in change.artifacts if a.kind == "k8s"]
     findings = gate.evaluate(artifacts, inventory=build_inventory(a.document for a in artifacts))
     return artifacts, findings
-
-
-@dataclass(frozen=True)
-class TreeChanges:
-    """What `write_tree` did, by path relative to the output directory."""
-
-    written: tuple[str, ...]
-    removed: tuple[str, ...]
-
-
-def write_tree(out: Path, files: Mapping[str, str]) -> TreeChanges:
-    """Write `files` under `out`, and remove files an earlier build generated that are no longer part of it."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory")
-    written: list[str] = []
-    try:
-        for rel, text in sorted(files.items()):
-            path = out / rel
-            if path.is_file() and path.read_text(encoding="utf-8") == text:
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            written.append(rel)
-        removed = [rel for rel in generated_files(out) if rel not in files]
-        for rel in removed:
-            (out / rel).unlink()
-            # Folders the removal emptied go too (a policy or sample that no longer exists).
-            folder = (out / rel).parent
-            while folder != out and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-                folder = folder.parent
-    except OSError as exc:
-        raise ConfigError(f"write gatekeeper tree: {exc}", file=str(out)) from exc
-    return TreeChanges(tuple(written), tuple(removed))
-
-
-def generated_files(out: Path) -> list[str]:
-    """Paths (relative to `out`) of the files under it that a build generated."""
-    if not out.is_dir():
-        return []
-    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and _is_generated(p))
-
-
-def _is_generated(path: Path) -> bool:
-    try:
-        with path.open(encoding="utf-8") as f:
-            return f.readline() == HEADER
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def tree_differences(out: Path, files: Mapping[str, str]) -> list[str]:
-    """How the tree under `out` differs from `files`: missing, changed and stale generated files."""
-    problems = []
-    for rel, text in sorted(files.items()):
-        path = out / rel
-        if not path.is_file():
-            problems.append(f"missing {rel}")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"changed {rel}")
-    problems += [f"stale {rel}" for rel in generated_files(out) if rel not in files]
-    return problems

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollguard.errors import ClusterError
-from rollguard.gate import build_inventory
+from rollguard.contract import build_inventory
+from rollguard.errors import ClusterError, one_line
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.service import log_event
 
@@ -121,10 +121,6 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return (namespace if isinstance(namespace, str) else "", name)
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def load_api_client(kubeconfig: str | None, context: str | None, *, pool_size: int) -> Any:
     """An ApiClient for a kubeconfig context (default: the current one), or the pod's service account.
 
@@ -149,13 +145,13 @@ def load_api_client(kubeconfig: str | None, context: str | None, *, pool_size: i
         try:
             kube_config.load_incluster_config(client_configuration=configuration)
         except kube_config.ConfigException as exc:
-            raise ClusterError(f"in-cluster configuration: {_one_line(exc)}") from exc
+            raise ClusterError(f"in-cluster configuration: {one_line(exc)}") from exc
         return kubernetes.client.ApiClient(configuration=configuration)
     config_file = os.pathsep.join(existing)
     try:
         contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
     except Exception as exc:  # the loader raises ConfigException, YAML and OS errors alike
-        raise ClusterError(f"kubeconfig {config_file}: unusable: {_one_line(exc)}") from exc
+        raise ClusterError(f"kubeconfig {config_file}: unusable: {one_line(exc)}") from exc
     names = [str(c.get("name")) for c in contexts or () if isinstance(c, dict)]
     chosen = context or (current or {}).get("name")
     known = ", ".join(names) or "none"
@@ -171,7 +167,7 @@ def load_api_client(kubeconfig: str | None, context: str | None, *, pool_size: i
             config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
         )
     except Exception as exc:
-        raise ClusterError(f"kubeconfig {config_file}: context {chosen!r}: {_one_line(exc)}") from exc
+        raise ClusterError(f"kubeconfig {config_file}: context {chosen!r}: {one_line(exc)}") from exc
 
 
 class _Overflow(Exception):
@@ -320,14 +316,14 @@ class InventorySync:
                     # Our resourceVersion or continue token is too old: list again from scratch.
                     need_list = True
                     delay = 0.0 if failures == 1 else self._backoff(failures - 1)
-                    log_event("inventory_relist", kind=kind, reason=_one_line(exc), retry_in=round(delay, 2))
+                    log_event("inventory_relist", kind=kind, reason=one_line(exc), retry_in=round(delay, 2))
                 else:
                     delay = self._backoff(failures)
                     log_event(
                         "inventory_sync_error",
                         kind=kind,
                         status=status,
-                        error=_one_line(getattr(exc, "reason", None) or exc),
+                        error=one_line(getattr(exc, "reason", None) or exc),
                         retry_in=round(delay, 2),
                         level=logging.WARNING,
                     )

@@ -3,10 +3,11 @@ package rollguard.changeset.contract_with_rollout_test
 import data.rollguard.changeset.contract_with_rollout
 import data.rollguard.lib.changeset_test as c
 import data.rollguard.lib.migration_test as t
+import data.rollguard.lib.testing
 
 drop := t.stmt(1, {"operation": "drop_column", "table": "users", "column": "nickname", "is_ddl": true, "line": 4})
 
-rollout := c.inventory([c.deployment("shop", "web", "web:2.5"), c.workload("StatefulSet", "shop", "db", "postgres:16", {})])
+rollout := testing.inventory([c.deployment("shop", "web", "web:2.5"), c.workload("StatefulSet", "shop", "db", "postgres:16", {})])
 
 judge(doc) := t.judge(doc, {})
 
@@ -42,7 +43,7 @@ test_contract_phase_file_is_reported_at_its_first_ddl if {
 		]),
 		{"file": "V9__contract.sql"},
 	)
-	v := contract_with_rollout.violation with input as judge(doc) with data.inventory as c.inventory([c.deployment("shop", "web", "web:2.5")])
+	v := contract_with_rollout.violation with input as judge(doc) with data.inventory as testing.inventory([c.deployment("shop", "web", "web:2.5")])
 	v == {{
 		"msg": "contract-phase migration V9__contract.sql ships in the same change as a rollout of Deployment shop/web: old pods still use what it removes while they are replaced; ship the contract step in a later release",
 		"details": {
@@ -64,7 +65,7 @@ test_contract_phase_drop_is_reported_once if {
 test_no_rollout_in_the_change_passes if {
 	doc := t.contract_file([drop])
 	count(contract_with_rollout.violation) == 0 with input as judge(doc) with data.inventory as {"namespace": {}, "cluster": {}}
-	jobs_only := c.inventory([c.workload("Job", "shop", "migrate", "web:2.5", {})])
+	jobs_only := testing.inventory([c.workload("Job", "shop", "migrate", "web:2.5", {})])
 	count(contract_with_rollout.violation) == 0 with input as judge(doc) with data.inventory as jobs_only
 }
 

@@ -2,6 +2,7 @@ package rollguard.changeset.image_consistency_test
 
 import data.rollguard.changeset.image_consistency
 import data.rollguard.lib.changeset_test as c
+import data.rollguard.lib.testing
 
 api := c.deployment("shop", "api", "registry.example.com/shop/api:1.4.0")
 
@@ -10,7 +11,7 @@ worker := c.deployment("shop", "worker", "registry.example.com/shop/api:1.3.2")
 cron := c.workload("Job", "ops", "report", "registry.example.com/shop/api@sha256:abc", {})
 
 test_one_image_at_two_versions_is_reported if {
-	v := image_consistency.violation with input as c.review(api, {}) with data.inventory as c.inventory([api, worker])
+	v := image_consistency.violation with input as testing.create_review(api, {}) with data.inventory as testing.inventory([api, worker])
 	v == {{
 		"msg": "image registry.example.com/shop/api runs at 1.4.0 here but at 1.3.2 in Deployment shop/worker: a half-promoted release",
 		"details": {
@@ -23,7 +24,7 @@ test_one_image_at_two_versions_is_reported if {
 }
 
 test_every_namespace_and_digest_counts if {
-	v := image_consistency.violation with input as c.review(api, {}) with data.inventory as c.inventory([api, worker, cron])
+	v := image_consistency.violation with input as testing.create_review(api, {}) with data.inventory as testing.inventory([api, worker, cron])
 	v == {{
 		"msg": "image registry.example.com/shop/api runs at 1.4.0 here but at 1.3.2, sha256:abc in Deployment shop/worker, Job ops/report: a half-promoted release",
 		"details": {
@@ -40,42 +41,42 @@ test_every_namespace_and_digest_counts if {
 
 test_same_version_everywhere_passes if {
 	same := c.deployment("shop", "worker", "registry.example.com/shop/api:1.4.0")
-	count(image_consistency.violation) == 0 with input as c.review(api, {}) with data.inventory as c.inventory([api, same])
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as testing.inventory([api, same])
 }
 
 test_docker_hub_names_are_normalised if {
 	a := c.deployment("shop", "a", "nginx:1.27")
 	b := c.deployment("shop", "b", "docker.io/library/nginx:1.25")
-	v := image_consistency.violation with input as c.review(a, {}) with data.inventory as c.inventory([a, b])
+	v := image_consistency.violation with input as testing.create_review(a, {}) with data.inventory as testing.inventory([a, b])
 	{[x.details.image, x.details.other_versions] | some x in v} == {["docker.io/library/nginx", ["1.25"]]}
 	untagged := c.deployment("shop", "c", "nginx")
-	w := image_consistency.violation with input as c.review(untagged, {}) with data.inventory as c.inventory([a, untagged])
+	w := image_consistency.violation with input as testing.create_review(untagged, {}) with data.inventory as testing.inventory([a, untagged])
 	{x.details.versions | some x in w} == {["latest"]}
 }
 
 test_the_object_itself_and_other_images_do_not_count if {
 	other := c.deployment("shop", "cache", "registry.example.com/shop/api-cache:0.1")
-	count(image_consistency.violation) == 0 with input as c.review(api, {}) with data.inventory as c.inventory([api, other])
-	count(image_consistency.violation) == 0 with input as c.review(api, {}) with data.inventory as c.inventory([])
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as testing.inventory([api, other])
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as testing.inventory([])
 }
 
 test_ignore_images_parameter if {
 	params := {"ignore_images": ["registry.example.com/shop/api"]}
-	count(image_consistency.violation) == 0 with input as c.review(api, params) with data.inventory as c.inventory([api, worker])
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, params) with data.inventory as testing.inventory([api, worker])
 	a := c.deployment("shop", "a", "busybox:1.36")
 	b := c.deployment("shop", "b", "busybox:1.35")
-	count(image_consistency.violation) == 0 with input as c.review(a, {"ignore_images": ["busybox"]}) with data.inventory as c.inventory([a, b])
+	count(image_consistency.violation) == 0 with input as testing.create_review(a, {"ignore_images": ["busybox"]}) with data.inventory as testing.inventory([a, b])
 }
 
 test_the_gates_image_index_gives_the_same_answer if {
 	refs := [["shop", "apps/v1", "Deployment", "api"], ["shop", "apps/v1", "Deployment", "worker"]]
-	inv := object.union(c.inventory([api, worker]), {"rollguard_workloads": {"images": {"api": refs}, "names": {}}})
-	v := image_consistency.violation with input as c.review(api, {}) with data.inventory as inv
+	inv := object.union(testing.inventory([api, worker]), {"rollguard_workloads": {"images": {"api": refs}, "names": {}}})
+	v := image_consistency.violation with input as testing.create_review(api, {}) with data.inventory as inv
 	{x.details.other_versions | some x in v} == {["1.3.2"]}
 }
 
 # The index lists every workload by image name: one it does not list is not compared.
 test_a_workload_the_index_does_not_list_is_not_compared if {
-	unlisted := object.union(c.inventory([api, worker]), {"rollguard_workloads": {"images": {}, "names": {}}})
-	count(image_consistency.violation) == 0 with input as c.review(api, {}) with data.inventory as unlisted
+	unlisted := object.union(testing.inventory([api, worker]), {"rollguard_workloads": {"images": {}, "names": {}}})
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as unlisted
 }

@@ -2,14 +2,15 @@ package rollguard.governance.dependency_order_test
 
 import data.rollguard.governance.dependency_order
 import data.rollguard.lib.changeset_test as c
+import data.rollguard.lib.testing
 
 consumer(needs) := object.union(c.deployment("shop", "orders", "registry.example.com/orders:1.8.0"), {"metadata": {"annotations": {"rollguard.io/depends-on": needs}}})
 
 provider(name, version) := c.workload("Deployment", "shop", name, sprintf("registry.example.com/%s:9.9.9", [name]), {"app.kubernetes.io/version": version})
 
 judge(obj, objs, context) := v if {
-	v := dependency_order.violation with input as c.review(obj, {})
-		with data.inventory as c.inventory(array.concat([obj], objs))
+	v := dependency_order.violation with input as testing.create_review(obj, {})
+		with data.inventory as testing.inventory(array.concat([obj], objs))
 		with data.rollguard.context as context
 }
 

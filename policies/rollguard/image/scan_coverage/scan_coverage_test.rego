@@ -1,6 +1,7 @@
 package rollguard.image.scan_coverage_test
 
 import data.rollguard.image.scan_coverage
+import data.rollguard.lib.testing
 
 d1 := "sha256:3b4f0c1d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
 
@@ -27,18 +28,16 @@ report(tags, digests) := {
 	},
 }
 
-inventory(objs) := {"namespace": {"shop": {"apps/v1": {"Deployment": {o.metadata.name: o | some o in objs}}}}}
-
 workload(images, reports, parameters) := v if {
 	o := deployment(images)
-	v := scan_coverage.violation with input as {"review": {"object": o, "kind": {"kind": "Deployment"}}, "parameters": parameters}
+	v := scan_coverage.violation with input as testing.review(o, parameters)
 		with data.rollguard.changeset.scan as reports
 }
 
 scan_side(r, images) := v if {
 	v := scan_coverage.violation with input as {"artifact": r, "parameters": {"require_scans": false}}
 		with data.rollguard.changeset.scan as [r]
-		with data.inventory as inventory([deployment(images)])
+		with data.inventory as testing.inventory([deployment(images)])
 }
 
 off := {"require_scans": false}
@@ -140,7 +139,7 @@ test_report_without_digests_when_the_pinned_digest_has_its_own_report if {
 	undigested := report(["1.2"], [])
 	found := scan_coverage.violation with input as {"artifact": undigested, "parameters": off}
 		with data.rollguard.changeset.scan as [undigested, report(["1.0"], [d1])]
-		with data.inventory as inventory([deployment([pinned])])
+		with data.inventory as testing.inventory([deployment([pinned])])
 
 	# The pinned image is covered, so this report is of something else and is reported as such.
 	[f.details.deployed | some f in found] == [[pinned]]

@@ -1,6 +1,7 @@
 package rollguard.k8s.deploy_permissions_test
 
 import data.rollguard.k8s.deploy_permissions
+import data.rollguard.lib.testing
 
 workload(kind, ns) := {
 	"apiVersion": "apps/v1",
@@ -19,19 +20,20 @@ default_parameters := {
 # The release pipeline may deploy; nobody else.
 restricted := object.union(default_parameters, {"allowed_users": ["deploy-bot"], "allowed_groups": ["release-managers"]})
 
-review(obj, operation, user, groups, parameters) := {
-	"review": {
-		"object": obj,
-		"kind": {"group": "apps", "version": "v1", "kind": obj.kind},
+# The input for `user` in `groups` asking to `operation` (CREATE, UPDATE, ...) `obj`.
+request_by(obj, operation, user, groups, parameters) := testing.request(
+	obj,
+	{
+		"kind": {"group": "apps", "version": "v1"},
 		"namespace": obj.metadata.namespace,
 		"name": obj.metadata.name,
 		"operation": operation,
 		"userInfo": {"username": user, "groups": groups},
 	},
-	"parameters": parameters,
-}
+	parameters,
+)
 
-alice(obj) := review(obj, "CREATE", "alice", ["developers", "system:authenticated"], restricted)
+alice(obj) := request_by(obj, "CREATE", "alice", ["developers", "system:authenticated"], restricted)
 
 namespace(ns, labels) := {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
 
@@ -55,17 +57,17 @@ test_unlisted_user_in_high_risk_namespace_is_reported if {
 }
 
 test_allowed_user_passes if {
-	inp := review(workload("Deployment", "payments"), "CREATE", "deploy-bot", [], restricted)
+	inp := request_by(workload("Deployment", "payments"), "CREATE", "deploy-bot", [], restricted)
 	count(deploy_permissions.violation) == 0 with input as inp with data.inventory as payments_high
 }
 
 test_member_of_allowed_group_passes if {
-	inp := review(workload("Deployment", "payments"), "UPDATE", "bob", ["system:authenticated", "release-managers"], restricted)
+	inp := request_by(workload("Deployment", "payments"), "UPDATE", "bob", ["system:authenticated", "release-managers"], restricted)
 	count(deploy_permissions.violation) == 0 with input as inp with data.inventory as payments_high
 }
 
 test_update_is_reported if {
-	v := deploy_permissions.violation with input as review(workload("StatefulSet", "payments"), "UPDATE", "alice", [], restricted)
+	v := deploy_permissions.violation with input as request_by(workload("StatefulSet", "payments"), "UPDATE", "alice", [], restricted)
 		with data.inventory as payments_high
 	v == {{
 		"msg": `user "alice" may not UPDATE StatefulSet payments/web: namespace "payments" is high risk (label rollguard.io/risk is "high") and only allowed_users or allowed_groups may deploy there`,
@@ -81,7 +83,7 @@ test_update_is_reported if {
 
 test_other_operations_are_not_judged if {
 	every operation in ["DELETE", "CONNECT", null] {
-		inp := review(workload("Deployment", "payments"), operation, "alice", [], restricted)
+		inp := request_by(workload("Deployment", "payments"), operation, "alice", [], restricted)
 		count(deploy_permissions.violation) == 0 with input as inp with data.inventory as payments_high
 	}
 
@@ -127,7 +129,7 @@ test_high_risk_environments_parameter_replaces_the_default if {
 	parameters := object.union(restricted, {"high_risk_environments": ["staging"]})
 	staging := inventory([namespace("payments", {"rollguard.io/environment": "staging"})])
 	prod := inventory([namespace("payments", {"rollguard.io/environment": "prod"})])
-	inp := review(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
+	inp := request_by(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
 	v := deploy_permissions.violation with input as inp with data.inventory as staging
 	{d.details.reason | some d in v} == {`label rollguard.io/environment is "staging"`}
 	count(deploy_permissions.violation) == 0 with input as inp with data.inventory as prod
@@ -135,7 +137,7 @@ test_high_risk_environments_parameter_replaces_the_default if {
 
 test_namespace_name_pattern_is_reported_without_inventory if {
 	parameters := object.union(restricted, {"high_risk_namespaces": ["prod-*", "billing"]})
-	v := deploy_permissions.violation with input as review(workload("Deployment", "prod-eu"), "CREATE", "alice", [], parameters)
+	v := deploy_permissions.violation with input as request_by(workload("Deployment", "prod-eu"), "CREATE", "alice", [], parameters)
 	v == {{
 		"msg": `user "alice" may not CREATE Deployment prod-eu/web: namespace "prod-eu" is high risk (name matches "prod-*" in high_risk_namespaces) and only allowed_users or allowed_groups may deploy there`,
 		"details": {
@@ -151,26 +153,26 @@ test_namespace_name_pattern_is_reported_without_inventory if {
 test_namespace_patterns if {
 	parameters := object.union(restricted, {"high_risk_namespaces": ["billing", "shop-{eu,us}", "*-live", "team-?"]})
 	every ns in ["billing", "shop-eu", "shop-us", "web-live", "team-a"] {
-		v := deploy_permissions.violation with input as review(workload("Deployment", ns), "CREATE", "alice", [], parameters)
+		v := deploy_permissions.violation with input as request_by(workload("Deployment", ns), "CREATE", "alice", [], parameters)
 		count(v) == 1
 	}
 	every ns in ["billing-dev", "shop-ap", "live", "team-ab", "default"] {
-		count(deploy_permissions.violation) == 0 with input as review(workload("Deployment", ns), "CREATE", "alice", [], parameters)
+		count(deploy_permissions.violation) == 0 with input as request_by(workload("Deployment", ns), "CREATE", "alice", [], parameters)
 	}
 }
 
 test_malformed_pattern_only_matches_itself if {
 	# Character classes are outside the accepted syntax: compared as a plain name, never an error.
 	parameters := object.union(restricted, {"high_risk_namespaces": ["prod-[a-", "[a-c]x"]})
-	count(deploy_permissions.violation) == 0 with input as review(workload("Deployment", "bx"), "CREATE", "alice", [], parameters)
-	v := deploy_permissions.violation with input as review(workload("Deployment", "prod-[a-"), "CREATE", "alice", [], parameters)
+	count(deploy_permissions.violation) == 0 with input as request_by(workload("Deployment", "bx"), "CREATE", "alice", [], parameters)
+	v := deploy_permissions.violation with input as request_by(workload("Deployment", "prod-[a-"), "CREATE", "alice", [], parameters)
 	{d.details.reason | some d in v} == {`name matches "prod-[a-" in high_risk_namespaces`}
 }
 
 test_every_reason_is_listed if {
 	parameters := object.union(restricted, {"high_risk_namespaces": ["pay*", "payments"]})
 	inv := inventory([namespace("payments", {"rollguard.io/risk": "high", "rollguard.io/environment": "prod"})])
-	v := deploy_permissions.violation with input as review(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
+	v := deploy_permissions.violation with input as request_by(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
 		with data.inventory as inv
 	{d.details.reason | some d in v} == {concat(", ", [
 		`label rollguard.io/environment is "prod"`,
@@ -182,13 +184,13 @@ test_every_reason_is_listed if {
 
 test_nothing_is_enforced_without_allowed_identities if {
 	parameters := object.union(default_parameters, {"high_risk_namespaces": ["*"]})
-	inp := review(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
+	inp := request_by(workload("Deployment", "payments"), "CREATE", "alice", [], parameters)
 	count(deploy_permissions.violation) == 0 with input as inp with data.inventory as payments_high
 }
 
 test_allowed_groups_alone_restrict if {
 	parameters := object.union(default_parameters, {"allowed_groups": ["release-managers"]})
-	inp := review(workload("Deployment", "payments"), "CREATE", "alice", ["developers"], parameters)
+	inp := request_by(workload("Deployment", "payments"), "CREATE", "alice", ["developers"], parameters)
 	v := deploy_permissions.violation with input as inp with data.inventory as payments_high
 	{d.details.user | some d in v} == {"alice"}
 }
@@ -199,14 +201,14 @@ test_control_plane_is_not_judged if {
 		["system:serviceaccount:kube-system:replicaset-controller", ["system:serviceaccounts", "system:serviceaccounts:kube-system"]],
 		["system:node:worker-1", ["system:nodes", "system:authenticated"]],
 	] {
-		inp := review(workload("ReplicaSet", "payments"), "CREATE", user_groups[0], user_groups[1], restricted)
+		inp := request_by(workload("ReplicaSet", "payments"), "CREATE", user_groups[0], user_groups[1], restricted)
 		count(deploy_permissions.violation) == 0 with input as inp with data.inventory as payments_high
 	}
 }
 
 test_other_service_accounts_are_judged if {
 	user := "system:serviceaccount:argo-rollouts:argo-rollouts"
-	inp := review(workload("ReplicaSet", "payments"), "CREATE", user, ["system:serviceaccounts", "system:serviceaccounts:argo-rollouts"], restricted)
+	inp := request_by(workload("ReplicaSet", "payments"), "CREATE", user, ["system:serviceaccounts", "system:serviceaccounts:argo-rollouts"], restricted)
 	v := deploy_permissions.violation with input as inp with data.inventory as payments_high
 	{d.details.user | some d in v} == {user}
 }
@@ -245,7 +247,7 @@ test_malformed_parameters_fall_back_to_defaults if {
 		"high_risk_environments": null,
 	}
 	inv := inventory([namespace("payments", {"rollguard.io/environment": "prod"})])
-	v := deploy_permissions.violation with input as review(workload("Deployment", "payments"), "CREATE", "deploy-bot", [], parameters)
+	v := deploy_permissions.violation with input as request_by(workload("Deployment", "payments"), "CREATE", "deploy-bot", [], parameters)
 		with data.inventory as inv
 	{d.details.reason | some d in v} == {`label rollguard.io/environment is "prod"`}
 }

@@ -1,21 +1,19 @@
 package rollguard.k8s.deprecated_api_test
 
 import data.rollguard.k8s.deprecated_api
+import data.rollguard.lib.testing
 
-review(api_version, kind) := {
-	"review": {
-		"object": {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "shop"}},
-		"kind": {"kind": kind},
-	},
-	"parameters": {"kubernetes_version": "1.32"},
-}
+# An object of `kind` written with `api_version`.
+manifest(api_version, kind) := {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "shop"}}
+
+parameters := {"kubernetes_version": "1.32"}
 
 judge(api_version, kind) := v if {
-	v := deprecated_api.violation with input as review(api_version, kind)
+	v := deprecated_api.violation with input as testing.review(manifest(api_version, kind), parameters)
 }
 
 judge_for(version, api_version, kind) := v if {
-	inp := object.union(review(api_version, kind), {"parameters": {"kubernetes_version": version}})
+	inp := object.union(testing.review(manifest(api_version, kind), parameters), {"parameters": {"kubernetes_version": version}})
 	v := deprecated_api.violation with input as inp
 }
 
@@ -168,7 +166,7 @@ test_versions_compare_as_numbers if {
 }
 
 test_default_and_malformed_target_version if {
-	inp := object.union(review("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema"), {"parameters": {}})
+	inp := object.union(testing.review(manifest("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema"), parameters), {"parameters": {}})
 	{x.details.kubernetes_version | some x in deprecated_api.violation with input as inp} == {"1.32"}
 	every bad in ["1.x", "v1.29", "1", 1.29, null] {
 		{x.details.case | some x in judge_for(bad, "flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema")} == {"removed"}

@@ -1,6 +1,7 @@
 package rollguard.k8s.graceful_shutdown_test
 
 import data.rollguard.k8s.graceful_shutdown
+import data.rollguard.lib.testing
 
 deployment(pod_spec) := {
 	"apiVersion": "apps/v1",
@@ -15,7 +16,7 @@ deployment(pod_spec) := {
 	},
 }
 
-review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}, "namespace": "shop"}, "parameters": {"drain_seconds": 15}}
+parameters := {"drain_seconds": 15}
 
 service(svc_name, selector) := {
 	"apiVersion": "v1",
@@ -24,16 +25,14 @@ service(svc_name, selector) := {
 	"spec": {"selector": selector, "ports": [{"port": 80, "targetPort": "http"}]},
 }
 
-inventory(svcs) := {"namespace": {"shop": {"v1": {"Service": {s.metadata.name: s | some s in svcs}}}}}
-
-web_service := inventory([service("web", {"app": "web"})])
+web_service := testing.inventory([service("web", {"app": "web"})])
 
 serving(extra) := object.union({"name": "app", "image": "app:1", "ports": [{"name": "http", "containerPort": 8080}]}, extra)
 
 sleep_hook(command) := {"lifecycle": {"preStop": {"exec": {"command": command}}}}
 
 test_served_container_without_prestop_is_reported if {
-	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving({})]}))
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment({"containers": [serving({})]}), parameters)
 		with data.inventory as web_service
 	v == {{
 		"msg": `container "app" has no preStop hook but its pod is an endpoint of Service "web": it gets SIGTERM while still receiving traffic`,
@@ -42,8 +41,8 @@ test_served_container_without_prestop_is_reported if {
 }
 
 test_every_selecting_service_is_named if {
-	inv := inventory([service("web", {"app": "web"}), service("front", {"tier": "front"}), service("api", {"app": "api"})])
-	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving({})]}))
+	inv := testing.inventory([service("web", {"app": "web"}), service("front", {"tier": "front"}), service("api", {"app": "api"})])
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment({"containers": [serving({})]}), parameters)
 		with data.inventory as inv
 	{x.msg | some x in v} == {`container "app" has no preStop hook but its pod is an endpoint of Services "front", "web": it gets SIGTERM while still receiving traffic`}
 	{x.details.services | some x in v} == {["front", "web"]}
@@ -51,30 +50,30 @@ test_every_selecting_service_is_named if {
 
 test_prestop_sleep_within_grace_period_passes if {
 	spec := {"terminationGracePeriodSeconds": 45, "containers": [serving(sleep_hook(["sleep", "10"]))]}
-	count(graceful_shutdown.violation) == 0 with input as review(deployment(spec))
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment(spec), parameters)
 		with data.inventory as web_service
 }
 
 test_unserved_or_portless_containers_need_no_prestop if {
-	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
-		with data.inventory as inventory([service("api", {"app": "api"})])
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [serving({})]}), parameters)
+		with data.inventory as testing.inventory([service("api", {"app": "api"})])
 
 	worker := {"name": "worker", "image": "worker:1"}
-	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [worker]}))
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [worker]}), parameters)
 		with data.inventory as web_service
 
 	# A Service in another namespace, or one without a selector, selects nothing here.
 	other := {"namespace": {"other": {"v1": {"Service": {"web": service("web", {"app": "web"})}}}}}
-	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [serving({})]}), parameters)
 		with data.inventory as other
 	headless := {"namespace": {"shop": {"v1": {"Service": {"ext": {"metadata": {"name": "ext"}, "spec": {"type": "ExternalName"}}}}}}}
-	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving({})]}))
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [serving({})]}), parameters)
 		with data.inventory as headless
 }
 
 test_short_grace_period_is_reported if {
 	spec := {"terminationGracePeriodSeconds": 20, "containers": [serving(sleep_hook(["sleep", "10"]))]}
-	v := graceful_shutdown.violation with input as review(deployment(spec))
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment(spec), parameters)
 		with data.inventory as web_service
 	v == {{
 		"msg": `terminationGracePeriodSeconds is 20, shorter than the 10s preStop sleep of container "app" plus 15s to drain (25s): the pod is killed mid-request`,
@@ -89,11 +88,11 @@ test_short_grace_period_is_reported if {
 }
 
 test_default_grace_period_is_30 if {
-	v := graceful_shutdown.violation with input as review(deployment({"containers": [serving(sleep_hook(["/bin/sleep", "20"]))]}))
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment({"containers": [serving(sleep_hook(["/bin/sleep", "20"]))]}), parameters)
 	{x.details.termination_grace_period_seconds | some x in v} == {30}
 	{x.details.required_seconds | some x in v} == {35}
 
-	count(graceful_shutdown.violation) == 0 with input as review(deployment({"containers": [serving(sleep_hook(["sleep", "15"]))]}))
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [serving(sleep_hook(["sleep", "15"]))]}), parameters)
 }
 
 test_sleep_action_and_shell_sleeps_are_recognised if {
@@ -105,13 +104,13 @@ test_sleep_action_and_shell_sleeps_are_recognised if {
 		serving(object.union(shell, {"name": "b"})),
 		serving(object.union(suffixed, {"name": "c"})),
 	]}
-	v := graceful_shutdown.violation with input as review(deployment(spec))
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment(spec), parameters)
 	{[x.details.container, x.details.prestop_sleep_seconds] | some x in v} == {["a", 20], ["b", 65], ["c", 10]}
 }
 
 test_drain_seconds_parameter if {
 	spec := {"terminationGracePeriodSeconds": 45, "containers": [serving(sleep_hook(["sleep", "10"]))]}
-	inp := object.union(review(deployment(spec)), {"parameters": {"drain_seconds": 40}})
+	inp := object.union(testing.review_in("shop", deployment(spec), parameters), {"parameters": {"drain_seconds": 40}})
 	v := graceful_shutdown.violation with input as inp
 	{x.details.required_seconds | some x in v} == {50}
 }
@@ -123,7 +122,7 @@ test_bare_pod_is_judged if {
 		"metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
 		"spec": {"containers": [serving({})]},
 	}
-	v := graceful_shutdown.violation with input as review(pod) with data.inventory as web_service
+	v := graceful_shutdown.violation with input as testing.review_in("shop", pod, parameters) with data.inventory as web_service
 	{x.details | some x in v} == {{"container": "app", "services": ["web"]}}
 }
 
@@ -138,13 +137,13 @@ test_unrecognised_or_malformed_hooks_raise_no_error if {
 		{"lifecycle": {"preStop": {"sleep": {"seconds": "100"}}}},
 	] {
 		spec := {"terminationGracePeriodSeconds": 1, "containers": [serving(hook)]}
-		count(graceful_shutdown.violation) == 0 with input as review(deployment(spec)) with data.inventory as web_service
+		count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment(spec), parameters) with data.inventory as web_service
 	}
 	every spec in [
 		{"containers": null},
 		{"containers": [serving({"ports": "http"})]},
 		{"terminationGracePeriodSeconds": "5", "containers": [serving(sleep_hook(["sleep", "100"]))]},
 	] {
-		count(graceful_shutdown.violation) == 0 with input as review(deployment(spec)) with data.inventory as web_service
+		count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment(spec), parameters) with data.inventory as web_service
 	}
 }

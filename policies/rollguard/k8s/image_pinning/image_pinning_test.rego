@@ -2,6 +2,7 @@ package rollguard.k8s.image_pinning_test
 
 import data.rollguard.k8s.image_pinning
 import data.rollguard.lib.image
+import data.rollguard.lib.testing
 
 digest := "sha256:3b4f0c1d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
 
@@ -14,14 +15,12 @@ deployment(containers) := {
 
 default_parameters := {"require_digest": false, "disallowed_tags": ["latest"], "exempt_images": []}
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": default_parameters}
+strict(o) := testing.review(o, object.union(default_parameters, {"require_digest": true}))
 
-strict(o) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": object.union(default_parameters, {"require_digest": true})}
-
-with_parameters(o, parameters) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": object.union(default_parameters, parameters)}
+with_parameters(o, parameters) := testing.review(o, object.union(default_parameters, parameters))
 
 violations(image) := v if {
-	v := image_pinning.violation with input as review(deployment([{"name": "app", "image": image}]))
+	v := image_pinning.violation with input as testing.review(deployment([{"name": "app", "image": image}]), default_parameters)
 }
 
 # --- reference parsing ---
@@ -114,7 +113,7 @@ test_init_and_ephemeral_containers_are_judged if {
 		{"op": "add", "path": "/spec/template/spec/initContainers", "value": [{"name": "migrate", "image": "migrate"}]},
 		{"op": "add", "path": "/spec/template/spec/ephemeralContainers", "value": [{"name": "debug", "image": "busybox:latest"}]},
 	])
-	v := image_pinning.violation with input as review(o)
+	v := image_pinning.violation with input as testing.review(o, default_parameters)
 	{x.details.container | some x in v} == {"migrate", "debug"}
 }
 
@@ -125,7 +124,7 @@ test_cronjob_is_judged if {
 		"metadata": {"name": "report"},
 		"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "report", "image": "report:latest"}]}}}}},
 	}
-	v := image_pinning.violation with input as review(cj)
+	v := image_pinning.violation with input as testing.review(cj, default_parameters)
 	{x.details.tag | some x in v} == {"latest"}
 }
 
@@ -159,8 +158,8 @@ test_require_digest_accepts_digest if {
 }
 
 test_missing_or_malformed_image_is_ignored if {
-	count(image_pinning.violation) == 0 with input as review(deployment([{"name": "app"}, {"name": "b", "image": 42}, {"name": "c", "image": ""}]))
-	count(image_pinning.violation) == 0 with input as review({"kind": "Deployment", "spec": "broken"})
+	count(image_pinning.violation) == 0 with input as testing.review(deployment([{"name": "app"}, {"name": "b", "image": 42}, {"name": "c", "image": ""}]), default_parameters)
+	count(image_pinning.violation) == 0 with input as testing.review({"kind": "Deployment", "spec": "broken"}, default_parameters)
 }
 
 test_disallowed_tags_parameter if {

@@ -2,6 +2,7 @@ package rollguard.k8s.image_registry_test
 
 import data.rollguard.k8s.image_registry
 import data.rollguard.lib.image
+import data.rollguard.lib.testing
 
 digest := "sha256:3b4f0c1d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
 
@@ -12,10 +13,8 @@ deployment(containers) := {
 	"spec": {"template": {"spec": {"containers": containers}}},
 }
 
-review(o, allowed) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": {"allowed_registries": allowed}}
-
 violations(image, allowed) := v if {
-	v := image_registry.violation with input as review(deployment([{"name": "app", "image": image}]), allowed)
+	v := image_registry.violation with input as testing.review(deployment([{"name": "app", "image": image}]), {"allowed_registries": allowed})
 }
 
 allowed(image, entries) if count(violations(image, entries)) == 0
@@ -102,7 +101,7 @@ test_init_and_ephemeral_containers_are_judged if {
 		{"op": "add", "path": "/spec/template/spec/initContainers", "value": [{"name": "init", "image": "busybox:1.36"}]},
 		{"op": "add", "path": "/spec/template/spec/ephemeralContainers", "value": [{"name": "debug", "image": "quay.io/tools/debug:1"}]},
 	])
-	v := image_registry.violation with input as review(o, ["registry.example.com/"])
+	v := image_registry.violation with input as testing.review(o, {"allowed_registries": ["registry.example.com/"]})
 	{x.details.container | some x in v} == {"init", "debug"}
 }
 
@@ -111,5 +110,5 @@ test_malformed_parameters_and_images_do_not_error if {
 	allowed("nginx", null)
 	allowed("registry.example.com/app:1", [42, "registry.example.com/"])
 	not allowed("nginx", [42, ""])
-	count(image_registry.violation) == 0 with input as review(deployment([{"name": "app", "image": 42}, {"name": "b"}]), ["registry.example.com/"])
+	count(image_registry.violation) == 0 with input as testing.review(deployment([{"name": "app", "image": 42}, {"name": "b"}]), {"allowed_registries": ["registry.example.com/"]})
 }

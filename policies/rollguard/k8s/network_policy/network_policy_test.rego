@@ -1,6 +1,7 @@
 package rollguard.k8s.network_policy_test
 
 import data.rollguard.k8s.network_policy
+import data.rollguard.lib.testing
 
 labels := {"app.kubernetes.io/name": "checkout"}
 
@@ -26,33 +27,8 @@ app_policy := netpol("checkout", {
 	"ingress": [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "frontend"}}}]}],
 })
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}, "namespace": "shop"}, "parameters": {}}
-
-# Gatekeeper's inventory layout: namespace[ns][apiVersion][kind][name].
-inventory(objs) := {"namespace": {ns: by_api(objs, ns) | some o in objs; ns := o.metadata.namespace}}
-
-by_api(objs, ns) := {av: by_kind(objs, ns, av) |
-	some o in objs
-	o.metadata.namespace == ns
-	av := o.apiVersion
-}
-
-by_kind(objs, ns, av) := {k: by_name(objs, ns, av, k) |
-	some o in objs
-	o.metadata.namespace == ns
-	o.apiVersion == av
-	k := o.kind
-}
-
-by_name(objs, ns, av, k) := {o.metadata.name: o |
-	some o in objs
-	o.metadata.namespace == ns
-	o.apiVersion == av
-	o.kind == k
-}
-
 judge(o, objs) := v if {
-	v := network_policy.violation with input as review(o) with data.inventory as inventory(objs)
+	v := network_policy.violation with input as testing.review_in("shop", o, {}) with data.inventory as testing.inventory(objs)
 }
 
 no_selection := {

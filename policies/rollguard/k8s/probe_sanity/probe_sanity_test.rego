@@ -1,6 +1,7 @@
 package rollguard.k8s.probe_sanity_test
 
 import data.rollguard.k8s.probe_sanity
+import data.rollguard.lib.testing
 
 deployment(containers) := {
 	"apiVersion": "apps/v1",
@@ -9,7 +10,7 @@ deployment(containers) := {
 	"spec": {"template": {"spec": {"containers": containers}}},
 }
 
-review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}}, "parameters": {"min_liveness_delay": 10}}
+parameters := {"min_liveness_delay": 10}
 
 ready := {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5}
 
@@ -21,12 +22,12 @@ container(extra) := object.union(
 )
 
 test_sane_probes_pass if {
-	count(probe_sanity.violation) == 0 with input as review(deployment([container({"readinessProbe": ready, "livenessProbe": live})]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([container({"readinessProbe": ready, "livenessProbe": live})]), parameters)
 }
 
 test_identical_probes_are_reported if {
 	probe := {"httpGet": {"path": "/ready", "port": "http"}, "initialDelaySeconds": 15}
-	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": probe, "livenessProbe": probe})]))
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": probe, "livenessProbe": probe})]), parameters)
 	v == {{
 		"msg": `container "app" has a livenessProbe identical to its readinessProbe: a pod that is only busy gets restarted instead of taken out of the Service`,
 		"details": {"container": "app", "handler": "httpGet"},
@@ -36,19 +37,19 @@ test_identical_probes_are_reported if {
 test_identical_after_defaults_is_reported if {
 	readiness := {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10}
 	liveness := {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
-	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]))
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]), parameters)
 	{x.details | some x in v} == {{"container": "app", "handler": "tcpSocket"}}
 }
 
 test_same_handler_different_timing_passes if {
 	readiness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20}
 	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20, "failureThreshold": 6}
-	count(probe_sanity.violation) == 0 with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([container({"readinessProbe": readiness, "livenessProbe": liveness})]), parameters)
 }
 
 test_short_liveness_delay_without_startup_probe_is_reported if {
 	liveness := {"httpGet": {"path": "/healthz", "port": "http"}}
-	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})]))
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})]), parameters)
 	v == {{
 		"msg": `container "app" has a livenessProbe with initialDelaySeconds 0 and no startupProbe: a slow start is killed before it is ready (minimum 10)`,
 		"details": {"container": "app", "initial_delay_seconds": 0, "min_liveness_delay": 10},
@@ -59,19 +60,19 @@ test_startup_probe_covers_short_liveness_delay if {
 	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 0}
 	startup := {"httpGet": {"path": "/healthz", "port": "http"}, "failureThreshold": 30}
 	c := container({"readinessProbe": ready, "livenessProbe": liveness, "startupProbe": startup})
-	count(probe_sanity.violation) == 0 with input as review(deployment([c]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([c]), parameters)
 }
 
 test_min_liveness_delay_parameter if {
 	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 20}
-	inp := object.union(review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})])), {"parameters": {"min_liveness_delay": 30}})
+	inp := object.union(testing.review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})]), parameters), {"parameters": {"min_liveness_delay": 30}})
 	v := probe_sanity.violation with input as inp
 	{x.details | some x in v} == {{"container": "app", "initial_delay_seconds": 20, "min_liveness_delay": 30}}
 }
 
 test_undeclared_named_port_is_reported if {
 	readiness := {"httpGet": {"path": "/ready", "port": "health"}}
-	v := probe_sanity.violation with input as review(deployment([container({"readinessProbe": readiness, "livenessProbe": live})]))
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": readiness, "livenessProbe": live})]), parameters)
 	v == {{
 		"msg": `readinessProbe of container "app" uses port "health", which the container does not declare`,
 		"details": {
@@ -88,7 +89,7 @@ test_undeclared_named_port_is_reported if {
 test_undeclared_numeric_port_is_reported if {
 	startup := {"tcpSocket": {"port": 9090}, "failureThreshold": 30}
 	c := container({"readinessProbe": ready, "livenessProbe": live, "startupProbe": startup})
-	v := probe_sanity.violation with input as review(deployment([c]))
+	v := probe_sanity.violation with input as testing.review(deployment([c]), parameters)
 	v == {{
 		"msg": `startupProbe of container "app" uses port 9090, which the container does not declare`,
 		"details": {
@@ -110,7 +111,7 @@ test_declared_numeric_and_grpc_ports_pass if {
 		"readinessProbe": {"grpc": {"port": 9000}},
 		"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 10},
 	}
-	count(probe_sanity.violation) == 0 with input as review(deployment([c]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([c]), parameters)
 }
 
 test_container_without_ports_is_reported_for_each_probe if {
@@ -120,7 +121,7 @@ test_container_without_ports_is_reported_for_each_probe if {
 		"readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
 		"livenessProbe": {"exec": {"command": ["true"]}, "initialDelaySeconds": 30},
 	}
-	v := probe_sanity.violation with input as review(deployment([c]))
+	v := probe_sanity.violation with input as testing.review(deployment([c]), parameters)
 	{x.details.probe | some x in v} == {"readinessProbe"}
 	{x.details.declared_numbers | some x in v} == {[]}
 }
@@ -134,46 +135,46 @@ test_sidecar_init_containers_are_judged if {
 			{"name": "migrate", "image": "migrate:1", "livenessProbe": {"tcpSocket": {"port": 1}}},
 		],
 	}])
-	v := probe_sanity.violation with input as review(obj)
+	v := probe_sanity.violation with input as testing.review(obj, parameters)
 	{[x.details.container, x.details.port] | some x in v} == {["proxy", 15000]}
 }
 
 test_cronjob_and_pod_are_judged if {
 	c := {"name": "app", "image": "app:1", "livenessProbe": {"exec": {"command": ["true"]}}}
 	cron := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [c]}}}}}}
-	v := probe_sanity.violation with input as review(cron)
+	v := probe_sanity.violation with input as testing.review(cron, parameters)
 	{x.details.initial_delay_seconds | some x in v} == {0}
 
 	pod := {"kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": [c]}}
-	w := probe_sanity.violation with input as review(pod)
+	w := probe_sanity.violation with input as testing.review(pod, parameters)
 	count(w) == 1
 }
 
 test_malformed_fields_raise_no_error if {
 	# ports given as a string: nothing is declared, so the named port is reported;
 	# a string initialDelaySeconds is not judged.
-	a := probe_sanity.violation with input as review(deployment([{"name": "app", "ports": "http", "livenessProbe": {"httpGet": {"port": "http"}, "initialDelaySeconds": "20"}}]))
+	a := probe_sanity.violation with input as testing.review(deployment([{"name": "app", "ports": "http", "livenessProbe": {"httpGet": {"port": "http"}, "initialDelaySeconds": "20"}}]), parameters)
 	{x.details.probe | some x in a} == {"livenessProbe"}
 
-	b := probe_sanity.violation with input as review(deployment([{"name": "app", "ports": [null, 8080], "readinessProbe": {"tcpSocket": {"port": null}}}]))
+	b := probe_sanity.violation with input as testing.review(deployment([{"name": "app", "ports": [null, 8080], "readinessProbe": {"tcpSocket": {"port": null}}}]), parameters)
 	count(b) == 0
 
-	c := probe_sanity.violation with input as review(deployment([{"name": "app", "livenessProbe": "yes", "readinessProbe": "yes"}]))
+	c := probe_sanity.violation with input as testing.review(deployment([{"name": "app", "livenessProbe": "yes", "readinessProbe": "yes"}]), parameters)
 	count(c) == 0
 
 	# Probes without a handler are not "identical"; the liveness delay is still judged.
-	d := probe_sanity.violation with input as review(deployment([{"name": "app", "livenessProbe": {}, "readinessProbe": {}, "startupProbe": true}]))
+	d := probe_sanity.violation with input as testing.review(deployment([{"name": "app", "livenessProbe": {}, "readinessProbe": {}, "startupProbe": true}]), parameters)
 	{x.details.initial_delay_seconds | some x in d} == {0}
 	count(d) == 1
 
 	every spec in [{"containers": null}, {"containers": "app"}, {"containers": [], "initContainers": "x"}] {
-		count(probe_sanity.violation) == 0 with input as review({"kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+		count(probe_sanity.violation) == 0 with input as testing.review({"kind": "Pod", "metadata": {"name": "p"}, "spec": spec}, parameters)
 	}
 }
 
 test_probe_on_a_udp_port_by_name_is_reported if {
 	c := container({"ports": [{"name": "http", "containerPort": 8080, "protocol": "UDP"}], "readinessProbe": ready, "livenessProbe": live})
-	v := probe_sanity.violation with input as review(deployment([c]))
+	v := probe_sanity.violation with input as testing.review(deployment([c]), parameters)
 	v == {
 		{
 			"msg": `readinessProbe of container "app" uses port "http", which the container declares with protocol UDP: the probe connects over TCP and fails`,
@@ -192,7 +193,7 @@ test_probe_on_a_udp_port_by_number_is_reported if {
 		"readinessProbe": {"tcpSocket": {"port": 53}},
 		"startupProbe": {"grpc": {"port": 9090}},
 	})
-	v := probe_sanity.violation with input as review(deployment([c]))
+	v := probe_sanity.violation with input as testing.review(deployment([c]), parameters)
 	v == {
 		{
 			"msg": `readinessProbe of container "app" uses port 53, which the container declares with protocol UDP: the probe connects over TCP and fails`,
@@ -211,9 +212,9 @@ test_port_declared_for_tcp_too_passes if {
 		"ports": [{"name": "dns-udp", "containerPort": 53, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}],
 		"readinessProbe": {"tcpSocket": {"port": 53}},
 	})
-	count(probe_sanity.violation) == 0 with input as review(deployment([both]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([both]), parameters)
 
 	# An unset or null protocol is TCP.
 	unset := container({"ports": [{"name": "http", "containerPort": 8080, "protocol": null}], "readinessProbe": ready, "livenessProbe": live})
-	count(probe_sanity.violation) == 0 with input as review(deployment([unset]))
+	count(probe_sanity.violation) == 0 with input as testing.review(deployment([unset]), parameters)
 }

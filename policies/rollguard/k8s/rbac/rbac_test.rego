@@ -1,6 +1,7 @@
 package rollguard.k8s.rbac_test
 
 import data.rollguard.k8s.rbac
+import data.rollguard.lib.testing
 
 role(kind, rules) := {
 	"apiVersion": "rbac.authorization.k8s.io/v1",
@@ -19,10 +20,8 @@ binding(kind, role_ref, subjects) := {
 
 cluster_admin := {"kind": "ClusterRole", "name": "cluster-admin"}
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}, "namespace": "shop"}, "parameters": {}}
-
 judge(o) := v if {
-	v := rbac.violation with input as review(o)
+	v := rbac.violation with input as testing.review_in("shop", o, {})
 }
 
 test_narrow_role_passes if {

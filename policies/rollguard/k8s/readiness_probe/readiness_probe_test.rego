@@ -1,6 +1,7 @@
 package rollguard.k8s.readiness_probe_test
 
 import data.rollguard.k8s.readiness_probe
+import data.rollguard.lib.testing
 
 deployment(containers) := {
 	"apiVersion": "apps/v1",
@@ -15,10 +16,8 @@ default_parameters := {
 	"probe_types": ["httpGet", "tcpSocket", "exec", "grpc"],
 }
 
-review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}}, "parameters": default_parameters}
-
 # The parameters of gatekeeper-library's K8sRequiredProbes sample.
-both_probes(obj) := object.union(review(obj), {"parameters": {
+both_probes(obj) := object.union(testing.review(obj, default_parameters), {"parameters": {
 	"probes": ["readinessProbe", "livenessProbe"],
 	"probe_types": ["tcpSocket", "httpGet", "exec"],
 }})
@@ -26,7 +25,7 @@ both_probes(obj) := object.union(review(obj), {"parameters": {
 tcp := {"tcpSocket": {"port": 8080}}
 
 test_container_without_probe_is_reported if {
-	v := readiness_probe.violation with input as review(deployment([{"name": "app", "image": "app:1"}]))
+	v := readiness_probe.violation with input as testing.review(deployment([{"name": "app", "image": "app:1"}]), default_parameters)
 	v == {{
 		"msg": `container "app" has no readinessProbe`,
 		"details": {"container": "app", "probe": "readinessProbe"},
@@ -35,7 +34,7 @@ test_container_without_probe_is_reported if {
 
 test_container_with_probe_passes if {
 	c := {"name": "app", "image": "app:1", "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}}
-	count(readiness_probe.violation) == 0 with input as review(deployment([c]))
+	count(readiness_probe.violation) == 0 with input as testing.review(deployment([c]), default_parameters)
 }
 
 test_init_containers_are_not_judged if {
@@ -44,26 +43,26 @@ test_init_containers_are_not_judged if {
 		"path": "/spec/template/spec/initContainers",
 		"value": [{"name": "migrate", "image": "migrate:1"}],
 	}])
-	count(readiness_probe.violation) == 0 with input as review(obj)
+	count(readiness_probe.violation) == 0 with input as testing.review(obj, default_parameters)
 }
 
 test_exempt_image_prefix if {
-	inp := object.union(review(deployment([{"name": "proxy", "image": "istio/proxyv2:1.20"}])), {"parameters": {"exempt_images": ["istio/"]}})
+	inp := object.union(testing.review(deployment([{"name": "proxy", "image": "istio/proxyv2:1.20"}]), default_parameters), {"parameters": {"exempt_images": ["istio/"]}})
 	count(readiness_probe.violation) == 0 with input as inp
 }
 
 test_each_container_reported_once if {
-	v := readiness_probe.violation with input as review(deployment([
+	v := readiness_probe.violation with input as testing.review(deployment([
 		{"name": "a", "image": "a:1"},
 		{"name": "b", "image": "b:1", "readinessProbe": {"tcpSocket": {"port": 1}}},
 		{"name": "c", "image": "c:1"},
-	]))
+	]), default_parameters)
 	{d.details.container | some d in v} == {"a", "c"}
 }
 
 test_probe_without_handler_is_reported if {
 	c := {"name": "app", "image": "app:1", "readinessProbe": {"initialDelaySeconds": 5, "periodSeconds": 10}}
-	v := readiness_probe.violation with input as review(deployment([c]))
+	v := readiness_probe.violation with input as testing.review(deployment([c]), default_parameters)
 	v == {{
 		"msg": `container "app" has a readinessProbe with no handler (one of httpGet, tcpSocket, exec, grpc)`,
 		"details": {
@@ -76,7 +75,7 @@ test_probe_without_handler_is_reported if {
 
 test_null_probe_counts_as_missing if {
 	# `readinessProbe:` with everything below it commented out parses as null.
-	v := readiness_probe.violation with input as review(deployment([{"name": "app", "image": "app:1", "readinessProbe": null}]))
+	v := readiness_probe.violation with input as testing.review(deployment([{"name": "app", "image": "app:1", "readinessProbe": null}]), default_parameters)
 	v == {{
 		"msg": `container "app" has no readinessProbe`,
 		"details": {"container": "app", "probe": "readinessProbe"},
@@ -104,7 +103,7 @@ test_handler_must_be_one_of_probe_types if {
 	}}
 
 	# With the default probe types a gRPC probe is a handler.
-	count(readiness_probe.violation) == 0 with input as review(deployment([{"name": "app", "image": "app:1", "readinessProbe": grpc}]))
+	count(readiness_probe.violation) == 0 with input as testing.review(deployment([{"name": "app", "image": "app:1", "readinessProbe": grpc}]), default_parameters)
 }
 
 test_exempt_images_skip_every_probe if {
@@ -113,7 +112,7 @@ test_exempt_images_skip_every_probe if {
 }
 
 test_malformed_parameters_fall_back_to_defaults if {
-	inp := object.union(review(deployment([{"name": "app", "image": "app:1"}])), {"parameters": {"probes": "livenessProbe", "probe_types": null, "exempt_images": "app"}})
+	inp := object.union(testing.review(deployment([{"name": "app", "image": "app:1"}]), default_parameters), {"parameters": {"probes": "livenessProbe", "probe_types": null, "exempt_images": "app"}})
 	v := readiness_probe.violation with input as inp
 	v == {{
 		"msg": `container "app" has no readinessProbe`,

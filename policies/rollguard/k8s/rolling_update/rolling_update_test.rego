@@ -1,6 +1,7 @@
 package rollguard.k8s.rolling_update_test
 
 import data.rollguard.k8s.rolling_update
+import data.rollguard.lib.testing
 
 params := {"allow_recreate": false, "min_available_percent": 75}
 
@@ -11,7 +12,7 @@ workload(kind, spec) := {
 	"spec": object.union({"template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}, spec),
 }
 
-review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}, "operation": "CREATE"}, "parameters": params}
+create := {"operation": "CREATE"}
 
 rolling(n, surge, unavailable) := workload("Deployment", {
 	"replicas": n,
@@ -19,22 +20,22 @@ rolling(n, surge, unavailable) := workload("Deployment", {
 })
 
 test_surge_one_unavailable_zero_passes if {
-	count(rolling_update.violation) == 0 with input as review(rolling(3, 1, 0))
+	count(rolling_update.violation) == 0 with input as testing.request(rolling(3, 1, 0), create, params)
 }
 
 test_defaults_keep_at_least_75_percent if {
 	every n in [1, 2, 3, 4, 5, 7, 10, 101] {
-		count(rolling_update.violation) == 0 with input as review(workload("Deployment", {"replicas": n}))
+		count(rolling_update.violation) == 0 with input as testing.request(workload("Deployment", {"replicas": n}), create, params)
 	}
 }
 
 test_unset_replicas_default_to_one if {
-	count(rolling_update.violation) == 0 with input as review(workload("Deployment", {}))
+	count(rolling_update.violation) == 0 with input as testing.request(workload("Deployment", {}), create, params)
 }
 
 test_recreate_is_reported if {
 	obj := workload("Deployment", {"replicas": 3, "strategy": {"type": "Recreate"}})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage",
 		"details": {"strategy": "Recreate"},
@@ -43,19 +44,19 @@ test_recreate_is_reported if {
 
 test_recreate_allowed_by_parameter if {
 	obj := workload("Deployment", {"replicas": 3, "strategy": {"type": "Recreate"}})
-	inp := object.union(review(obj), {"parameters": {"allow_recreate": true}})
+	inp := object.union(testing.request(obj, create, params), {"parameters": {"allow_recreate": true}})
 	count(rolling_update.violation) == 0 with input as inp
 }
 
 test_deploymentconfig_recreate_is_reported if {
 	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Recreate"}}), {"apiVersion": "apps.openshift.io/v1"})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	{x.details | some x in v} == {{"strategy": "Recreate"}}
 }
 
 test_on_delete_is_reported_for_statefulsets_and_daemonsets if {
 	every kind in ["StatefulSet", "DaemonSet"] {
-		v := rolling_update.violation with input as review(workload(kind, {"updateStrategy": {"type": "OnDelete"}}))
+		v := rolling_update.violation with input as testing.request(workload(kind, {"updateStrategy": {"type": "OnDelete"}}), create, params)
 		v == {{
 			"msg": "updateStrategy type OnDelete never rolls out a template change: old pods keep running until someone deletes them",
 			"details": {"update_strategy": "OnDelete"},
@@ -65,11 +66,11 @@ test_on_delete_is_reported_for_statefulsets_and_daemonsets if {
 
 test_statefulset_rolling_update_passes if {
 	obj := workload("StatefulSet", {"replicas": 3, "updateStrategy": {"type": "RollingUpdate"}})
-	count(rolling_update.violation) == 0 with input as review(obj)
+	count(rolling_update.violation) == 0 with input as testing.request(obj, create, params)
 }
 
 test_both_zero_is_reported if {
-	v := rolling_update.violation with input as review(rolling(3, 0, 0))
+	v := rolling_update.violation with input as testing.request(rolling(3, 0, 0), create, params)
 	v == {{
 		"msg": "maxSurge 0 and maxUnavailable 0 both resolve to 0 for 3 replicas, so the rollout has no room to replace a pod",
 		"details": {
@@ -84,7 +85,7 @@ test_both_zero_is_reported if {
 
 test_percentage_rounding_down_to_zero_is_reported_as_both_zero if {
 	# 20% of 3 is 0.6, rounded down to 0.
-	v := rolling_update.violation with input as review(rolling(3, "0%", "20%"))
+	v := rolling_update.violation with input as testing.request(rolling(3, "0%", "20%"), create, params)
 	v == {{
 		"msg": "maxSurge 0% and maxUnavailable 20% both resolve to 0 for 3 replicas, so the rollout has no room to replace a pod",
 		"details": {
@@ -98,7 +99,7 @@ test_percentage_rounding_down_to_zero_is_reported_as_both_zero if {
 }
 
 test_too_many_unavailable_is_reported_with_numbers if {
-	v := rolling_update.violation with input as review(rolling(3, 1, 1))
+	v := rolling_update.violation with input as testing.request(rolling(3, 1, 1), create, params)
 	v == {{
 		"msg": "a rolling update keeps only 2 of 3 replicas available (66%), below the minimum of 75%",
 		"details": {
@@ -116,9 +117,9 @@ test_too_many_unavailable_is_reported_with_numbers if {
 
 test_percentages_round_surge_up_and_unavailable_down if {
 	# 25% of 10 is 2.5: unavailable rounds down to 2 (80% available), surge up to 3.
-	count(rolling_update.violation) == 0 with input as review(rolling(10, "25%", "25%"))
+	count(rolling_update.violation) == 0 with input as testing.request(rolling(10, "25%", "25%"), create, params)
 
-	v := rolling_update.violation with input as review(rolling(10, "10%", "30%"))
+	v := rolling_update.violation with input as testing.request(rolling(10, "10%", "30%"), create, params)
 	v == {{
 		"msg": "a rolling update keeps only 7 of 10 replicas available (70%), below the minimum of 75%",
 		"details": {
@@ -136,7 +137,7 @@ test_percentages_round_surge_up_and_unavailable_down if {
 
 test_unavailable_is_capped_at_replicas if {
 	obj := workload("Deployment", {"replicas": 2, "strategy": {"rollingUpdate": {"maxUnavailable": 5}}})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "a rolling update keeps only 0 of 2 replicas available (0%), below the minimum of 75%",
 		"details": {
@@ -153,10 +154,10 @@ test_unavailable_is_capped_at_replicas if {
 }
 
 test_min_available_percent_parameter if {
-	inp := object.union(review(rolling(3, 1, 1)), {"parameters": {"min_available_percent": 60}})
+	inp := object.union(testing.request(rolling(3, 1, 1), create, params), {"parameters": {"min_available_percent": 60}})
 	count(rolling_update.violation) == 0 with input as inp
 
-	strict := object.union(review(rolling(4, 1, 0)), {"parameters": {"min_available_percent": 100}})
+	strict := object.union(testing.request(rolling(4, 1, 0), create, params), {"parameters": {"min_available_percent": 100}})
 	count(rolling_update.violation) == 0 with input as strict
 }
 
@@ -175,13 +176,13 @@ test_malformed_values_raise_no_error if {
 		{"replicas": 2.5},
 		{"replicas": 0, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}},
 	] {
-		count(rolling_update.violation) == 0 with input as review(workload("Deployment", spec))
+		count(rolling_update.violation) == 0 with input as testing.request(workload("Deployment", spec), create, params)
 	}
 }
 
 test_null_rolling_update_uses_defaults if {
 	obj := workload("Deployment", {"replicas": 4, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": null, "maxUnavailable": null}}})
-	count(rolling_update.violation) == 0 with input as review(obj)
+	count(rolling_update.violation) == 0 with input as testing.request(obj, create, params)
 }
 
 test_replica_based_canary_is_judged if {
@@ -189,7 +190,7 @@ test_replica_based_canary_is_judged if {
 		workload("Rollout", {"replicas": 4, "strategy": {"canary": {"maxSurge": 0, "maxUnavailable": 2}}}),
 		{"apiVersion": "argoproj.io/v1alpha1"},
 	)
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "a rolling update keeps only 2 of 4 replicas available (50%), below the minimum of 75%",
 		"details": {
@@ -210,27 +211,27 @@ test_traffic_routed_canary_and_blue_green_are_not_judged if {
 		"maxUnavailable": 2,
 		"trafficRouting": {"nginx": {"stableIngress": "web"}},
 	}}})
-	count(rolling_update.violation) == 0 with input as review(routed)
+	count(rolling_update.violation) == 0 with input as testing.request(routed, create, params)
 
 	blue_green := workload("Rollout", {"replicas": 4, "strategy": {"blueGreen": {"activeService": "web"}}})
-	count(rolling_update.violation) == 0 with input as review(blue_green)
+	count(rolling_update.violation) == 0 with input as testing.request(blue_green, create, params)
 }
 
 test_deploymentconfig_rolling_params if {
 	obj := workload("DeploymentConfig", {"replicas": 2, "strategy": {"type": "Rolling", "rollingParams": {"maxSurge": 0, "maxUnavailable": "50%"}}})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	{x.details.available_percent | some x in v} == {50}
 }
 
 test_daemonset_defaults_pass if {
-	count(rolling_update.violation) == 0 with input as review(workload("DaemonSet", {}))
+	count(rolling_update.violation) == 0 with input as testing.request(workload("DaemonSet", {}), create, params)
 	absolute := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 3}}})
-	count(rolling_update.violation) == 0 with input as review(absolute)
+	count(rolling_update.violation) == 0 with input as testing.request(absolute, create, params)
 }
 
 test_daemonset_both_zero_is_reported if {
 	obj := workload("DaemonSet", {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "0%", "maxUnavailable": 0}}})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "maxSurge 0% and maxUnavailable 0 are both 0, so the rollout has no room to replace a pod",
 		"details": {"max_surge": "0%", "max_unavailable": 0},
@@ -239,31 +240,31 @@ test_daemonset_both_zero_is_reported if {
 
 test_daemonset_percentage_unavailable_is_reported if {
 	obj := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "50%"}}})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "maxUnavailable 50% keeps at most 50% of the DaemonSet's pods available during a rollout, below the minimum of 75%",
 		"details": {"max_unavailable": "50%", "available_percent_at_most": 50, "min_available_percent": 75},
 	}}
 
 	ok := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "25%"}}})
-	count(rolling_update.violation) == 0 with input as review(ok)
+	count(rolling_update.violation) == 0 with input as testing.request(ok, create, params)
 }
 
 test_unknown_deployment_strategy_type_is_reported if {
-	v := rolling_update.violation with input as review(workload("Deployment", {"replicas": 3, "strategy": {"type": "Rolling"}}))
+	v := rolling_update.violation with input as testing.request(workload("Deployment", {"replicas": 3, "strategy": {"type": "Rolling"}}), create, params)
 	v == {{
 		"msg": `spec.strategy.type "Rolling" is not a Deployment update strategy (Recreate or RollingUpdate): the API server rejects the Deployment, so the rollout fails at the apply step`,
 		"details": {"field": "spec.strategy.type", "type": "Rolling", "valid": ["Recreate", "RollingUpdate"]},
 	}}
 
 	# The field is case-sensitive.
-	w := rolling_update.violation with input as review(workload("Deployment", {"replicas": 3, "strategy": {"type": "rollingUpdate"}}))
+	w := rolling_update.violation with input as testing.request(workload("Deployment", {"replicas": 3, "strategy": {"type": "rollingUpdate"}}), create, params)
 	{x.details.type | some x in w} == {"rollingUpdate"}
 }
 
 test_unknown_update_strategy_type_is_reported_for_statefulsets_and_daemonsets if {
 	every kind in ["StatefulSet", "DaemonSet"] {
-		v := rolling_update.violation with input as review(workload(kind, {"replicas": 3, "updateStrategy": {"type": "Recreate"}}))
+		v := rolling_update.violation with input as testing.request(workload(kind, {"replicas": 3, "updateStrategy": {"type": "Recreate"}}), create, params)
 		v == {{
 			"msg": sprintf(`spec.updateStrategy.type "Recreate" is not a %s update strategy (OnDelete or RollingUpdate): the API server rejects the %s, so the rollout fails at the apply step`, [kind, kind]),
 			"details": {"field": "spec.updateStrategy.type", "type": "Recreate", "valid": ["OnDelete", "RollingUpdate"]},
@@ -273,23 +274,23 @@ test_unknown_update_strategy_type_is_reported_for_statefulsets_and_daemonsets if
 
 test_unknown_deploymentconfig_strategy_type_is_reported if {
 	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "RollingUpdate"}}), {"apiVersion": "apps.openshift.io/v1"})
-	v := rolling_update.violation with input as review(obj)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
 	{x.details | some x in v} == {{"field": "spec.strategy.type", "type": "RollingUpdate", "valid": ["Custom", "Recreate", "Rolling"]}}
 
 	custom := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Custom"}}), {"apiVersion": "apps.openshift.io/v1"})
-	count(rolling_update.violation) == 0 with input as review(custom)
+	count(rolling_update.violation) == 0 with input as testing.request(custom, create, params)
 }
 
 test_unset_empty_and_valid_strategy_types_pass_the_type_check if {
 	every spec in [{"strategy": {}}, {"strategy": {"type": ""}}, {"strategy": {"type": null}}, {"strategy": null}] {
-		count(rolling_update.violation) == 0 with input as review(workload("Deployment", object.union({"replicas": 4}, spec)))
+		count(rolling_update.violation) == 0 with input as testing.request(workload("Deployment", object.union({"replicas": 4}, spec)), create, params)
 	}
 	every spec in [{"updateStrategy": {"type": ""}}, {}, {"updateStrategy": {"type": "RollingUpdate"}}] {
-		count(rolling_update.violation) == 0 with input as review(workload("StatefulSet", object.union({"replicas": 3}, spec)))
+		count(rolling_update.violation) == 0 with input as testing.request(workload("StatefulSet", object.union({"replicas": 3}, spec)), create, params)
 	}
 }
 
 test_non_string_strategy_type_is_reported if {
-	v := rolling_update.violation with input as review(workload("DaemonSet", {"updateStrategy": {"type": 1}}))
+	v := rolling_update.violation with input as testing.request(workload("DaemonSet", {"updateStrategy": {"type": 1}}), create, params)
 	{x.msg | some x in v} == {"spec.updateStrategy.type 1 is not a DaemonSet update strategy (OnDelete or RollingUpdate): the API server rejects the DaemonSet, so the rollout fails at the apply step"}
 }

@@ -1,6 +1,7 @@
 package rollguard.k8s.secret_env_test
 
 import data.rollguard.k8s.secret_env
+import data.rollguard.lib.testing
 
 deployment(containers) := {
 	"apiVersion": "apps/v1",
@@ -9,10 +10,8 @@ deployment(containers) := {
 	"spec": {"template": {"spec": {"containers": containers}}},
 }
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": {}}
-
 judge(containers) := v if {
-	v := secret_env.violation with input as review(deployment(containers))
+	v := secret_env.violation with input as testing.review(deployment(containers), {})
 }
 
 secret_env_var := {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-credentials", "key": "password"}}}
@@ -50,7 +49,7 @@ test_init_and_ephemeral_containers_are_judged if {
 		{"op": "add", "path": "/spec/template/spec/initContainers", "value": [{"name": "migrate", "image": "m:1", "env": [secret_env_var]}]},
 		{"op": "add", "path": "/spec/template/spec/ephemeralContainers", "value": [{"name": "debug", "image": "d:1", "envFrom": [{"secretRef": {"name": "x"}}]}]},
 	])
-	v := secret_env.violation with input as review(o)
+	v := secret_env.violation with input as testing.review(o, {})
 	{[x.details.container, x.details.source] | some x in v} == {["migrate", "env"], ["debug", "envFrom"]}
 }
 

@@ -1,6 +1,7 @@
 package rollguard.k8s.security_context_test
 
 import data.rollguard.k8s.security_context
+import data.rollguard.lib.testing
 
 locked := {
 	"allowPrivilegeEscalation": false,
@@ -17,10 +18,8 @@ deployment(pod_spec) := {
 
 pod(sc) := {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "app", "image": "app:1", "securityContext": sc}]}
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}}, "parameters": {}}
-
 judge(o) := v if {
-	v := security_context.violation with input as review(o)
+	v := security_context.violation with input as testing.review(o, {})
 }
 
 fields(o) := {x.details.field | some x in judge(o)}

@@ -1,6 +1,7 @@
 package rollguard.k8s.selector_immutable_test
 
 import data.rollguard.k8s.selector_immutable
+import data.rollguard.lib.testing
 
 workload(kind, selector) := {
 	"apiVersion": "apps/v1",
@@ -13,7 +14,7 @@ workload(kind, selector) := {
 	},
 }
 
-update(old, new) := {"review": {"object": new, "oldObject": old, "operation": "UPDATE", "kind": {"kind": new.kind}}, "parameters": {}}
+update(old, new) := testing.request(new, {"oldObject": old, "operation": "UPDATE"}, {})
 
 web := {"matchLabels": {"app": "web"}}
 

@@ -1,6 +1,7 @@
 package rollguard.k8s.session_affinity_test
 
 import data.rollguard.k8s.session_affinity
+import data.rollguard.lib.testing
 
 labels := {"app.kubernetes.io/name": "checkout", "app.kubernetes.io/version": "2.4.1"}
 
@@ -20,33 +21,8 @@ service(spec) := {
 
 sticky := service({"sessionAffinity": "ClientIP"})
 
-review(o) := {"review": {"object": o, "kind": {"kind": o.kind}, "namespace": "shop"}, "parameters": {}}
-
-# Gatekeeper's inventory layout: namespace[ns][apiVersion][kind][name].
-inventory(objs) := {"namespace": {ns: by_api(objs, ns) | some o in objs; ns := o.metadata.namespace}}
-
-by_api(objs, ns) := {av: by_kind(objs, ns, av) |
-	some o in objs
-	o.metadata.namespace == ns
-	av := o.apiVersion
-}
-
-by_kind(objs, ns, av) := {k: by_name(objs, ns, av, k) |
-	some o in objs
-	o.metadata.namespace == ns
-	o.apiVersion == av
-	k := o.kind
-}
-
-by_name(objs, ns, av, k) := {o.metadata.name: o |
-	some o in objs
-	o.metadata.namespace == ns
-	o.apiVersion == av
-	o.kind == k
-}
-
 judge(svc, objs) := v if {
-	v := session_affinity.violation with input as review(svc) with data.inventory as inventory(objs)
+	v := session_affinity.violation with input as testing.review_in("shop", svc, {}) with data.inventory as testing.inventory(objs)
 }
 
 test_client_ip_in_front_of_deployment_is_reported if {

@@ -1,6 +1,7 @@
 package rollguard.k8s.tolerations_test
 
 import data.rollguard.k8s.tolerations
+import data.rollguard.lib.testing
 
 workload(kind, tols) := {
 	"apiVersion": "apps/v1",
@@ -9,10 +10,8 @@ workload(kind, tols) := {
 	"spec": {"template": {"spec": {"tolerations": tols, "containers": [{"name": "app", "image": "app:1"}]}}},
 }
 
-review(obj) := {"review": {"object": obj, "kind": {"kind": obj.kind}}, "parameters": {}}
-
 test_blanket_toleration_is_reported if {
-	v := tolerations.violation with input as review(workload("Deployment", [{"operator": "Exists"}]))
+	v := tolerations.violation with input as testing.review(workload("Deployment", [{"operator": "Exists"}]), {})
 	v == {{
 		"msg": "toleration 0 has operator Exists and no key, so it tolerates every taint: pods land on cordoned and dedicated nodes and stay on unreachable ones",
 		"details": {"index": 0, "effect": ""},
@@ -26,7 +25,7 @@ test_blanket_toleration_per_effect_is_reported if {
 		{"operator": "Exists", "key": "", "effect": "NoExecute"},
 		{"operator": "Exists", "effect": "PreferNoSchedule"},
 	]
-	v := tolerations.violation with input as review(workload("StatefulSet", tols))
+	v := tolerations.violation with input as testing.review(workload("StatefulSet", tols), {})
 	v == {
 		{
 			"msg": "toleration 1 has operator Exists and no key, so it tolerates every NoSchedule taint: pods land on cordoned and dedicated nodes",
@@ -49,25 +48,25 @@ test_keyed_tolerations_pass if {
 		{"key": "dedicated", "operator": "Equal", "value": "web"},
 		{"operator": "Equal", "value": "x"},
 	]
-	count(tolerations.violation) == 0 with input as review(workload("Deployment", tols))
+	count(tolerations.violation) == 0 with input as testing.review(workload("Deployment", tols), {})
 }
 
 test_daemonsets_may_tolerate_everything if {
-	count(tolerations.violation) == 0 with input as review(workload("DaemonSet", [{"operator": "Exists"}]))
+	count(tolerations.violation) == 0 with input as testing.review(workload("DaemonSet", [{"operator": "Exists"}]), {})
 }
 
 test_pods_and_cronjobs_are_judged if {
 	pod := {"kind": "Pod", "metadata": {"name": "one"}, "spec": {"tolerations": [{"operator": "Exists"}], "containers": []}}
-	count(tolerations.violation) == 1 with input as review(pod)
+	count(tolerations.violation) == 1 with input as testing.review(pod, {})
 
 	cron := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"tolerations": [{"operator": "Exists"}]}}}}}}
-	count(tolerations.violation) == 1 with input as review(cron)
+	count(tolerations.violation) == 1 with input as testing.review(cron, {})
 }
 
 test_malformed_tolerations_raise_no_error if {
 	every tols in [null, "Exists", {"a": {"operator": "Exists"}}, [null, "Exists", {"operator": "Exists", "key": 5, "effect": 7}]] {
-		count(tolerations.violation) <= 1 with input as review(workload("Deployment", tols))
+		count(tolerations.violation) <= 1 with input as testing.review(workload("Deployment", tols), {})
 	}
-	v := tolerations.violation with input as review(workload("Deployment", [null, {"operator": "Exists", "key": 5, "effect": 7}]))
+	v := tolerations.violation with input as testing.review(workload("Deployment", [null, {"operator": "Exists", "key": 5, "effect": 7}]), {})
 	{x.details | some x in v} == {{"index": 1, "effect": ""}}
 }

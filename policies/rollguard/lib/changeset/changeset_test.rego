@@ -2,6 +2,7 @@ package rollguard.lib.changeset_test
 
 import data.rollguard.lib.changeset
 import data.rollguard.lib.migration_test as t
+import data.rollguard.lib.testing
 
 # A workload of `kind` running `image`, with `labels` on the object and its pod template.
 workload(kind, ns, name, img, labels) := {
@@ -26,53 +27,18 @@ api_version(k) := "apps/v1" if not k in {"Job", "CronJob", "Rollout", "Pod"}
 
 deployment(ns, name, img) := workload("Deployment", ns, name, img, {"app.kubernetes.io/name": name})
 
-# data.inventory (Gatekeeper's layout) holding `objs`.
-inventory(objs) := {"namespace": {ns: by_api |
-	some x in objs
-	ns := x.metadata.namespace
-	by_api := {api: by_kind |
-		some y in objs
-		y.metadata.namespace == ns
-		api := y.apiVersion
-		by_kind := {k: by_name |
-			some z in objs
-			z.metadata.namespace == ns
-			z.apiVersion == api
-			k := z.kind
-			by_name := {o.metadata.name: o |
-				some o in objs
-				o.metadata.namespace == ns
-				o.apiVersion == api
-				o.kind == k
-			}
-		}
-	}
-}}
-
-# The policy input for a Kubernetes object, as the gate builds it.
-review(obj, parameters) := {
-	"review": {
-		"object": obj,
-		"kind": {"kind": obj.kind},
-		"namespace": obj.metadata.namespace,
-		"name": obj.metadata.name,
-		"operation": "CREATE",
-	},
-	"parameters": parameters,
-}
-
 # A migration file of the change holding `stmts` (see rollguard.lib.migration_test).
 migration_file(name, stmts) := object.union(t.migration_file(stmts), {"file": name, "metadata": {"name": name}})
 
 test_workloads_lists_every_namespace_with_where_it_is if {
 	objs := [deployment("shop", "web", "web:1"), deployment("ops", "agent", "agent:1"), workload("Job", "shop", "migrate", "web:1", {})]
-	ws := changeset.workloads({"Deployment"}) with data.inventory as inventory(objs)
+	ws := changeset.workloads({"Deployment"}) with data.inventory as testing.inventory(objs)
 	sort([changeset.display(w) | some w in ws]) == ["Deployment ops/agent", "Deployment shop/web"]
 }
 
 test_rollouts_need_a_container_image if {
 	bare := object.union(deployment("shop", "bare", "x"), {"spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}})
-	ws := changeset.rollouts with data.inventory as inventory([deployment("shop", "web", "web:1"), bare])
+	ws := changeset.rollouts with data.inventory as testing.inventory([deployment("shop", "web", "web:1"), bare])
 	[w.name | some w in ws] == ["web"]
 }
 
