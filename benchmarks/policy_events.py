@@ -11,8 +11,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from rollguard.contract import build_inventory, review_for
 from rollguard.engine import create_engine
-from rollguard.gate import Gate, build_inventory, review_for
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.policy.bundle import default_policy_dir, load_bundle
 from rollguard.policy.config import Config

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rollguard.gate import Gate, build_inventory
+from rollguard.contract import build_inventory
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.model import Decision
 

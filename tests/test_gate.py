@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rollguard.contract import build_inventory
 from rollguard.errors import ConfigError, PolicyError
-from rollguard.gate import build_inventory
 from rollguard.inputs import load_change_set
 from rollguard.model import EXIT_ERROR, EXIT_FINDINGS, EXIT_INPUT, EXIT_PASS, Severity
 from rollguard.policy.bundle import load_bundle

@@ -15,8 +15,9 @@ import yaml
 from click.testing import CliRunner
 
 from rollguard.cli import main
+from rollguard.contract import build_inventory, review_for
 from rollguard.errors import PolicyError
-from rollguard.gate import Gate, build_inventory, review_for
+from rollguard.gate import Gate
 from rollguard.gatekeeper import (
     BUILD_COMMAND,
     HEADER,
@@ -29,17 +30,16 @@ from rollguard.gatekeeper import (
     openapi_schema,
     structural_problems,
     template_code,
-    tree_differences,
-    write_tree,
 )
 from rollguard.gatekeeper.documents import go_regex_literal
 from rollguard.gatekeeper.rego import package_of
 from rollguard.gatekeeper.tree import fixture_parameters
+from rollguard.generated import GeneratedTree
 from rollguard.inputs import load_change_set
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo, load_bundle
 from rollguard.policy.config import Config, load_config
 
-from .conftest import FIXTURES, POLICIES, ROOT, make_gate
+from .conftest import FIXTURES, POLICIES, ROOT, assert_current, make_gate
 
 BUNDLE = load_bundle(POLICIES)
 K8S = [p for p in BUNDLE.policies if p.domain == "k8s"]
@@ -50,7 +50,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, str]:
+def built() -> GeneratedTree:
     return build_tree(BUNDLE, Config().resolve(None), fixtures=FIXTURES)
 
 
@@ -66,34 +66,12 @@ def documents(files: Mapping[str, str], suffix: str) -> dict[str, Any]:
 # --- 1. the committed tree is what a build gives ---------------------------------------------------
 
 
-def test_committed_tree_is_fresh(built: dict[str, str]) -> None:
-    differences = tree_differences(COMMITTED, built)
-    shown = "\n  ".join(differences[:20]) + ("\n  ..." if len(differences) > 20 else "")
-    assert not differences, f"gatekeeper/ is stale; run `{BUILD_COMMAND}` and commit the result:\n  {shown}"
+def test_committed_tree_is_fresh(built: GeneratedTree) -> None:
+    assert_current(built, COMMITTED, BUILD_COMMAND)
 
 
-def test_every_generated_file_carries_the_header(built: dict[str, str]) -> None:
+def test_every_generated_file_carries_the_header(built: GeneratedTree) -> None:
     assert all(text.startswith(HEADER) for text in built.values())
-
-
-def test_tree_differences_names_missing_changed_and_stale_files(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"a.yaml": HEADER + "a: 1\n", "b/c.yaml": HEADER + "c: 1\n"})
-    (tmp_path / "mine.yaml").write_text("hand: written\n")
-    assert tree_differences(tmp_path, {"a.yaml": HEADER + "a: 2\n", "d.yaml": HEADER}) == [
-        "changed a.yaml",
-        "missing d.yaml",
-        "stale b/c.yaml",
-    ]
-
-
-def test_write_tree_removes_only_its_own_stale_files(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"a.yaml": HEADER + "a: 1\n", "old/b.yaml": HEADER + "b: 1\n"})
-    (tmp_path / "mine.yaml").write_text("hand: written\n")
-    changes = write_tree(tmp_path, {"a.yaml": HEADER + "a: 1\n", "new/c.yaml": HEADER + "c: 1\n"})
-    assert changes.written == ("new/c.yaml",)
-    assert changes.removed == ("old/b.yaml",)
-    assert not (tmp_path / "old").exists(), "an emptied folder is left behind"
-    assert (tmp_path / "mine.yaml").read_text() == "hand: written\n"
 
 
 # --- 2. the templates decide like the CLI, on real OPA -----------------------------------------------
@@ -323,7 +301,7 @@ def test_structural_check_catches_what_gatekeeper_refuses() -> None:
     )
 
 
-def test_sync_config_lists_every_kind_the_policies_read(built: dict[str, str]) -> None:
+def test_sync_config_lists_every_kind_the_policies_read(built: GeneratedTree) -> None:
     config = yaml.safe_load(built["sync.yaml"])
     assert config["apiVersion"] == "config.gatekeeper.sh/v1alpha1" and config["kind"] == "Config"
     assert config["metadata"] == {"name": "config", "namespace": "gatekeeper-system"}
@@ -347,7 +325,10 @@ def test_undeclared_inventory_read_is_refused(tmp_path: Path) -> None:
     assert n == 1
     path.write_text(text)
     info = load_bundle(bundle.root).by_id()["k8s.replicas_minimum"]
-    with pytest.raises(PolicyError, match="reads HorizontalPodAutoscaler, Rollout from data.inventory"):
+    with pytest.raises(
+        PolicyError,
+        match="reads HorizontalPodAutoscaler from data.inventory but METADATA custom.inventory does not list it",
+    ):
         constraint_template(load_bundle(bundle.root), info)
 
 
@@ -383,7 +364,7 @@ def test_data_in_comments_and_strings_is_not_a_reference(tmp_path: Path) -> None
     assert 'note := "data.rollguard.x"' in rego
 
 
-def test_constraint_names_are_dns_labels(built: dict[str, str]) -> None:
+def test_constraint_names_are_dns_labels(built: GeneratedTree) -> None:
     constraints = documents(built, "constraint.yaml")
     assert constraints
     for path, c in constraints.items():
@@ -391,7 +372,7 @@ def test_constraint_names_are_dns_labels(built: dict[str, str]) -> None:
         assert c["apiVersion"] == "constraints.gatekeeper.sh/v1beta1"
 
 
-def test_default_constraints_carry_metadata_defaults_and_deny(built: dict[str, str]) -> None:
+def test_default_constraints_carry_metadata_defaults_and_deny(built: GeneratedTree) -> None:
     for info in K8S:
         c = yaml.safe_load(built[f"{info.name}/samples/{info.name.replace('_', '-')}/constraint.yaml"])
         assert c["kind"] == constraint_kind(info)
@@ -445,7 +426,7 @@ def test_suite_expectations_follow_the_config(tmp_path: Path) -> None:
     assert cases["allowed-deployment"]["assertions"][1]["message"] == 'container "checkout" has no startupProbe'
 
 
-def test_suites_follow_gators_format(built: dict[str, str]) -> None:
+def test_suites_follow_gators_format(built: GeneratedTree) -> None:
     suites = documents(built, "suite.yaml")
     assert {p.split("/")[0] for p in suites} == {i.name for i in K8S}
     for path, s in suites.items():
@@ -462,7 +443,7 @@ def test_suites_follow_gators_format(built: dict[str, str]) -> None:
                 assert first["violations"] == "no" or isinstance(first["violations"], int), case
 
 
-def test_suite_cases_cover_every_fixture_and_expect_violations_from_disallowed_ones(built: dict[str, str]) -> None:
+def test_suite_cases_cover_every_fixture_and_expect_violations_from_disallowed_ones(built: GeneratedTree) -> None:
     for info in K8S:
         suite = yaml.safe_load(built[f"{info.name}/suite.yaml"])
         cases = [c for t in suite["tests"] for c in t["cases"]]
@@ -475,7 +456,7 @@ def test_suite_cases_cover_every_fixture_and_expect_violations_from_disallowed_o
                 assert any(c["assertions"][0]["violations"] != "no" for c in mine), fixture.name
 
 
-def test_fixture_parameters_get_their_own_sample(built: dict[str, str]) -> None:
+def test_fixture_parameters_get_their_own_sample(built: GeneratedTree) -> None:
     c = yaml.safe_load(built["image_registry/samples/image-registry-allowed-registries/constraint.yaml"])
     assert c["spec"]["parameters"] == {"allowed_registries": ["registry.example.com/"]}
     deployable = yaml.safe_load(built["image_registry/samples/image-registry/constraint.yaml"])

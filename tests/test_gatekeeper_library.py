@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rollguard.gate import Gate, build_inventory
+from rollguard.contract import build_inventory
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.model import Finding
 from rollguard.policy.bundle import PolicyBundle

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rollguard.cli import main
-from rollguard.gate import declared_parameters
 from rollguard.inputs import load_change_set
 from rollguard.model import Severity
 from rollguard.policy.bundle import load_bundle
@@ -264,7 +263,7 @@ def test_every_parameter_schema_refuses_unknown_keys() -> None:
                     open_schemas.append(f"{info.id}: {where}")
                 stack.extend((f"{where}.{k}", v) for k, v in schema["properties"].items() if isinstance(v, dict))
     assert open_schemas == []
-    assert all(isinstance(declared_parameters(i), tuple) for i in bundle.policies)
+    assert all(isinstance(i.declared_parameters, tuple) for i in bundle.policies)
 
 
 # --- 5. duplicate mapping keys in every YAML rollguard reads ------------------------------------
@@ -343,8 +342,9 @@ def test_inputs_no_policy_applies_to_are_listed_as_not_judged() -> None:
     widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: shop}\n"
     result = run("check", "-", input=CONFIGMAP + "---\n" + widget)
     assert result.exit_code == 0
-    assert "Not judged: no selected policy applies to these kinds\n  ConfigMap (1): shop/settings\n  Widget (1): shop/w" in (
-        result.output
+    assert (
+        "Not judged: no selected policy applies to these kinds\n  ConfigMap (1): shop/settings\n  Widget (1): shop/w"
+        in (result.output)
     )
     assert result.output.rstrip().endswith("; 2 not judged")
     report = json.loads(run("check", "--format", "json", "-", input=widget).output)

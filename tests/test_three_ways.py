@@ -25,8 +25,9 @@ import uvicorn
 import yaml
 
 from rollguard.audit.store import open_store
+from rollguard.contract import build_inventory, review_for
 from rollguard.engine import create_engine
-from rollguard.gate import Gate, build_inventory, review_for
+from rollguard.gate import Gate
 from rollguard.gatekeeper import constraint_template, inventory_kinds
 from rollguard.gatekeeper.evaluate import TemplateEvaluator
 from rollguard.gatekeeper.tree import fixture_parameters

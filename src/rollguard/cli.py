@@ -481,7 +481,7 @@ def _record_check(
         store,
         judgement.decision,
         gate=judgement.gate,
-        artifacts=[*judgement.change.artifacts, *filter(None, [judgement.gate.change_request])],
+        artifacts=[*judgement.change.artifacts, *filter(None, [judgement.decision.change_request])],
         source="ci",
         when=judgement.gate.now,
         actor=actor or env_actor,

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
+from rollguard.contract import build_changeset, build_inventory, review_for
 from rollguard.engine import Engine
-from rollguard.errors import ConfigError, EngineError
+from rollguard.errors import EngineError
 from rollguard.governance.change import CHANGE_KIND, change_request
 from rollguard.links import artifact_links
 from rollguard.model import (
-    AppliedWaiver,
     Artifact,
     ChangeSet,
     Decision,
@@ -21,266 +20,9 @@ from rollguard.model import (
     InputProblem,
 )
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
-from rollguard.policy.config import Settings, Waiver
+from rollguard.policy.config import Settings
 from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
-
-WAIVE_ANNOTATION = "rollguard.io/waive."
-
-# Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`):
-# waivers and enforcement may name them although no policy of the bundle has such an id.
-EXTERNAL_POLICY_PREFIXES = ("checkov.",)
-
-# Kinds that have no namespace; everything else lands in the namespaced inventory.
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "PriorityClass",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "APIService",
-        "IngressClass",
-        "RuntimeClass",
-        "PodSecurityPolicy",
-        "CSIDriver",
-        "CSINode",
-        "VolumeAttachment",
-        "ClusterIssuer",
-        "ComponentStatus",
-        "CertificateSigningRequest",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "FlowSchema",
-        "PriorityLevelConfiguration",
-        "ConstraintTemplate",
-        "ClusterAnalysisTemplate",
-    }
-)
-
-
-def check_settings(settings: Settings, bundle: PolicyBundle) -> None:
-    """Reject config that selects no policy, names no existing policy or sets parameters the policy refuses.
-
-    Every error names the config file and the line of the offending key: a typo must never be
-    a setting that is silently ignored.
-    """
-    source = settings.source
-    ids = [p.id for p in bundle.policies]
-    if ids and not any(settings.selects(i) for i in ids):
-        raise ConfigError(
-            f"policies.include/exclude select none of the {len(ids)} policies; "
-            "check the globs against `rollguard policy list`",
-            file=source,
-            line=settings.line_of("policies", "include") or settings.line_of("policies"),
-        )
-    named: list[tuple[str, str, int | None]] = [
-        ("parameters", k, settings.parameter_line(k)) for k in settings.parameters
-    ]
-    named += [("enforcement", k, _enforcement_line(settings, k)) for k in settings.enforcement]
-    named += [(f"waiver {w.id}", w.policy, w.line) for w in settings.waivers]
-    for where, pattern, line in named:
-        if where != "parameters" and pattern.startswith(EXTERNAL_POLICY_PREFIXES):
-            continue
-        if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
-            raise ConfigError(
-                f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids",
-                file=source,
-                line=line,
-            )
-    for pattern, values in settings.parameters.items():
-        matched = [i for i in bundle.policies if fnmatch.fnmatchcase(i.id, pattern)]
-        known = sorted({key for info in matched for key in declared_parameters(info)})
-        for key in values:
-            if key not in known:
-                which = "it has" if len(matched) == 1 else f"the {len(matched)} policies it matches have"
-                offer = f"{which}: {', '.join(known)}" if known else f"{which} no parameters"
-                raise ConfigError(
-                    f"parameters.{pattern}.{key}: unknown parameter ({offer}); "
-                    "check the spelling against `rollguard policy doc` or docs/policies",
-                    file=source,
-                    line=settings.parameter_line(pattern, key),
-                )
-    overridden = [i for i in bundle.policies if any(fnmatch.fnmatchcase(i.id, k) for k in settings.parameters)]
-    if not overridden:
-        return  # METADATA defaults are checked against their schemas by the test suite
-    import jsonschema  # only needed when config overrides parameters; slow to import
-
-    for info in overridden:
-        params = policy_parameters(settings, info)
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(info.parameters_schema).iter_errors(params)
-        )
-        if error is not None:
-            keys = list(error.absolute_path)
-            key = ".".join(str(p) for p in keys)
-            line = next(
-                (
-                    found
-                    for pattern in settings.parameters
-                    if fnmatch.fnmatchcase(info.id, pattern)
-                    and (found := settings.parameter_line(pattern, *keys)) is not None
-                ),
-                None,
-            )
-            raise ConfigError(f"parameters.{info.id}.{key}: {error.message}", file=source, line=line)
-
-
-def _enforcement_line(settings: Settings, pattern: str) -> int | None:
-    if settings.environment is not None:
-        line = settings.line_of("environments", settings.environment, "enforcement", pattern)
-        if line is not None:
-            return line
-    return settings.line_of("enforcement", pattern)
-
-
-def declared_parameters(info: PolicyInfo) -> tuple[str, ...]:
-    """The parameter names a policy's METADATA schema declares."""
-    props = info.parameters_schema.get("properties")
-    return tuple(props) if isinstance(props, Mapping) else ()
-
-
-def policy_parameters(settings: Settings, info: PolicyInfo) -> dict[str, Any]:
-    """The parameters a policy is judged with: METADATA defaults, then config, then the environment."""
-    return settings.parameters_for(info.id, info.default_parameters(), declared=declared_parameters(info))
-
-
-# Kinds whose label selectors the inventory indexes, and where their selector is.
-SELECTOR_FIELDS = {
-    "Service": ("spec", "selector"),
-    "PodDisruptionBudget": ("spec", "selector", "matchLabels"),
-    "NetworkPolicy": ("spec", "podSelector", "matchLabels"),
-}
-
-
-def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = True) -> dict[str, Any]:
-    """Gatekeeper's `data.inventory` layout from the objects of a change.
-
-    With `index`, `rollguard_selectors[ns][kind].by_label[key][value]` lists the objects
-    (`[apiVersion, name]`) whose selector requires that one label; selectors without plain
-    string pairs go to `unindexed`. Policies use it through `k8s.selector_candidates` to avoid matching every
-    workload against every Service, PDB and NetworkPolicy of a namespace.
-    """
-    namespaced: dict[str, Any] = {}
-    cluster: dict[str, Any] = {}
-    selectors: dict[str, Any] = {}
-    workloads: dict[str, Any] = {"images": {}, "names": {}}
-    for doc in documents:
-        meta = doc.get("metadata") or {}
-        name = meta.get("name")
-        if not isinstance(name, str) or not name:
-            continue
-        api, kind = doc["apiVersion"], doc["kind"]
-        if kind in CLUSTER_SCOPED_KINDS:
-            cluster.setdefault(api, {}).setdefault(kind, {})[name] = doc
-            continue
-        raw_ns = meta.get("namespace")
-        ns = raw_ns if isinstance(raw_ns, str) and raw_ns else "default"
-        namespaced.setdefault(ns, {}).setdefault(api, {}).setdefault(kind, {})[name] = doc
-        if index and kind in SELECTOR_FIELDS:
-            entry = selectors.setdefault(ns, {}).setdefault(kind, {"by_label": {}, "unindexed": []})
-            pair = _selector_pair(doc, SELECTOR_FIELDS[kind])
-            if pair is None:
-                entry["unindexed"].append([api, name])
-            else:
-                entry["by_label"].setdefault(pair[0], {}).setdefault(pair[1], []).append([api, name])
-        if index and kind in WORKLOAD_INDEX_KINDS:
-            _index_workload(workloads, doc, [ns, api, kind, name])
-    inventory: dict[str, Any] = {"namespace": namespaced, "cluster": cluster}
-    if index:
-        inventory["rollguard_selectors"] = selectors
-        inventory["rollguard_workloads"] = workloads
-    return inventory
-
-
-# Kinds the change-set policies compare across every namespace of a change. Indexed by image
-# name and by `app.kubernetes.io/name` (`rollguard_workloads.images[name]`, `.names[value]`:
-# `[namespace, apiVersion, kind, name]` lists), so judging one workload does not walk all the
-# others: without the index a change of a thousand workloads took twice as long to judge.
-WORKLOAD_INDEX_KINDS = frozenset(
-    {"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig", "Job", "CronJob"}
-)
-
-
-def _index_workload(workloads: dict[str, Any], doc: Mapping[str, Any], ref: list[str]) -> None:
-    """Add one workload to the image and name index (a superset: policies still compare exactly)."""
-    spec: Any = doc.get("spec")
-    if doc.get("kind") == "CronJob":
-        for key in ("jobTemplate", "spec"):
-            spec = spec.get(key) if isinstance(spec, dict) else None
-    raw_template = spec.get("template") if isinstance(spec, dict) else None
-    template: dict[str, Any] = raw_template if isinstance(raw_template, dict) else {}
-    raw_pod = template.get("spec")
-    pod: dict[str, Any] = raw_pod if isinstance(raw_pod, dict) else {}
-    for field in ("containers", "initContainers", "ephemeralContainers"):
-        containers = pod.get(field)
-        for c in containers if isinstance(containers, list) else []:
-            image = c.get("image") if isinstance(c, dict) else None
-            if isinstance(image, str) and image:
-                _add_ref(workloads["images"], image_name(image), ref)
-    for meta in (doc.get("metadata"), template.get("metadata")):
-        labels = meta.get("labels") if isinstance(meta, dict) else None
-        value = labels.get("app.kubernetes.io/name") if isinstance(labels, dict) else None
-        if isinstance(value, str):
-            _add_ref(workloads["names"], value, ref)
-
-
-def image_name(image: str) -> str:
-    """The last path component of an image reference without tag or digest: `api` for `reg/shop/api:1.4`."""
-    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _add_ref(index: dict[str, Any], key: str, ref: list[str]) -> None:
-    refs = index.setdefault(key, [])
-    if not refs or refs[-1] != ref:  # one workload's entries come one after another
-        refs.append(ref)
-
-
-def build_changeset(artifacts: Iterable[Artifact]) -> dict[str, list[Mapping[str, Any]]]:
-    """`data.rollguard.changeset`: the documents of every non-Kubernetes artifact, by artifact kind.
-
-    Kubernetes objects are in `data.inventory` already; rules that look across a whole change
-    (a destructive migration shipped with new pods) read both.
-    """
-    changeset: dict[str, list[Mapping[str, Any]]] = {}
-    for a in artifacts:
-        if a.kind != "k8s":
-            changeset.setdefault(a.kind, []).append(a.document)
-    return changeset
-
-
-def _selector_pair(doc: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, str] | None:
-    """The first (key, value) of a non-empty, all-string selector map; None otherwise."""
-    node: Any = doc
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or not node:
-        return None
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in node.items()):
-        return None
-    key = min(node)
-    return key, node[key]
-
-
-def review_for(artifact: Artifact) -> dict[str, Any]:
-    """The AdmissionReview-shaped `input.review` the CLI builds for a file (operation CREATE)."""
-    doc = artifact.document
-    api = doc["apiVersion"]
-    group, _, version = api.rpartition("/")
-    return {
-        "object": doc,
-        "oldObject": None,
-        "operation": "CREATE",
-        "kind": {"group": group, "version": version, "kind": doc["kind"]},
-        "namespace": artifact.resource.namespace or ("" if doc["kind"] in CLUSTER_SCOPED_KINDS else "default"),
-        "name": artifact.resource.name,
-        "userInfo": {"username": "rollguard-cli", "groups": []},
-        "dryRun": True,
-    }
+from rollguard.policy.waivers import applied, apply_waivers
 
 
 @dataclass
@@ -308,14 +50,14 @@ class Gate:
     domains: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
-        check_settings(self.settings, self.bundle)
+        self.settings.check(self.bundle)
         self.policies: tuple[PolicyInfo, ...] = tuple(
             p
             for p in self.bundle.policies
             if self.settings.selects(p.id) and (self.domains is None or p.domain in self.domains)
         )
         self._by_id = {p.id: p for p in self.policies}
-        self.parameters = {p.id: policy_parameters(self.settings, p) for p in self.policies}
+        self.parameters = {p.id: self.settings.parameters_of(p) for p in self.policies}
         dispatch: dict[str, list[str]] = {}
         for p in self.policies:
             for kind in p.applies_to:
@@ -327,8 +69,6 @@ class Gate:
         modules[ENTRY_FILE] = entry_module(self.policies)
         self.engine.load(modules)
         self._loaded: tuple[Any, ...] | None = None
-        # The ChangeRequest judged by the last `decide` (with --env), for the decision record.
-        self.change_request: Artifact | None = None
         self._set_data(
             inventory=self.inventory or {"namespace": {}, "cluster": {}},
             reviews=[],
@@ -481,13 +221,21 @@ class Gate:
                 findings.extend(self._findings(pid, artifact, violations))
         return findings
 
-    def judge_review(self, artifact: Artifact, review: Mapping[str, Any], *, isolate: bool = True) -> Decision:
+    def judge_review(
+        self,
+        artifact: Artifact,
+        review: Mapping[str, Any],
+        *,
+        isolate: bool = True,
+        now: dt.datetime | None = None,
+    ) -> Decision:
         """Judge one admission request (`input.review` exactly as Gatekeeper builds it).
 
         The document travels as input, so the loaded data (inventory) stays as it is and the
         engine does not recompile: this is the webhook's path. Without `isolate`, an engine
         error is raised instead of re-judging policy by policy (which prepares a query per
-        policy on OPA: far too slow for an admission deadline).
+        policy on OPA: far too slow for an admission deadline). `now` is the request's time,
+        for waiver expiry (default: the gate's).
         """
         try:
             by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", {"review": review})
@@ -501,7 +249,7 @@ class Gate:
             findings = [f for pid, v in sorted((by_policy or {}).items()) for f in self._findings(pid, artifact, v)]
         if self.synced_kinds is not None:
             findings = self._flag_unsynced(artifact, findings, self.synced_kinds)
-        return self.decide(ChangeSet(artifacts=(artifact,)), findings)
+        return self.decide(ChangeSet(artifacts=(artifact,)), findings, now=now)
 
     def _flag_unsynced(self, artifact: Artifact, findings: list[Finding], synced: frozenset[str]) -> list[Finding]:
         """Replace the findings of policies that read kinds the inventory lacks with one that says so."""
@@ -517,16 +265,20 @@ class Gate:
                 findings.append(self._finding(info, artifact, message, {"unsynced": missing}))
         return findings
 
-    def decide(self, change: ChangeSet, findings: list[Finding]) -> Decision:
-        """Apply waivers to raw findings and build the decision for `change`."""
+    def decide(self, change: ChangeSet, findings: list[Finding], *, now: dt.datetime | None = None) -> Decision:
+        """Apply waivers (expiring at `now`, default the gate's time) to raw findings and build the decision.
+
+        With an environment, the decision carries the change request its second pass judged.
+        """
+        when = now or self.now
         artifacts = list(change.artifacts)
         problems = list(change.problems)
-        findings = self._apply_waivers(findings, artifacts, problems)
-        request = self.change_request = self._change_request(artifacts, findings)
+        findings = self._apply_waivers(findings, artifacts, problems, now=when)
+        request = self._change_request(artifacts, findings)
         approval = self.settings.approval
         if request is not None:
             # The second pass: the whole change, once every other finding (and waiver) is known.
-            findings += self._apply_waivers(self._judge_change(request), [request], problems)
+            findings += self._apply_waivers(self._judge_change(request), [request], problems, now=when)
             artifacts.append(request)
             approval = (request.document.get("approval") or {}).get("reference")
         findings.sort(key=_finding_order)
@@ -538,10 +290,11 @@ class Gate:
             resources=len(artifacts),
             policies=len(self.policies),
             environment=self.settings.environment,
-            expired_waivers=tuple(_applied(w, "expired") for w in self.settings.waivers if w.expired(on=self.now)),
+            expired_waivers=tuple(applied(w, "expired") for w in self.settings.waivers if w.expired(on=when)),
             links=artifact_links(change.artifacts),
             approval=approval,
             unjudged=tuple(a.resource for a in change.artifacts if not self.dispatch.get(_document_kind(a))),
+            change_request=request,
         )
 
     def _change_request(self, artifacts: Sequence[Artifact], findings: Sequence[Finding]) -> Artifact | None:
@@ -635,56 +388,22 @@ class Gate:
         )
 
     def _apply_waivers(
-        self, findings: list[Finding], artifacts: Sequence[Artifact], problems: list[InputProblem]
+        self,
+        findings: list[Finding],
+        artifacts: Sequence[Artifact],
+        problems: list[InputProblem],
+        *,
+        now: dt.datetime | None = None,
     ) -> list[Finding]:
-        by_id = {w.id: w for w in self.settings.waivers}
-        annotated: dict[tuple[str, int, str], Waiver] = {}
-        for a in artifacts:
-            annotations = (a.document.get("metadata") or {}).get("annotations") or {}
-            if not isinstance(annotations, dict):
-                continue
-            for key, value in annotations.items():
-                if not isinstance(key, str) or not key.startswith(WAIVE_ANNOTATION):
-                    continue
-                pid = key[len(WAIVE_ANNOTATION) :]
-                waiver = by_id.get(str(value))
-                if waiver is None:
-                    problems.append(
-                        InputProblem(
-                            a.file,
-                            a.line,
-                            f"annotation {key} names waiver {value!r}, which rollguard.yaml does not define; add the waiver (with reason, owner and expiry) or remove the annotation",
-                        )
-                    )
-                elif waiver.policy != pid:
-                    problems.append(
-                        InputProblem(
-                            a.file,
-                            a.line,
-                            f"annotation {key} names waiver {value!r}, which is for policy {waiver.policy}",
-                        )
-                    )
-                else:
-                    annotated[(a.file, a.line, pid)] = waiver
-        out = []
-        for f in findings:
-            if f.error:
-                out.append(f)
-                continue
-            waiver = annotated.get((f.file or "", f.line or 0, f.policy)) or next(
-                (
-                    w
-                    for w in self.settings.waivers
-                    if w.matches(f.policy, f.resource, environment=self.settings.environment)
-                ),
-                None,
-            )
-            if waiver is None:
-                out.append(f)
-            else:
-                status: Literal["applied", "expired"] = "expired" if waiver.expired(on=self.now) else "applied"
-                out.append(_replace_waiver(f, _applied(waiver, status)))
-        return out
+        waived, bad = apply_waivers(
+            findings,
+            artifacts,
+            waivers=self.settings.waivers,
+            now=now or self.now,
+            environment=self.settings.environment,
+        )
+        problems.extend(bad)
+        return waived
 
 
 def _document_kind(artifact: Artifact) -> str:
@@ -695,20 +414,3 @@ def _document_kind(artifact: Artifact) -> str:
 
 def _finding_order(f: Finding) -> tuple[str, int, str, str]:
     return (f.file or "", f.line or 0, f.policy, f.message)
-
-
-def _applied(w: Waiver, status: Literal["applied", "expired"]) -> AppliedWaiver:
-    return AppliedWaiver(
-        id=w.id,
-        status=status,
-        reason=w.reason,
-        owner=w.owner,
-        ticket=w.ticket,
-        expires=w.expires.isoformat(),
-    )
-
-
-def _replace_waiver(f: Finding, waiver: AppliedWaiver) -> Finding:
-    from dataclasses import replace
-
-    return replace(f, waiver=waiver)

@@ -62,6 +62,8 @@ class Resource:
 # Document kinds of the artifacts that are not Kubernetes objects. Policies for these kinds see
 # `input.artifact`; policies for any other kind see Gatekeeper's `input.review`.
 # `ChangeRequest` is the change as a whole (with --env), built by the gate for governance policies.
+# The others are the `document_kinds` of the input kinds (rollguard.inputs.kinds), which sit above this
+# module and so cannot be read here: tests/inputs/test_kinds.py keeps the two equal.
 ARTIFACT_KINDS: frozenset[str] = frozenset(
     {"MigrationFile", "ImageScan", "PipelineDefinition", "TerraformPlan", "ChangeRequest"}
 )
@@ -201,6 +203,8 @@ class Decision:
     approval: str | None = None  # the change-approval reference (`--approval` or an annotation)
     # Inputs read but judged by no policy: none of the selected policies applies to their kind.
     unjudged: tuple[Resource, ...] = ()
+    # The change as a whole (with an environment), as the governance policies judged it.
+    change_request: Artifact | None = None
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -15,8 +15,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from rollguard.contract import build_changeset, build_inventory
 from rollguard.engine import create_engine
-from rollguard.gate import Gate, build_changeset, build_inventory
+from rollguard.gate import Gate
 from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
 from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem
 from rollguard.policy.bundle import load_bundle

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from rollguard.contract import review_for
 from rollguard.engine import ENGINE_CHOICES, Engine, create_engine, resolve_engine_name
 from rollguard.engine.opa_server import OpaServerEngine
 from rollguard.errors import ConfigError, EngineError, PolicyError
-from rollguard.gate import Gate, review_for
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.policy.bundle import PolicyBundle, load_bundle
 from rollguard.policy.config import Config, Settings

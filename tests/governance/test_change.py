@@ -162,7 +162,7 @@ def test_waived_critical_findings_raise_the_score(bundle: PolicyBundle, engine: 
     }
     assert finding.details["score"] == 13
     assert finding.file == str(config_path) and finding.line == 4  # `staging:`
-    assert gate.change_request is not None and decision.resources == len(change.artifacts) + 1
+    assert decision.change_request is not None and decision.resources == len(change.artifacts) + 1
     approved = Gate(bundle=bundle, engine=create_engine(engine), settings=replace(settings, approval="CHG-2"), now=NOW)
     decision = approved.decide(change, [critical])
     assert decision.approval == "CHG-2"

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollguard.gate import Gate, build_changeset
+from rollguard.contract import build_changeset
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
 from rollguard.inputs.scan import is_scan
 from rollguard.inputs.terraform import base_address, is_plan, load_text

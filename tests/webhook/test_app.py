@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from rollguard.audit.store import open_store
-from rollguard.gate import build_inventory
+from rollguard.contract import build_inventory
 from rollguard.inputs import load_change_set
 from rollguard.policy.bundle import load_bundle
 from rollguard.webhook.app import create_app
@@ -555,7 +555,7 @@ def test_an_unloaded_service_is_not_ready(tmp_path: Path) -> None:
 
 def test_admission_review_builder_matches_the_cli_review_shape() -> None:
     """The request fields policies read are the ones `rollguard check` fills in (gate.review_for)."""
-    from rollguard.gate import review_for
+    from rollguard.contract import review_for
 
     change = load_change_set([str(NO_PROBE)])
     cli = review_for(change.artifacts[0])

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from rollguard.contract import CLUSTER_SCOPED_KINDS, build_inventory
 from rollguard.errors import ClusterError
-from rollguard.gate import CLUSTER_SCOPED_KINDS, build_inventory
 from rollguard.webhook.inventory import KNOWN_KINDS, InventorySync
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.service import AdmissionService, PolicySource

@@ -84,6 +84,12 @@ class PolicyInfo:
         kinds = needs.get(kind, needs.get("*", []))
         return tuple(k for k in kinds if isinstance(k, str)) if isinstance(kinds, list) else ()
 
+    @property
+    def declared_parameters(self) -> tuple[str, ...]:
+        """The parameter names the METADATA schema declares."""
+        props = self.parameters_schema.get("properties")
+        return tuple(props) if isinstance(props, Mapping) else ()
+
     def default_parameters(self) -> dict[str, Any]:
         """Parameter defaults from the JSON Schema in METADATA."""
         props = self.parameters_schema.get("properties", {}) or {}

@@ -20,8 +20,13 @@ from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_f
 from rollguard.inputs import decode_text
 from rollguard.inputs.yamltext import SafeLoader, problem_of, too_deep_error
 from rollguard.model import Enforcement, Resource, Severity
+from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 
 CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
+
+# Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`):
+# waivers and enforcement may name them although no policy of the bundle has such an id.
+EXTERNAL_POLICY_PREFIXES = ("checkov.",)
 
 
 class _ConfigLoader(SafeLoader):
@@ -163,6 +168,81 @@ class Settings:
             elif fnmatch.fnmatchcase(policy_id, pattern):
                 merged.update({k: v for k, v in values.items() if declared is None or k in declared})
         return merged
+
+    def check(self, bundle: PolicyBundle) -> None:
+        """Reject config that selects no policy, names no existing policy or sets parameters the policy refuses.
+
+        Every error names the config file and the line of the offending key: a typo must never be
+        a setting that is silently ignored.
+        """
+        source = self.source
+        ids = [p.id for p in bundle.policies]
+        if ids and not any(self.selects(i) for i in ids):
+            raise ConfigError(
+                f"policies.include/exclude select none of the {len(ids)} policies; "
+                "check the globs against `rollguard policy list`",
+                file=source,
+                line=self.line_of("policies", "include") or self.line_of("policies"),
+            )
+        named: list[tuple[str, str, int | None]] = [("parameters", k, self.parameter_line(k)) for k in self.parameters]
+        named += [("enforcement", k, self._enforcement_line(k)) for k in self.enforcement]
+        named += [(f"waiver {w.id}", w.policy, w.line) for w in self.waivers]
+        for where, pattern, line in named:
+            if where != "parameters" and pattern.startswith(EXTERNAL_POLICY_PREFIXES):
+                continue
+            if not any(fnmatch.fnmatchcase(pid, pattern) for pid in ids):
+                raise ConfigError(
+                    f"{where}: {pattern!r} matches no policy; see `rollguard policy list` for the ids",
+                    file=source,
+                    line=line,
+                )
+        for pattern, values in self.parameters.items():
+            matched = [i for i in bundle.policies if fnmatch.fnmatchcase(i.id, pattern)]
+            known = sorted({key for info in matched for key in info.declared_parameters})
+            for key in values:
+                if key not in known:
+                    which = "it has" if len(matched) == 1 else f"the {len(matched)} policies it matches have"
+                    offer = f"{which}: {', '.join(known)}" if known else f"{which} no parameters"
+                    raise ConfigError(
+                        f"parameters.{pattern}.{key}: unknown parameter ({offer}); "
+                        "check the spelling against `rollguard policy doc` or docs/policies",
+                        file=source,
+                        line=self.parameter_line(pattern, key),
+                    )
+        overridden = [i for i in bundle.policies if any(fnmatch.fnmatchcase(i.id, k) for k in self.parameters)]
+        if not overridden:
+            return  # METADATA defaults are checked against their schemas by the test suite
+        import jsonschema  # only needed when config overrides parameters; slow to import
+
+        for info in overridden:
+            params = self.parameters_of(info)
+            error = jsonschema.exceptions.best_match(
+                jsonschema.Draft202012Validator(info.parameters_schema).iter_errors(params)
+            )
+            if error is not None:
+                keys = list(error.absolute_path)
+                key = ".".join(str(p) for p in keys)
+                line = next(
+                    (
+                        found
+                        for pattern in self.parameters
+                        if fnmatch.fnmatchcase(info.id, pattern)
+                        and (found := self.parameter_line(pattern, *keys)) is not None
+                    ),
+                    None,
+                )
+                raise ConfigError(f"parameters.{info.id}.{key}: {error.message}", file=source, line=line)
+
+    def _enforcement_line(self, pattern: str) -> int | None:
+        if self.environment is not None:
+            line = self.line_of("environments", self.environment, "enforcement", pattern)
+            if line is not None:
+                return line
+        return self.line_of("enforcement", pattern)
+
+    def parameters_of(self, info: PolicyInfo) -> dict[str, Any]:
+        """The parameters a policy is judged with: METADATA defaults, then config, then the environment."""
+        return self.parameters_for(info.id, info.default_parameters(), declared=info.declared_parameters)
 
     def enforcement_for(self, policy_id: str, default: Enforcement = "deny") -> Enforcement:
         found = default

@@ -529,8 +529,8 @@ def _serve(channel: int) -> None:
         request, now = pickle.loads(message)
         reply: tuple[str, Any]
         try:
-            gate.now = now  # waiver expiry at the time of the request
-            reply = ("decision", gate.judge_review(request_artifact(request), request, isolate=False))
+            # Waivers expire at the time of the request.
+            reply = ("decision", gate.judge_review(request_artifact(request), request, isolate=False, now=now))
         except Exception as exc:
             if not isinstance(exc, RollguardError):
                 traceback.print_exc()

@@ -154,7 +154,7 @@ def static_inventory(paths: tuple[str, ...]) -> Any:
     The usual synced kinds and every kind in the files count as complete, so policies judge
     with it instead of reporting an unsynced inventory.
     """
-    from rollguard.gate import build_inventory
+    from rollguard.contract import build_inventory
     from rollguard.inputs import load_change_set
 
     change = load_change_set(list(paths))
