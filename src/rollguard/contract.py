@@ -9,39 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rollguard.kube.kinds import CLUSTER_SCOPED_KINDS
 from rollguard.model import Artifact
 
-# Kinds that have no namespace; everything else lands in the namespaced inventory.
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "PriorityClass",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "APIService",
-        "IngressClass",
-        "RuntimeClass",
-        "PodSecurityPolicy",
-        "CSIDriver",
-        "CSINode",
-        "VolumeAttachment",
-        "ClusterIssuer",
-        "ComponentStatus",
-        "CertificateSigningRequest",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "FlowSchema",
-        "PriorityLevelConfiguration",
-        "ConstraintTemplate",
-        "ClusterAnalysisTemplate",
-    }
-)
+__all__ = [
+    "CLUSTER_SCOPED_KINDS",
+    "SELECTOR_FIELDS",
+    "WORKLOAD_INDEX_KINDS",
+    "build_changeset",
+    "build_inventory",
+    "image_name",
+    "review_for",
+]
+
+# Kinds that have no namespace (kube.kinds); everything else lands in the namespaced inventory.
 
 
 # Kinds whose label selectors the inventory indexes, and where their selector is.

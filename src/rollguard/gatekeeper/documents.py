@@ -15,6 +15,7 @@ from rollguard.gatekeeper.rego import (
     template_source,
 )
 from rollguard.gatekeeper.schema import openapi_schema
+from rollguard.kube.kinds import KINDS
 from rollguard.model import Enforcement
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 
@@ -32,32 +33,7 @@ SYNC_ANNOTATION = "metadata.gatekeeper.sh/requires-sync-data"
 
 # The group and version Gatekeeper syncs each kind under. Policies look objects up by kind in
 # any apiVersion (data.inventory.namespace[ns][_][kind]), so one served version per kind is enough.
-KIND_GROUP_VERSIONS: dict[str, tuple[str, str]] = {
-    "ConfigMap": ("", "v1"),
-    "Namespace": ("", "v1"),
-    "Pod": ("", "v1"),
-    "ReplicationController": ("", "v1"),
-    "Service": ("", "v1"),
-    "ServiceAccount": ("", "v1"),
-    "DaemonSet": ("apps", "v1"),
-    "Deployment": ("apps", "v1"),
-    "ReplicaSet": ("apps", "v1"),
-    "StatefulSet": ("apps", "v1"),
-    "DeploymentConfig": ("apps.openshift.io", "v1"),
-    "Rollout": ("argoproj.io", "v1alpha1"),
-    "AnalysisTemplate": ("argoproj.io", "v1alpha1"),
-    "ClusterAnalysisTemplate": ("argoproj.io", "v1alpha1"),
-    "HorizontalPodAutoscaler": ("autoscaling", "v2"),
-    "CronJob": ("batch", "v1"),
-    "Job": ("batch", "v1"),
-    "Ingress": ("networking.k8s.io", "v1"),
-    "NetworkPolicy": ("networking.k8s.io", "v1"),
-    "PodDisruptionBudget": ("policy", "v1"),
-    "ClusterRole": ("rbac.authorization.k8s.io", "v1"),
-    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1"),
-    "Role": ("rbac.authorization.k8s.io", "v1"),
-    "RoleBinding": ("rbac.authorization.k8s.io", "v1"),
-}
+KIND_GROUP_VERSIONS: dict[str, tuple[str, str]] = {kind: (api.group, api.version) for kind, api in KINDS.items()}
 
 
 def constraint_kind(info: PolicyInfo) -> str:

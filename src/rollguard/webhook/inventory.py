@@ -14,6 +14,7 @@ from typing import Any
 
 from rollguard.contract import build_inventory
 from rollguard.errors import ClusterError, one_line
+from rollguard.kube.kinds import KINDS, KindApi
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.service import log_event
 
@@ -22,62 +23,40 @@ GONE = 410
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
-@dataclass(frozen=True)
-class KindApi:
-    """Where the API server serves one kind."""
-
-    kind: str
-    group: str
-    version: str
-    plural: str
-    namespaced: bool
-
-    @property
-    def api_version(self) -> str:
-        """`group/version`, or the bare version for the core group."""
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def path(self) -> str:
-        """The collection path across all namespaces."""
-        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        return f"{root}/{self.plural}"
-
-
 # The kinds policies read from the inventory, and their neighbours. Secrets are left out on
 # purpose: no policy needs them, and holding them would put every credential in our memory.
 KNOWN_KINDS: dict[str, KindApi] = {
-    k.kind: k
-    for k in (
-        KindApi("Namespace", "", "v1", "namespaces", namespaced=False),
-        KindApi("Node", "", "v1", "nodes", namespaced=False),
-        KindApi("Service", "", "v1", "services", namespaced=True),
-        KindApi("ServiceAccount", "", "v1", "serviceaccounts", namespaced=True),
-        KindApi("ConfigMap", "", "v1", "configmaps", namespaced=True),
-        KindApi("ReplicationController", "", "v1", "replicationcontrollers", namespaced=True),
-        KindApi("LimitRange", "", "v1", "limitranges", namespaced=True),
-        KindApi("ResourceQuota", "", "v1", "resourcequotas", namespaced=True),
-        KindApi("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", namespaced=True),
-        KindApi("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", namespaced=True),
-        KindApi("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", namespaced=True),
-        KindApi("Ingress", "networking.k8s.io", "v1", "ingresses", namespaced=True),
-        KindApi("IngressClass", "networking.k8s.io", "v1", "ingressclasses", namespaced=False),
-        KindApi("Deployment", "apps", "v1", "deployments", namespaced=True),
-        KindApi("StatefulSet", "apps", "v1", "statefulsets", namespaced=True),
-        KindApi("DaemonSet", "apps", "v1", "daemonsets", namespaced=True),
-        KindApi("ReplicaSet", "apps", "v1", "replicasets", namespaced=True),
-        KindApi("Job", "batch", "v1", "jobs", namespaced=True),
-        KindApi("CronJob", "batch", "v1", "cronjobs", namespaced=True),
-        KindApi("Role", "rbac.authorization.k8s.io", "v1", "roles", namespaced=True),
-        KindApi("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", namespaced=True),
-        KindApi("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False),
-        KindApi("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False),
-        KindApi("PriorityClass", "scheduling.k8s.io", "v1", "priorityclasses", namespaced=False),
-        KindApi("StorageClass", "storage.k8s.io", "v1", "storageclasses", namespaced=False),
-        KindApi("Rollout", "argoproj.io", "v1alpha1", "rollouts", namespaced=True),
-        KindApi("AnalysisTemplate", "argoproj.io", "v1alpha1", "analysistemplates", namespaced=True),
-        KindApi("ClusterAnalysisTemplate", "argoproj.io", "v1alpha1", "clusteranalysistemplates", namespaced=False),
-        KindApi("DeploymentConfig", "apps.openshift.io", "v1", "deploymentconfigs", namespaced=True),
+    kind: KINDS[kind]
+    for kind in (
+        "Namespace",
+        "Node",
+        "Service",
+        "ServiceAccount",
+        "ConfigMap",
+        "ReplicationController",
+        "LimitRange",
+        "ResourceQuota",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "Ingress",
+        "IngressClass",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PriorityClass",
+        "StorageClass",
+        "Rollout",
+        "AnalysisTemplate",
+        "ClusterAnalysisTemplate",
+        "DeploymentConfig",
     )
 }
 

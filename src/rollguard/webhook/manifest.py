@@ -13,6 +13,7 @@ from cryptography import x509
 
 from rollguard.errors import ConfigError, PolicyError
 from rollguard.generated import GeneratedTree
+from rollguard.kube.kinds import KINDS
 from rollguard.model import ARTIFACT_KINDS
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config
@@ -33,40 +34,7 @@ POLICY_CONFIGMAP = "rollguard-policies"
 # Kind (as policies name it in METADATA applies_to) → (API group, resource). Versions stay
 # open ("*"): the policies judge every version a client may send, and matchPolicy Equivalent
 # also sends a covered resource reached through another API group.
-KIND_RESOURCES: dict[str, tuple[str, str]] = {
-    "Pod": ("", "pods"),
-    "Service": ("", "services"),
-    "ReplicationController": ("", "replicationcontrollers"),
-    "Deployment": ("apps", "deployments"),
-    "StatefulSet": ("apps", "statefulsets"),
-    "DaemonSet": ("apps", "daemonsets"),
-    "ReplicaSet": ("apps", "replicasets"),
-    "Job": ("batch", "jobs"),
-    "CronJob": ("batch", "cronjobs"),
-    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
-    "PodSecurityPolicy": ("policy", "podsecuritypolicies"),
-    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
-    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
-    "Ingress": ("networking.k8s.io", "ingresses"),
-    "IngressClass": ("networking.k8s.io", "ingressclasses"),
-    "RuntimeClass": ("node.k8s.io", "runtimeclasses"),
-    "PriorityClass": ("scheduling.k8s.io", "priorityclasses"),
-    "StorageClass": ("storage.k8s.io", "storageclasses"),
-    "CSIDriver": ("storage.k8s.io", "csidrivers"),
-    "CustomResourceDefinition": ("apiextensions.k8s.io", "customresourcedefinitions"),
-    "FlowSchema": ("flowcontrol.apiserver.k8s.io", "flowschemas"),
-    "PriorityLevelConfiguration": ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
-    # The API server never sends webhook configurations to webhooks; the rule is inert but keeps
-    # the rules a plain function of the judged kinds.
-    "MutatingWebhookConfiguration": ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
-    "ValidatingWebhookConfiguration": ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
-    "Role": ("rbac.authorization.k8s.io", "roles"),
-    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
-    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
-    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
-    "Rollout": ("argoproj.io", "rollouts"),
-    "DeploymentConfig": ("apps.openshift.io", "deploymentconfigs"),
-}
+KIND_RESOURCES: dict[str, tuple[str, str]] = {kind: (api.group, api.plural) for kind, api in KINDS.items()}
 
 _GLOB = re.compile(r"[*?\[]")
 # ConfigMap keys allow letters, digits, '-', '_' and '.' only, and at most 253 of them.
