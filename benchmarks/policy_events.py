@@ -53,9 +53,13 @@ def main() -> int:
         )
         return count_events(gate, review_for(target))
 
-    base = events(("none",))
+    # The entry module's own cost: only policies that do not apply to the kind (a selection of no
+    # policy at all is refused by the settings check).
+    base = events(tuple(p.id for p in bundle.policies if args.kind not in p.applies_to))
     rows = sorted(((events((p.id,)) - base, p.id) for p in bundle.policies if args.kind in p.applies_to), reverse=True)
-    print(f"{args.kind} {target.resource.display()}: {events(('*',))} events with every policy, {base} with none")
+    print(
+        f"{args.kind} {target.resource.display()}: {events(('*',))} events with every policy, {base} with none that applies"
+    )
     for n, pid in rows:
         print(f"{n:6d}  {pid}")
     return 0

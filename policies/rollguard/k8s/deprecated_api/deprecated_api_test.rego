@@ -200,3 +200,7 @@ test_malformed_api_version_does_not_error if {
 	inp := {"review": {"object": {"kind": "Deployment"}, "kind": {"kind": "Deployment"}}, "parameters": {}}
 	count(deprecated_api.violation) == 0 with input as inp
 }
+
+test_the_lookup_set_is_the_table if {
+	deprecated_api.removed_api_versions == {e.apiVersion | some e in deprecated_api.removals}
+}
