@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from rollguard.audit.record import History
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
 from rollguard.inputs import INPUT_KINDS, load_change_set
-from rollguard.policy.config import Config, History, VulnerabilityException, load_config
+from rollguard.policy.config import Config, VulnerabilityException, load_config
 
 from .conftest import FIXTURES, NOW, make_gate
 

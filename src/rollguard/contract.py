@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rollguard.kube.images import ImageRef
 from rollguard.kube.kinds import CLUSTER_SCOPED_KINDS
+from rollguard.kube.workloads import WORKLOAD_KINDS, images_of, pod_labels
 from rollguard.model import Artifact
 
 __all__ = [
     "CLUSTER_SCOPED_KINDS",
     "SELECTOR_FIELDS",
-    "WORKLOAD_INDEX_KINDS",
     "build_changeset",
     "build_inventory",
-    "image_name",
     "review_for",
 ]
 
@@ -64,7 +64,7 @@ def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = Tru
                 entry["unindexed"].append([api, name])
             else:
                 entry["by_label"].setdefault(pair[0], {}).setdefault(pair[1], []).append([api, name])
-        if index and kind in WORKLOAD_INDEX_KINDS:
+        if index and kind in WORKLOAD_KINDS:
             _index_workload(workloads, doc, [ns, api, kind, name])
     inventory: dict[str, Any] = {"namespace": namespaced, "cluster": cluster}
     if index:
@@ -77,37 +77,18 @@ def build_inventory(documents: Iterable[Mapping[str, Any]], *, index: bool = Tru
 # name and by `app.kubernetes.io/name` (`rollguard_workloads.images[name]`, `.names[value]`:
 # `[namespace, apiVersion, kind, name]` lists), so judging one workload does not walk all the
 # others: without the index a change of a thousand workloads took twice as long to judge.
-WORKLOAD_INDEX_KINDS = frozenset(
-    {"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig", "Job", "CronJob"}
-)
-
-
 def _index_workload(workloads: dict[str, Any], doc: Mapping[str, Any], ref: list[str]) -> None:
     """Add one workload to the image and name index (a superset: policies still compare exactly)."""
-    spec: Any = doc.get("spec")
-    if doc.get("kind") == "CronJob":
-        for key in ("jobTemplate", "spec"):
-            spec = spec.get(key) if isinstance(spec, dict) else None
-    raw_template = spec.get("template") if isinstance(spec, dict) else None
-    template: dict[str, Any] = raw_template if isinstance(raw_template, dict) else {}
-    raw_pod = template.get("spec")
-    pod: dict[str, Any] = raw_pod if isinstance(raw_pod, dict) else {}
-    for field in ("containers", "initContainers", "ephemeralContainers"):
-        containers = pod.get(field)
-        for c in containers if isinstance(containers, list) else []:
-            image = c.get("image") if isinstance(c, dict) else None
-            if isinstance(image, str) and image:
-                _add_ref(workloads["images"], image_name(image), ref)
-    for meta in (doc.get("metadata"), template.get("metadata")):
-        labels = meta.get("labels") if isinstance(meta, dict) else None
-        value = labels.get("app.kubernetes.io/name") if isinstance(labels, dict) else None
+    for image in images_of([doc]):
+        _add_ref(workloads["images"], ImageRef.parse(image).short_name, ref)
+    for labels in (_mapping(doc.get("metadata")).get("labels"), pod_labels(doc)):
+        value = labels.get("app.kubernetes.io/name") if isinstance(labels, Mapping) else None
         if isinstance(value, str):
             _add_ref(workloads["names"], value, ref)
 
 
-def image_name(image: str) -> str:
-    """The last path component of an image reference without tag or digest: `api` for `reg/shop/api:1.4`."""
-    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _add_ref(index: dict[str, Any], key: str, ref: list[str]) -> None:

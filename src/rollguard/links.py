@@ -5,29 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rollguard.inputs.k8s import images_of
+from rollguard.kube.images import ImageRef
+from rollguard.kube.workloads import images_of
 from rollguard.model import Artifact, Link
-
-
-def split_image(reference: str) -> tuple[str, str, str | None]:
-    """(name, tag, digest) of an image reference; the tag is `latest` when none is given."""
-    name, _, digest = reference.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    tag = "latest"
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    return name, tag, digest or None
 
 
 def _covers(scan: Mapping[str, Any], reference: str) -> bool:
     """Whether the scanned image is the deployed one: same digest when pinned, else same name and tag."""
-    name, tag, digest = split_image(reference)
+    ref = ImageRef.parse(reference)
     raw = scan.get("digests")
     digests: list[Any] = raw if isinstance(raw, list) else []
-    if digest is not None:
-        return digest in digests
-    return bool(name == scan.get("name") and tag == (scan.get("tag") or "latest"))
+    if ref.digest is not None:
+        return ref.digest in digests
+    return bool(ref.name == scan.get("name") and ref.effective_tag == (scan.get("tag") or "latest"))
 
 
 def artifact_links(artifacts: Iterable[Artifact]) -> tuple[Link, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollguard.errors import InputError
-from rollguard.governance.change import WORKLOAD_KINDS, pod_template, workload_of
+from rollguard.kube.workloads import WORKLOAD_KINDS, pod_template, workload_of
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 DEPENDS_ON = "rollguard.io/depends-on"

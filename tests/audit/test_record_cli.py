@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from rollguard.audit.record import ci_identity
 from rollguard.cli import main
-from rollguard.inputs.k8s import images_of
+from rollguard.kube.workloads import images_of
 from rollguard.policy.bundle import load_bundle
 
 from ..conftest import FIXTURES, POLICIES
@@ -195,7 +195,7 @@ def test_images_of_reads_every_pod_template() -> None:
         {"kind": "Pod", "spec": {"containers": [{"image": "a:1"}]}},
         {"kind": "Service", "spec": {"ports": []}},
     ]
-    assert images_of(docs) == ("a:1", "b@sha256:00", "c:2")
+    assert sorted(images_of(docs)) == ["a:1", "b@sha256:00", "c:2"]
 
 
 # --- a wiped log, a missing head, and anchoring, from the command line ---------------------------

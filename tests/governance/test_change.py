@@ -9,8 +9,9 @@ import pytest
 
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
-from rollguard.governance.change import change_request, image_tag, workload_of, workloads_of
+from rollguard.governance.change import change_request
 from rollguard.inputs import load_change_set
+from rollguard.kube.workloads import workload_of, workloads_of
 from rollguard.model import Finding, Resource, Severity
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import load_config
@@ -63,23 +64,6 @@ def test_workload_version_label_else_first_image_tag() -> None:
         "version": None,
         "images": ["reg/job"],
     }
-
-
-@pytest.mark.parametrize(
-    ("image", "tag"),
-    [
-        ("reg:5000/shop/web:2.4.1@sha256:ab", "2.4.1"),
-        ("reg:5000/shop/web", None),
-        ("web@sha256:ab", None),
-        ("web:1", "1"),
-        ("registry.example.com/shop/checkout:2.4.1", "2.4.1"),
-        ("registry.example.com:5000/checkout:v2@sha256:" + "a" * 64, "v2"),
-        ("checkout", None),
-        ("checkout:", None),
-    ],
-)
-def test_image_tag(image: str, tag: str | None) -> None:
-    assert image_tag(image) == tag
 
 
 def test_change_request_facts() -> None:

@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import functools
 import heapq
-import importlib
 import itertools
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from rollguard.contract import build_inventory
 from rollguard.errors import ClusterError, ConfigError, one_line
 from rollguard.gate import Gate
+from rollguard.kube.connect import connect as open_connection
+from rollguard.kube.connect import kubernetes_module
+from rollguard.kube.workloads import images_of
 from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Resource
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DEFAULT_KUBECONFIG = "~/.kube/config"
 DEFAULT_PAGE_SIZE = 500  # kubectl's chunk size
 # (connect, read) seconds for list and get calls: a stuck server must not hang an audit.
 REQUEST_TIMEOUT = (10, 120)
@@ -89,7 +89,7 @@ class Cluster:
         self._by_kind: dict[str, list[ApiResource]] | None = None
         self._by_version: dict[tuple[str, str], ApiResource] = {}
         cache_file = os.path.join(self._cache.name, "discovery.json")
-        dynamic = _kubernetes("dynamic")
+        dynamic = kubernetes_module("dynamic")
         self._dynamic = self._call(
             "read the API server version", lambda: dynamic.DynamicClient(api_client, cache_file=cache_file)
         )
@@ -109,7 +109,7 @@ class Cluster:
         """Run one client call, turning its exceptions into a one-line ClusterError."""
         import urllib3
 
-        api_exception = _kubernetes("client.exceptions").ApiException
+        api_exception = kubernetes_module("client.exceptions").ApiException
         try:
             return fn()
         except api_exception as exc:
@@ -120,7 +120,7 @@ class Cluster:
             raise ClusterError(f"{what}: {one_line(exc)} ({self.name})") from exc
 
     def _discover(self) -> None:
-        resource_list = _kubernetes("dynamic.resource").ResourceList
+        resource_list = kubernetes_module("dynamic.resource").ResourceList
         entries = self._call("discover the API resources", lambda: list(self._dynamic.resources))
         found: dict[tuple[str, str], list[Any]] = {}
         for entry in entries:
@@ -152,7 +152,7 @@ class Cluster:
 
     def get(self, resource: ApiResource, *, name: str, namespace: str | None) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
-        not_found = _kubernetes("dynamic.exceptions").NotFoundError
+        not_found = kubernetes_module("dynamic.exceptions").NotFoundError
         where = f"{namespace}/{name}" if resource.namespaced and namespace else name
         try:
             response = self._call(
@@ -178,7 +178,7 @@ class Cluster:
         An expired continue token (410 Gone) restarts the list from the beginning; objects up
         to the last key already returned are skipped, so none is returned twice.
         """
-        gone = _kubernetes("dynamic.exceptions").GoneError
+        gone = kubernetes_module("dynamic.exceptions").GoneError
         what = f"list {resource.plural}" + (f" in namespace {namespace}" if namespace else "")
         token: str | None = None
         last: str | None = None
@@ -237,11 +237,6 @@ class Cluster:
         return doc
 
 
-def _kubernetes(module: str) -> Any:
-    """A module of the official client, typed Any: the client is only partly annotated."""
-    return importlib.import_module(f"kubernetes.{module}")
-
-
 def _api_resource(res: Any) -> ApiResource:
     return ApiResource(res.group_version, res.kind, res.name, bool(res.namespaced), res)
 
@@ -298,56 +293,9 @@ def _network_reason(exc: Exception) -> str:
 
 
 def connect(*, kubeconfig: str | None, context: str | None) -> Cluster:
-    """Open the cluster of a kubeconfig context (default: the current one), or in-cluster credentials.
-
-    The kubeconfig is `kubeconfig`, else $KUBECONFIG (a path list), else ~/.kube/config; in a
-    pod without any of them, the pod's service account is used.
-    """
-    kube_config = _kubernetes("config")
-    source = kubeconfig or os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
-    files = [Path(p).expanduser() for p in source.split(os.pathsep) if p]
-    existing = [p for p in files if p.is_file()]
-    if not existing:
-        if kubeconfig is None and not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            return _in_cluster(context)
-        raise ClusterError("kubeconfig not found; pass --kubeconfig FILE or set KUBECONFIG", file=source)
-    config_file = os.pathsep.join(str(p) for p in existing)
-    try:
-        contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
-    except Exception as exc:  # the loader raises ConfigException, yaml and OS errors alike
-        raise ClusterError(f"unusable kubeconfig: {one_line(exc)}", file=config_file) from exc
-    names = [str(c.get("name")) for c in contexts or [] if isinstance(c, dict)]
-    chosen = context or (current or {}).get("name")
-    known = ", ".join(names) or "none"
-    if not chosen:
-        raise ClusterError(f"no current-context is set; pass --context NAME (known: {known})", file=config_file)
-    if chosen not in names:
-        raise ClusterError(f"unknown context {chosen!r}; pass --context NAME (known: {known})", file=config_file)
-    entry = next(c for c in contexts if isinstance(c, dict) and c.get("name") == chosen)
-    namespace = (entry.get("context") or {}).get("namespace")
-    try:
-        # persist_config=False: an audit never writes refreshed tokens back into the user's file.
-        api = kube_config.new_client_from_config(config_file=config_file, context=chosen, persist_config=False)
-    except Exception as exc:
-        raise ClusterError(f"context {chosen!r}: {one_line(exc)}", file=config_file) from exc
-    return Cluster(api, name=f"context {chosen} at {api.configuration.host}", namespace=namespace)
-
-
-def _in_cluster(context: str | None) -> Cluster:
-    kube_config = _kubernetes("config")
-    client = _kubernetes("client")
-    if context:
-        raise ClusterError(f"--context {context} needs a kubeconfig; none was found")
-    configuration = client.Configuration()
-    try:
-        kube_config.load_incluster_config(client_configuration=configuration)
-    except kube_config.ConfigException as exc:
-        raise ClusterError(f"in-cluster configuration: {one_line(exc)}") from exc
-    namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    namespace = namespace_file.read_text(encoding="utf-8").strip() if namespace_file.is_file() else None
-    return Cluster(
-        client.ApiClient(configuration), name=f"in-cluster API server {configuration.host}", namespace=namespace
-    )
+    """Open the cluster of a kubeconfig context (default: the current one), or in-cluster credentials."""
+    connection = open_connection(kubeconfig, context)
+    return Cluster(connection.client, name=connection.name, namespace=connection.namespace)
 
 
 # --- the audit ------------------------------------------------------------------------------
@@ -606,8 +554,6 @@ class _Audit:
     ) -> None:
         """Judge the objects of one batch in one engine call, with the Namespace objects of the
         batch and the cluster-scoped objects the policies read in the inventory; keep the findings."""
-        from rollguard.inputs.k8s import images_of
-
         artifacts = [_artifact(obj, resource) for obj, resource in batch if obj["kind"] in self.judged]
         if not artifacts:
             return

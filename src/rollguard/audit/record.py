@@ -15,16 +15,46 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from rollguard.governance.change import image_digest, workloads_of
-from rollguard.model import AppliedWaiver, Artifact, Decision, Resource
-from rollguard.policy.bundle import PolicyInfo
+from rollguard.kube.images import ImageRef
+from rollguard.kube.workloads import workloads_of
+from rollguard.model import AppliedWaiver, Artifact, Decision, Resource, Severity
 
 RECORD_SCHEMA = 1
 GENESIS = "0" * 64
 Source = Literal["ci", "admission", "audit"]
 SOURCES: tuple[Source, ...] = ("ci", "admission", "audit")
+
+
+class DescribedPolicy(Protocol):
+    """What a record says of each policy that judged: its id, severity, controls and kinds."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def severity(self) -> Severity: ...
+
+    @property
+    def controls(self) -> tuple[str, ...]: ...
+
+    @property
+    def applies_to(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class History:
+    """What the decision store says about the environments of a promotion path.
+
+    `passed_digests`: image digests of passed, non-dry-run decisions in the previous environment;
+    `deployed`: the latest version of each workload passed in this environment; `error`: why
+    the store could not be read (then both are empty and promotion cannot be verified).
+    """
+
+    passed_digests: tuple[str, ...] = ()
+    deployed: tuple[Mapping[str, Any], ...] = ()
+    error: str | None = None
 
 
 def canonical_json(value: Any) -> str:
@@ -61,7 +91,7 @@ class ChangeIdentity:
             "commit": self.commit,
             "run_id": self.run_id,
             "description": self.description,
-            "images": [{"image": i, "digest": image_digest(i)} for i in self.images],
+            "images": [{"image": i, "digest": ImageRef.parse(i).sha256} for i in self.images],
         }
 
 
@@ -124,7 +154,7 @@ def build_record(
     *,
     source: Source,
     when: dt.datetime,
-    policies: Sequence[PolicyInfo],
+    policies: Sequence[DescribedPolicy],
     artifacts: Sequence[Artifact],
     bundle_digest: str,
     rollguard_version: str,

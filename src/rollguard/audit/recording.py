@@ -9,7 +9,7 @@ from typing import Any
 from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record
 from rollguard.audit.store import open_store, redact_url
 from rollguard.gate import Gate
-from rollguard.inputs.k8s import images_of
+from rollguard.kube.workloads import images_of
 from rollguard.model import Artifact, Decision, Resource
 
 
@@ -47,7 +47,7 @@ def record_decision(
     change = ChangeIdentity(
         commit=commit,
         run_id=run_id,
-        images=tuple(images) if images is not None else images_of(a.document for a in artifacts),
+        images=tuple(images) if images is not None else tuple(sorted(images_of(a.document for a in artifacts))),
         description=description,
     )
     body = build_record(

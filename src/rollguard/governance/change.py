@@ -5,100 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rollguard.kube.images import ImageRef
+from rollguard.kube.workloads import workload_labels, workload_of
 from rollguard.model import Artifact, Finding, Resource, Severity
 
 CHANGE_API_VERSION = "rollguard.io/v1"
 CHANGE_KIND = "ChangeRequest"
 APPROVAL_ANNOTATION = "rollguard.io/change-approval"
-VERSION_LABEL = "app.kubernetes.io/version"
 NAME_LABELS = ("app.kubernetes.io/name", "app")
-
-# Kinds that run pods of a version: what a change "rolls out".
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig", "Job", "CronJob"})
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def pod_template(doc: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The pod template of a workload (a CronJob's through its job template); empty when none."""
-    spec = _mapping(doc.get("spec"))
-    if doc.get("kind") == "CronJob":
-        spec = _mapping(_mapping(spec.get("jobTemplate")).get("spec"))
-    return _mapping(spec.get("template"))
-
-
-def workload_images(doc: Mapping[str, Any]) -> list[str]:
-    """The images of a workload's containers (init containers first), without repeats, in order."""
-    pod = _mapping(pod_template(doc).get("spec"))
-    images: list[str] = []
-    for key in ("initContainers", "containers"):
-        containers = pod.get(key)
-        for c in containers if isinstance(containers, list) else []:
-            image = _mapping(c).get("image")
-            if isinstance(image, str) and image and image not in images:
-                images.append(image)
-    return images
-
-
-def image_tag(image: str) -> str | None:
-    """`2.4.1` for `registry:5000/shop/web:2.4.1@sha256:...`; None without a tag."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]  # a ":" before the last "/" is a registry port
-    return (last.split(":", 1)[1] or None) if ":" in last else None
-
-
-def image_digest(image: str) -> str | None:
-    """`sha256:...` of an image pinned by digest, else None."""
-    _, at, digest = image.partition("@")
-    return digest if at and digest.startswith("sha256:") else None
-
-
-def _labels(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Pod-template labels overridden by the object's own."""
-    return {
-        **_mapping(_mapping(pod_template(doc).get("metadata")).get("labels")),
-        **_mapping(_mapping(doc.get("metadata")).get("labels")),
-    }
-
-
-def workload_of(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """`{kind, namespace, name, version, images}` of a workload object; None for other kinds.
-
-    The version is the `app.kubernetes.io/version` label, else the tag of the first container image.
-    """
-    kind = doc.get("kind")
-    meta = _mapping(doc.get("metadata"))
-    name = meta.get("name")
-    if kind not in WORKLOAD_KINDS or not isinstance(name, str) or not name:
-        return None
-    namespace = meta.get("namespace")
-    images = workload_images(doc)
-    pod = _mapping(pod_template(doc).get("spec"))
-    main = [c.get("image") for c in pod.get("containers") or [] if isinstance(c, Mapping)]
-    label = _labels(doc).get(VERSION_LABEL)
-    first = next((i for i in main if isinstance(i, str) and i), None)
-    version = (
-        str(label) if isinstance(label, str | int | float) and str(label) else (image_tag(first) if first else None)
-    )
-    return {
-        "kind": kind,
-        "namespace": namespace if isinstance(namespace, str) and namespace else "default",
-        "name": name,
-        "version": version,
-        "images": images,
-    }
-
-
-def workloads_of(documents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The workloads among `documents`, sorted by kind, namespace and name."""
-    found = [w for w in (workload_of(d) for d in documents) if w is not None]
-    return sorted(found, key=lambda w: (w["kind"], w["namespace"], w["name"]))
-
-
 def _service(doc: Mapping[str, Any]) -> str:
-    labels = _labels(doc)
+    labels = workload_labels(doc)
     for key in NAME_LABELS:
         value = labels.get(key)
         if isinstance(value, str) and value:
@@ -169,7 +91,7 @@ def change_request(
         "images": [
             {
                 "image": image,
-                "digest": image_digest(image),
+                "digest": ImageRef.parse(image).sha256,
                 "workload": f"{w['kind']} {w['namespace']}/{w['name']}",
                 "file": w["file"],
                 "line": w["line"],

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rollguard.audit.record import StoredRecord
+from rollguard.audit.record import History, StoredRecord
 from rollguard.audit.store import NoDecisionLog, open_store
 from rollguard.errors import StoreError
-from rollguard.policy.config import History
 
 
 def passed_digests(records: Iterable[StoredRecord]) -> tuple[str, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -177,35 +176,3 @@ def _check_object(doc: dict[str, Any]) -> str | None:
     if meta is not None and not isinstance(meta, dict):
         return "metadata must be a mapping"
     return None
-
-
-def images_of(documents: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Every container image the objects run, sorted and without repeats."""
-    images: set[str] = set()
-    for doc in documents:
-        for spec in _pod_specs(doc):
-            for key in ("initContainers", "containers", "ephemeralContainers"):
-                containers = spec.get(key)
-                if isinstance(containers, list):
-                    images.update(
-                        c["image"] for c in containers if isinstance(c, dict) and isinstance(c.get("image"), str)
-                    )
-    return tuple(sorted(images))
-
-
-def _pod_specs(doc: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    spec = doc.get("spec")
-    if not isinstance(spec, dict):
-        return
-    if doc.get("kind") == "Pod":
-        yield spec
-        return
-    if doc.get("kind") == "CronJob":
-        job = spec.get("jobTemplate")
-        spec = job.get("spec") if isinstance(job, dict) else None
-        if not isinstance(spec, dict):
-            return
-    template = spec.get("template")
-    pod = template.get("spec") if isinstance(template, dict) else None
-    if isinstance(pod, dict):
-        yield pod

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rollguard.audit.record import History
 from rollguard.errors import ConfigError
 from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_freeze, parse_window
 from rollguard.inputs import decode_text
@@ -250,20 +251,6 @@ class Settings:
             if fnmatch.fnmatchcase(policy_id, key):
                 found = action
         return found
-
-
-@dataclass(frozen=True)
-class History:
-    """What the decision store says about the environments of a promotion path.
-
-    `passed_digests`: image digests of passed, non-dry-run decisions in the previous environment;
-    `deployed`: the latest version of each workload passed in this environment; `error`: why
-    the store could not be read (then both are empty and promotion cannot be verified).
-    """
-
-    passed_digests: tuple[str, ...] = ()
-    deployed: tuple[Mapping[str, Any], ...] = ()
-    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 from rollguard.errors import InputError
 from rollguard.inputs import scan
+from rollguard.kube.images import is_valid_reference
+from rollguard.kube.workloads import images_of
 from rollguard.model import Artifact, InputProblem
 
 DEFAULT_TIMEOUT = 300.0
@@ -24,46 +26,10 @@ INSTALL_HINT = (
     "yourself and pass scan.json to `rollguard check`"
 )
 
-# Kinds whose pod template holds containers, and where; the same kinds the image policies judge.
-_POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    **{
-        kind: ("spec", "template", "spec")
-        for kind in (
-            "Deployment",
-            "StatefulSet",
-            "DaemonSet",
-            "ReplicaSet",
-            "ReplicationController",
-            "Job",
-            "DeploymentConfig",
-            "Rollout",
-        )
-    },
-}
-
-
-# An image reference as registries and the container runtime read it, kept strict on purpose:
-# `[registry[:port]/]path[:tag][@algorithm:hex]`. Every part starts with a letter or digit,
-# so nothing that parses can be read as an option by the scanner it is handed to.
-_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:]+\])(?::[0-9]{{1,5}})?"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_IMAGE_REFERENCE = re.compile(
-    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII
-)
-# The reference grammar caps the repository name (registry and path) at 255 characters.
-_MAX_NAME = 255
-
 
 def check_image_reference(image: str, *, file: str | None = None, line: int | None = None) -> str:
     """`image` when it is an image reference; an InputError (naming `file:line` when given) when not."""
-    name = image.split("@", 1)[0]
-    tagless = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-    if _IMAGE_REFERENCE.fullmatch(image) is None or len(tagless) > _MAX_NAME:
+    if not is_valid_reference(image):
         raise InputError(
             f"{image!r} is not an image reference ([registry/]path[:tag][@sha256:digest], e.g. "
             "registry.example.com/shop/web:1.4.2); it is not passed to Trivy",
@@ -220,24 +186,6 @@ def read_saved(report: ScanReport, path: Path) -> ScanReport:
     """The same report, read back under the name of the file it was written to."""
     artifacts, problems = scan.load_text(path.as_posix(), report.text)
     return ScanReport(report.image, path.as_posix(), report.text, artifacts[0] if artifacts else None, tuple(problems))
-
-
-def images_of(documents: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Every container image (init and ephemeral included) of the workloads among `documents`, in order."""
-    found: list[str] = []
-    for doc in documents:
-        spec: Any = doc
-        for key in _POD_SPEC_PATHS.get(str(doc.get("kind")), ("-",)):
-            spec = spec.get(key) if isinstance(spec, dict) else None
-        if not isinstance(spec, dict):
-            continue
-        for field in ("initContainers", "containers", "ephemeralContainers"):
-            containers = spec.get(field)
-            for c in containers if isinstance(containers, list) else []:
-                image = c.get("image") if isinstance(c, dict) else None
-                if isinstance(image, str) and image and image not in found:
-                    found.append(image)
-    return found
 
 
 def scan_change_images(

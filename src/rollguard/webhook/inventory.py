@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -14,13 +13,13 @@ from typing import Any
 
 from rollguard.contract import build_inventory
 from rollguard.errors import ClusterError, one_line
+from rollguard.kube.connect import connect
 from rollguard.kube.kinds import KINDS, KindApi
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.service import log_event
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 GONE = 410
-DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
 # The kinds policies read from the inventory, and their neighbours. Secrets are left out on
@@ -100,55 +99,6 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return (namespace if isinstance(namespace, str) else "", name)
 
 
-def load_api_client(kubeconfig: str | None, context: str | None, *, pool_size: int) -> Any:
-    """An ApiClient for a kubeconfig context (default: the current one), or the pod's service account.
-
-    The kubeconfig is `kubeconfig`, else $KUBECONFIG (a path list), else ~/.kube/config; in a
-    pod without any of them, the in-cluster credentials are used.
-    """
-    import kubernetes.client
-    import kubernetes.config
-
-    kube_config: Any = kubernetes.config  # untyped; Any keeps strict mypy quiet about its calls
-    # One connection per watch plus one for lists, so the pool never discards a connection.
-    configuration = kubernetes.client.Configuration(connection_pool_maxsize=pool_size)
-    source = kubeconfig or os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
-    existing = [p for p in (os.path.expanduser(p) for p in source.split(os.pathsep) if p) if os.path.isfile(p)]
-    if not existing:
-        if kubeconfig is not None:
-            raise ClusterError(f"--kubeconfig {kubeconfig}: no such file")
-        if not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            raise ClusterError(f"no kubeconfig at {source} and not running in a cluster; pass --kubeconfig FILE")
-        if context is not None:
-            raise ClusterError(f"--context {context} needs a kubeconfig; none was found at {source}")
-        try:
-            kube_config.load_incluster_config(client_configuration=configuration)
-        except kube_config.ConfigException as exc:
-            raise ClusterError(f"in-cluster configuration: {one_line(exc)}") from exc
-        return kubernetes.client.ApiClient(configuration=configuration)
-    config_file = os.pathsep.join(existing)
-    try:
-        contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
-    except Exception as exc:  # the loader raises ConfigException, YAML and OS errors alike
-        raise ClusterError(f"kubeconfig {config_file}: unusable: {one_line(exc)}") from exc
-    names = [str(c.get("name")) for c in contexts or () if isinstance(c, dict)]
-    chosen = context or (current or {}).get("name")
-    known = ", ".join(names) or "none"
-    if not chosen:
-        raise ClusterError(f"kubeconfig {config_file}: no current-context is set; pass --context NAME (known: {known})")
-    if chosen not in names:
-        raise ClusterError(
-            f"kubeconfig {config_file}: unknown context {chosen!r}; pass --context NAME (known: {known})"
-        )
-    try:
-        # persist_config=False: a server never writes refreshed tokens back into the user's file.
-        return kube_config.new_client_from_config(
-            config_file=config_file, context=chosen, persist_config=False, client_configuration=configuration
-        )
-    except Exception as exc:
-        raise ClusterError(f"kubeconfig {config_file}: context {chosen!r}: {one_line(exc)}") from exc
-
-
 class _Overflow(Exception):
     """A kind holds more objects than max_objects."""
 
@@ -193,7 +143,8 @@ class InventorySync:
         self.max_objects = max_objects
         self.page_size = page_size
         self._states = {kind: _KindState(api) for kind, api in apis.items()}
-        self._client = load_api_client(kubeconfig, context, pool_size=len(apis) + 2)
+        # One connection per watch plus one for lists, so the pool never discards a connection.
+        self._client = connect(kubeconfig, context, pool_size=len(apis) + 2).client
         self._lock = threading.Lock()
         self._version = 0
         self._cached: tuple[int, tuple[dict[str, Any], frozenset[str]]] | None = None
@@ -474,4 +425,4 @@ class InventorySync:
         return response.response
 
 
-__all__ = ["KNOWN_KINDS", "InventorySync", "KindApi", "load_api_client", "resolve_kind", "strip_object"]
+__all__ = ["KNOWN_KINDS", "InventorySync", "KindApi", "resolve_kind", "strip_object"]

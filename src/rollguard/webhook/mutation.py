@@ -10,7 +10,8 @@ from typing import Any, TypeGuard
 import jsonpatch
 
 from rollguard.errors import ConfigError
-from rollguard.governance.change import image_tag
+from rollguard.kube.images import ImageRef
+from rollguard.kube.workloads import pod_template
 
 CONFIG_KEY = "admission.mutations"
 VERSION_LABEL = "app.kubernetes.io/version"
@@ -156,18 +157,12 @@ def _plain(value: Any) -> Any:
 
 
 def _pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The object holding the pods' `metadata` and `spec`: the Pod itself, or the workload's template."""
+    """The object holding the pods' `metadata` and `spec`, for the kinds mutations apply to."""
     kind = obj.get("kind")
-    if kind == "Pod":
-        return obj
-    node: Any = obj.get("spec")
-    if kind == "CronJob":
-        job = node.get("jobTemplate") if isinstance(node, dict) else None
-        node = job.get("spec") if isinstance(job, dict) else None
-    elif kind not in TEMPLATE_KINDS:
+    if kind not in TEMPLATE_KINDS and kind not in ("Pod", "CronJob"):
         return None
-    template = node.get("template") if isinstance(node, dict) else None
-    return template if isinstance(template, dict) else None
+    template = pod_template(obj)
+    return template if isinstance(template, dict) and template else None
 
 
 def _add_version_label(template: dict[str, Any], settings: MutationSettings) -> None:
@@ -176,7 +171,7 @@ def _add_version_label(template: dict[str, Any], settings: MutationSettings) -> 
     if not isinstance(containers, list) or not containers or not isinstance(containers[0], dict):
         return
     image = containers[0].get("image")
-    tag = image_tag(image) if isinstance(image, str) else None
+    tag = ImageRef.parse(image).tag if isinstance(image, str) else None
     # A tag that is no valid label value would make the API server reject the object.
     if tag is None or not _LABEL_VALUE.match(tag):
         return

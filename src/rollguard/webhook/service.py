@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from rollguard.audit.record import ChangeIdentity, build_record
 from rollguard.errors import RollguardError
-from rollguard.inputs.k8s import images_of
+from rollguard.kube.workloads import images_of
 from rollguard.links import artifact_links
 from rollguard.model import Artifact, Decision, Finding
 from rollguard.policy.bundle import PolicyBundle
@@ -457,7 +457,7 @@ class AdmissionService:
                 artifacts=[artifact],
                 bundle_digest=runtime.digest,
                 rollguard_version=_version(),
-                change=ChangeIdentity(images=images_of([artifact.document])),
+                change=ChangeIdentity(images=tuple(sorted(images_of([artifact.document])))),
                 actor=user.get("username"),
                 admission=admission,
             )
