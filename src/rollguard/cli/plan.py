@@ -1,0 +1,42 @@
+"""`rollguard plan`: the safe rollout order of a change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from rollguard.cli.options import config_option, fail, found_config, migration_format_option, text_or_json_option
+from rollguard.errors import RollguardError
+from rollguard.model import EXIT_INPUT
+
+
+@click.group()
+def plan() -> None:
+    """Plan how a change rolls out."""
+
+
+@plan.command("order")
+@click.argument("paths", nargs=-1, required=True)
+@config_option()
+@text_or_json_option
+@migration_format_option
+def plan_order_command(paths: Sequence[str], config_path: Path | None, fmt: str, migration_format: str) -> None:
+    """Print the safe rollout order of a change: expand migrations, providers before consumers, contract
+    migrations. Exit 2 on a dependency cycle or unreadable input."""
+    from rollguard.inputs import MigrationOptions, load_change_set
+    from rollguard.plan import plan_order, render_text
+
+    try:
+        config = found_config(config_path)
+        change = load_change_set(list(paths), migrations=MigrationOptions(tool=migration_format))
+        result = plan_order(change, dependencies=config.dependencies)
+    except RollguardError as exc:
+        fail(exc)
+    click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else render_text(result), nl=False)
+    for p in result.problems:
+        click.echo(f"rollguard: {p.display()}", err=True)
+    sys.exit(EXIT_INPUT if result.problems else 0)
