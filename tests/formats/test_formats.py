@@ -333,7 +333,7 @@ def test_text_groups_findings_under_their_resource() -> None:
     ]
     assert lines[web + 2].strip() == (
         "fix: Add a readinessProbe to every serving container that checks the endpoint the application uses"
-        " to say it can take traffic (e.g. an HTTP GET on /ready)."
+        " to say it can take traffic (e.g. an HTTP GET on /ready). Keep it separate from the liveness check."
     )
     assert lines[web + 3].split()[:2] == ["MEDIUM", "k8s.memory_limits"]
     assert "[blocking]" not in lines[web + 3]
@@ -369,13 +369,6 @@ def test_text_colour() -> None:
     assert "\x1b[2mHIGH\x1b[0m" in out  # the waived finding is dimmed
     assert ANSI.sub("", out) == text.render(failing_decision())
     assert text.render(passing_decision(), color=True).startswith("\x1b[1;32mPASS\x1b[0m")
-
-
-def test_first_sentence() -> None:
-    assert text.first_sentence("One. Two.") == "One."
-    assert text.first_sentence("Use e.g. a probe.  Then more.") == "Use e.g. a probe."
-    assert text.first_sentence("No full stop") == "No full stop"
-    assert text.first_sentence("Folded\n  over lines. Next") == "Folded over lines."
 
 
 # --- json -------------------------------------------------------------------------------------
@@ -516,7 +509,7 @@ def test_sarif_rules_results_and_levels() -> None:
     assert probe["name"] == "K8sReadinessProbe"
     assert probe["shortDescription"] == {"text": "Containers declare a readiness probe"}
     assert probe["help"]["text"].startswith("Add a readinessProbe")
-    assert probe["properties"]["tags"] == list(CHANGE_CONTROLS)
+    assert probe["properties"]["tags"] == ["security", "k8s", *CHANGE_CONTROLS]
     assert probe["defaultConfiguration"] == {"level": "error"}
 
     results = run["results"]
@@ -536,7 +529,10 @@ def test_sarif_rules_results_and_levels() -> None:
         "k8s.namespace_owner": "note",
     }
     probe_result = by_policy["k8s.readiness_probe"]
-    assert probe_result["message"]["text"] == 'Deployment shop/web: container "web" has no readinessProbe'
+    assert probe_result["message"]["text"] == (
+        'Deployment shop/web: container "web" has no readinessProbe\nfix: ' + failing_decision().findings[0].remediation
+    )
+    assert by_policy["k8s.anti_affinity"]["message"]["text"].startswith("policy could not be evaluated")
     (location,) = probe_result["locations"]
     assert location["physicalLocation"] == {"artifactLocation": {"uri": "deploy/web.yaml"}, "region": {"startLine": 1}}
     assert location["logicalLocations"][0]["fullyQualifiedName"] == "shop/Deployment/web"
@@ -581,7 +577,87 @@ def test_sarif_fingerprints_ignore_the_line() -> None:
     before = [r["partialFingerprints"] for r in _sarif(decision)["runs"][0]["results"]]
     after = [r["partialFingerprints"] for r in _sarif(moved)["runs"][0]["results"]]
     assert before == after
-    assert len({fp["rollguardFinding/v1"] for fp in before}) == len(before)
+    assert len({fp[sarif.FINGERPRINT_KEY] for fp in before}) == len(before)
+
+
+def _fingerprints(*findings: Finding) -> list[str]:
+    decision = Decision(findings=findings, problems=(), fail_on=Severity.HIGH, engine="opa", resources=1, policies=1)
+    return [r["partialFingerprints"][sarif.FINGERPRINT_KEY] for r in _sarif(decision)["runs"][0]["results"]]
+
+
+def test_sarif_fingerprint_survives_a_move_and_a_line_number_in_the_message() -> None:
+    finding = dataclasses.replace(failing_decision().findings[0], message="probe missing (line 4)", line=4)
+    moved = dataclasses.replace(finding, message="probe missing (line 40)", line=40)
+    assert _fingerprints(finding) == _fingerprints(moved)
+    assert _fingerprints(finding) != _fingerprints(dataclasses.replace(finding, policy="k8s.other"))
+
+
+def test_sarif_fingerprint_tells_apart_places_in_one_resource() -> None:
+    web = failing_decision().findings[0]
+    sidecar = dataclasses.replace(web, details={"container": "sidecar"})
+    same_container_other_field = dataclasses.replace(web, details={"container": "web", "field": "ports"})
+    other_resource = dataclasses.replace(web, resource=WORKER)
+    prints = _fingerprints(web, sidecar, same_container_other_field, other_resource)
+    assert len(set(prints)) == 4
+    # Findings their details do not tell apart still get one alert each, numbered in report order.
+    first, second = _fingerprints(web, dataclasses.replace(web, message="another problem"))
+    assert first != second and first == _fingerprints(web)[0]
+
+
+def test_sarif_rule_links_its_policy_page() -> None:
+    urls = metadata.metadata("rollguard").get_all("Project-URL") or []
+    assert "Documentation, https://rollguard.dev/docs/" in urls, (
+        "installed metadata predates pyproject.toml: make install"
+    )
+    rules = _sarif(failing_decision())["runs"][0]["tool"]["driver"]["rules"]
+    linked = {r["id"]: r["helpUri"] for r in rules if "helpUri" in r}
+    # Only bundled policies have a page; the test's invented ids get no link rather than a broken one.
+    assert linked == {"k8s.readiness_probe": "https://rollguard.dev/docs/policies/k8s.readiness_probe.md"}
+    assert "k8s.rolling_update" in sarif.policy_pages()
+    for policy_id in sarif.policy_pages():
+        assert (HERE.parents[1] / "docs" / "policies" / f"{policy_id}.md").is_file(), policy_id
+
+
+def test_sarif_rule_has_no_link_without_a_documentation_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sarif, "_documentation_url", lambda: None)
+    sarif.policy_pages.cache_clear()
+    try:
+        rules = _sarif(failing_decision())["runs"][0]["tool"]["driver"]["rules"]
+    finally:
+        sarif.policy_pages.cache_clear()
+    assert rules and not any("helpUri" in r for r in rules)
+
+
+# GitHub code scanning's bands: over 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low.
+SECURITY_BANDS = {
+    Severity.CRITICAL: (9.1, 10.0),
+    Severity.HIGH: (7.0, 8.9),
+    Severity.MEDIUM: (4.0, 6.9),
+    Severity.LOW: (0.1, 3.9),
+}
+
+
+@pytest.mark.parametrize("severity", list(Severity), ids=lambda s: s.label)
+def test_sarif_security_severity_falls_in_githubs_band(severity: Severity) -> None:
+    finding = dataclasses.replace(failing_decision().findings[0], severity=severity)
+    (rule,) = _sarif(dataclasses.replace(failing_decision(), findings=(finding,)))["runs"][0]["tool"]["driver"]["rules"]
+    properties = rule["properties"]
+    assert properties["severity"] == severity.label
+    if severity not in SECURITY_BANDS:
+        assert "security-severity" not in properties and "security" not in properties["tags"]
+        return
+    low, high = SECURITY_BANDS[severity]
+    score = properties["security-severity"]
+    assert isinstance(score, str) and low <= float(score) <= high  # GitHub reads a string
+    assert properties["tags"][0] == "security"
+
+
+def test_sarif_rule_takes_the_severity_of_its_worst_finding() -> None:
+    probe = failing_decision().findings[0]
+    findings = (dataclasses.replace(probe, severity=Severity.LOW), probe)
+    (rule,) = _sarif(dataclasses.replace(failing_decision(), findings=findings))["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["properties"]["security-severity"] == sarif.SECURITY_SEVERITY[Severity.HIGH]
+    assert rule["defaultConfiguration"] == {"level": "error"}
 
 
 def test_sarif_uri_is_a_relative_reference() -> None:
@@ -629,7 +705,7 @@ def test_github_levels_and_summary() -> None:
         "::error file=deploy/web.yaml,line=1,title=k8s.readiness_probe::"
         'Deployment shop/web: container "web" has no readinessProbe (high)%0A'
         "fix: Add a readinessProbe to every serving container that checks the endpoint the application uses"
-        " to say it can take traffic (e.g. an HTTP GET on /ready)."
+        " to say it can take traffic (e.g. an HTTP GET on /ready). Keep it separate from the liveness check."
     )
     assert lines[6].startswith("::notice title=k8s.namespace_owner::Namespace shop:")  # no file, no line
     assert not lines[-1].startswith("::")
@@ -646,6 +722,8 @@ def test_markdown_sections() -> None:
     assert "| Severity | Policy | Resource | Message | Location |" in out
     assert (
         '| **high (blocking)** | k8s.readiness_probe | Deployment shop/web | container "web" has no readinessProbe'
+        "<br>fix: Add a readinessProbe to every serving container that checks the endpoint the application uses"
+        " to say it can take traffic (e.g. an HTTP GET on /ready). Keep it separate from the liveness check."
         " | deploy/web.yaml:1 |"
     ) in out
     assert "### Input errors\n\n- deploy/broken.yaml:7: mapping values are not allowed here" in out
@@ -676,7 +754,7 @@ def test_markdown_truncates_long_tables(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(rows) == 3 and "4 more findings" in rows[-1]
 
 
-def test_text_gives_one_fix_line_per_policy_and_resource() -> None:
+def test_text_does_not_repeat_a_fix_word_for_word() -> None:
     base = failing_decision()
     first = next(f for f in base.findings if not f.waived and not f.error and f.remediation)
     second = dataclasses.replace(first, message="a second problem of the same kind")
@@ -718,3 +796,42 @@ def test_html_is_self_contained_escaped_and_grouped_by_artifact() -> None:
     assert headings == [*resources, "Links between artifacts", *(["Input errors"] if decision.problems else [])]
     awkward = render("html", awkward_decision())
     assert "<b>&amp;</b>" not in awkward and "&lt;b&gt;&amp;amp;&lt;/b&gt;" in awkward
+
+
+# --- the fix of every finding -----------------------------------------------------------------
+
+LONG_FIX = "Give the container a readinessProbe. Probe e.g. /ready... not /live! Then roll out again?"
+
+
+def _two_fixes() -> Decision:
+    """Two findings of one policy on one resource (two containers), each with its own fix."""
+    web = dataclasses.replace(failing_decision().findings[0], remediation=LONG_FIX)
+    sidecar = dataclasses.replace(
+        web,
+        message='Deployment shop/web: container "proxy" has no readinessProbe',
+        remediation="Add a tcpSocket readinessProbe on the proxy port.",
+        details={"container": "proxy"},
+    )
+    return dataclasses.replace(failing_decision(), findings=(web, sidecar), problems=(), expired_waivers=())
+
+
+@pytest.mark.parametrize("format_name", ["text", "github", "markdown"])
+def test_the_whole_fix_is_shown(format_name: str) -> None:
+    out = render(format_name, _two_fixes())
+    assert f"fix: {LONG_FIX}" in out
+
+
+@pytest.mark.parametrize("format_name", sorted(FORMATS))
+def test_each_finding_keeps_its_own_fix(format_name: str) -> None:
+    out = output(format_name, _two_fixes())
+    for fix in (LONG_FIX, "Add a tcpSocket readinessProbe on the proxy port."):
+        assert fix in out, f"{format_name} lost the fix {fix!r}"
+
+
+def test_sarif_result_carries_its_own_fix_and_the_rule_the_policys() -> None:
+    (run,) = _sarif(_two_fixes())["runs"]
+    (rule,) = run["tool"]["driver"]["rules"]
+    assert rule["help"] == {"text": LONG_FIX}
+    texts = [r["message"]["text"] for r in run["results"]]
+    assert texts[0].endswith(f"\nfix: {LONG_FIX}")
+    assert texts[1].endswith("\nfix: Add a tcpSocket readinessProbe on the proxy port.")

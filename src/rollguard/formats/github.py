@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rollguard.formats.text import first_sentence, verdict_line
+from rollguard.formats.text import verdict_line
 from rollguard.model import AppliedWaiver, Decision, Finding, InputProblem
 
 Level = Literal["error", "warning", "notice"]
@@ -64,7 +64,7 @@ def _finding_command(finding: Finding, decision: Decision) -> str:
         notes.append(f"waiver {waiver.id} expired {waiver.expires}")
     message = f"{finding.message} ({'; '.join(notes)})"
     if finding.remediation and not finding.waived:
-        message += f"\nfix: {first_sentence(finding.remediation)}"
+        message += f"\nfix: {finding.remediation}"
     return command(_level(finding, decision), message, file=finding.file, line=finding.line, title=finding.policy)
 
 

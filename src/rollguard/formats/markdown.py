@@ -8,7 +8,8 @@ from rollguard.formats.text import short_message, summary_text
 from rollguard.model import AppliedWaiver, Decision, Finding
 
 # A pull-request comment holds at most 65,536 characters; past this many rows the table is cut.
-MAX_ROWS = 200
+# A row carries its finding's fix, so it can run to several hundred characters.
+MAX_ROWS = 100
 
 _SPECIAL = re.compile(r"([\\|`*\[\]])")
 
@@ -86,9 +87,11 @@ def _finding_row(finding: Finding, decision: Decision) -> str:
     location = ""
     if finding.file:
         location = f"{finding.file}:{finding.line}" if finding.line else finding.file
+    message = cell(short_message(finding))
+    if finding.remediation:
+        message += f"<br>fix: {cell(finding.remediation)}"
     return (
-        f"| {severity} | {cell(finding.policy)} | {cell(finding.resource.display())}"
-        f" | {cell(short_message(finding))} | {cell(location)} |"
+        f"| {severity} | {cell(finding.policy)} | {cell(finding.resource.display())} | {message} | {cell(location)} |"
     )
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
+from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
+from rollguard.errors import PolicyError
 from rollguard.model import Decision, Finding, InputProblem, Severity
+from rollguard.policy.bundle import default_policy_dir, load_bundle
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -20,6 +25,23 @@ _LEVELS = {
 }
 _LEVEL_ORDER = ("note", "warning", "error")
 
+# GitHub code scanning reads `security-severity` as a score from 0.1 to 10.0 and shows it as a
+# band: over 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low. A policy has a band, not a
+# finer score, so each band gets a value well inside it. Info has no security severity.
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "2.0",
+}
+
+# The details that say where in its resource a finding is: the container and field of a
+# Kubernetes object (and its JSON path), a pipeline job, a Terraform resource address, a migration's table and
+# column, a scan report's vulnerability, package and target. Never a line or a statement number,
+# which move when the file is edited, and never the message, whose wording may change.
+_PLACE_KEYS = ("container", "field", "path", "job", "address", "table", "column", "id", "package", "target")
+FINGERPRINT_KEY = "rollguardFinding/v2"
+
 
 def render(decision: Decision, *, color: bool = False) -> str:
     """Render `decision` as a SARIF 2.1.0 log with one run; `color` is ignored."""
@@ -29,13 +51,17 @@ def render(decision: Decision, *, color: bool = False) -> str:
 def sarif_log(decision: Decision) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict."""
     policies = sorted({f.policy for f in decision.findings})
-    # Describe a rule from one of its real violations: an evaluation error carries no remediation.
+    # Describe a rule from its most severe real violation: an evaluation error carries no
+    # remediation, and a policy whose severity depends on the case is as severe as its worst.
     describing: dict[str, Finding] = {}
     for finding in decision.findings:
-        if finding.policy not in describing or (describing[finding.policy].error and not finding.error):
+        current = describing.get(finding.policy)
+        if current is None or (not finding.error, finding.severity) > (not current.error, current.severity):
             describing[finding.policy] = finding
-    rules = [_rule(describing[p]) for p in policies]
+    pages = policy_pages()
+    rules = [_rule(describing[p], pages.get(p)) for p in policies]
     index = {p: i for i, p in enumerate(policies)}
+    fingerprints = _fingerprints(decision.findings)
 
     invocation: dict[str, Any] = {
         # An unusable input or a policy that could not run means the results are incomplete.
@@ -54,7 +80,9 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
             }
         },
         "invocations": [invocation],
-        "results": [_result(f, index[f.policy], decision) for f in decision.findings],
+        "results": [
+            _result(f, index[f.policy], fp, decision) for f, fp in zip(decision.findings, fingerprints, strict=True)
+        ],
         "properties": {
             "verdict": decision.verdict,
             "engine": decision.engine,
@@ -66,34 +94,71 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def _version() -> str:
-    from importlib import metadata
+@functools.lru_cache(maxsize=1)
+def policy_pages() -> Mapping[str, str]:
+    """The URL of each bundled policy's page (docs/policies/<id>.md), by policy id.
 
+    The base is the `Documentation` URL of the package metadata (`[project.urls]` in
+    pyproject.toml), which serves the docs/ tree. Only bundled policies have a page: a policy
+    of one's own bundle or a Checkov check gets no link rather than a broken one.
+    """
+    base = _documentation_url()
+    if base is None:
+        return {}
+    try:
+        ids = load_bundle(default_policy_dir()).by_id()
+    except PolicyError:
+        return {}  # no bundled policies installed: no pages to link to
+    return {pid: f"{base.rstrip('/')}/policies/{quote(pid)}.md" for pid in ids}
+
+
+def _documentation_url() -> str | None:
+    entries: list[str] = metadata.metadata("rollguard").get_all("Project-URL") or []
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip() == "Documentation" and url.strip():
+            return url.strip()
+    return None
+
+
+def _version() -> str:
     return metadata.version("rollguard")
 
 
-def _rule(finding: Finding) -> dict[str, Any]:
+def _rule(finding: Finding, help_uri: str | None) -> dict[str, Any]:
     rule: dict[str, Any] = {
         "id": finding.policy,
         "name": _rule_name(finding.policy),
         "shortDescription": {"text": finding.title or finding.policy},
     }
+    if help_uri:
+        rule["helpUri"] = help_uri
     if finding.remediation:
         rule["help"] = {"text": finding.remediation}
     rule["defaultConfiguration"] = {"level": _LEVELS[finding.severity]}
-    rule["properties"] = {"tags": list(finding.controls), "severity": finding.severity.label}
+    # The domain (k8s, migration, ...) and the controls are filters in code scanning. GitHub
+    # treats a rule with a security-severity as a security rule; the tag says so explicitly.
+    score = SECURITY_SEVERITY.get(finding.severity)
+    tags = ["security"] if score else []
+    tags += [finding.policy.partition(".")[0], *finding.controls]
+    rule["properties"] = {"tags": tags, "severity": finding.severity.label}
+    if score:
+        rule["properties"]["security-severity"] = score
     return rule
 
 
-def _result(finding: Finding, rule_index: int, decision: Decision) -> dict[str, Any]:
+def _result(finding: Finding, rule_index: int, fingerprint: str, decision: Decision) -> dict[str, Any]:
+    # The finding's own fix travels with it: two findings of one rule may need different fixes,
+    # while the rule's help is the policy's general advice.
+    text = f"{finding.message}\nfix: {finding.remediation}" if finding.remediation else finding.message
     result: dict[str, Any] = {
         "ruleId": finding.policy,
         "ruleIndex": rule_index,
         "level": _level(finding),
-        "message": {"text": finding.message},
+        "message": {"text": text},
         # GitHub rejects a result without a location, so the resource always gives one.
         "locations": [_location(finding)],
-        "partialFingerprints": {"rollguardFinding/v1": _fingerprint(finding)},
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
         "properties": {
             "severity": finding.severity.label,
             "enforcement": finding.enforcement,
@@ -157,8 +222,31 @@ def _rule_name(policy: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
-def _fingerprint(finding: Finding) -> str:
-    # Stable across line moves, so code scanning keeps one alert per resource and message.
+def _fingerprints(findings: Iterable[Finding]) -> list[str]:
+    """One fingerprint per finding, stable across runs so code scanning keeps one alert per finding.
+
+    Built from the policy, the resource's identity and the finding's place in it (`_PLACE_KEYS`),
+    so an edit that moves the resource to other lines keeps the alert. Findings that these do not
+    tell apart are numbered in report order, as CodeQL numbers equal line hashes.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for finding in findings:
+        key = _fingerprint_key(finding)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            key += f"\0#{seen[key]}"
+        out.append(hashlib.sha256(key.encode("utf-8")).hexdigest())
+    return out
+
+
+def _fingerprint_key(finding: Finding) -> str:
     r = finding.resource
-    key = "\0".join([finding.policy, r.api_version, r.kind, r.namespace or "", r.name, finding.message])
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    place = [_place_value(finding.details.get(k)) for k in _PLACE_KEYS]
+    return "\0".join([finding.policy, r.api_version, r.kind, r.namespace or "", r.name, *place])
+
+
+def _place_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)

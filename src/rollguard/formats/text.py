@@ -25,9 +25,6 @@ _LABEL_WIDTH = 9
 # Control characters from policy messages or file names must not reach the terminal as escapes.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-# A sentence ends at . ! or ? followed by whitespace and a capital, so "e.g. an" does not split.
-_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
-
 
 def render(decision: Decision, *, color: bool = False) -> str:
     """Render `decision` for a terminal; ANSI colour only when `color` is true."""
@@ -42,13 +39,13 @@ def render(decision: Decision, *, color: bool = False) -> str:
         if file:
             header += f"  ({_terminal_line(_location(file, line))})"
         lines = [header]
-        advised: set[str] = set()  # one `fix:` line per policy and resource is enough
+        # Each finding shows its own fix; one its policy already gave word for word here is not repeated.
+        advised: set[tuple[str, str]] = set()
         for finding in findings:
-            lines.extend(
-                _finding_lines(finding, decision, paint, policy_width, line, advise=finding.policy not in advised)
-            )
+            fix = (finding.policy, finding.remediation)
+            lines.extend(_finding_lines(finding, decision, paint, policy_width, line, advise=fix not in advised))
             if not finding.waived:
-                advised.add(finding.policy)
+                advised.add(fix)
         blocks.append("\n".join(lines))
 
     if decision.problems:
@@ -120,13 +117,6 @@ def summary_text(decision: Decision) -> str:
     return "; ".join([text, *extras])
 
 
-def first_sentence(text: str) -> str:
-    """The first sentence of `text` (all of it when there is only one), on one line."""
-    flat = " ".join(text.split())
-    match = _SENTENCE_END.search(flat)
-    return flat[: match.end()] if match else flat
-
-
 def short_message(finding: Finding) -> str:
     """The finding's message without a leading `Kind namespace/name: ` that repeats its resource."""
     prefix = f"{finding.resource.display()}: "
@@ -181,7 +171,7 @@ def _finding_lines(
         line += f" {marks}"
     lines = [line]
     if advise and finding.remediation and not finding.waived:
-        lines.append(f"{' ' * (2 + _LABEL_WIDTH)}fix: {first_sentence(finding.remediation)}")
+        lines.append(f"{' ' * (2 + _LABEL_WIDTH)}fix: {_terminal_line(finding.remediation)}")
     return lines
 
 
