@@ -22,7 +22,19 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"model", "errors", "generated", "schemas"}),
     frozenset({"kube", "contract"}),
     frozenset(
-        {"inputs", "engine", "formats", "policy", "governance", "links", "plan", "migrate", "scanners", *SPLIT_UNITS}
+        {
+            "inputs",
+            "engine",
+            "formats",
+            "policy",
+            "governance",
+            "links",
+            "releases",
+            "plan",
+            "migrate",
+            "scanners",
+            *SPLIT_UNITS,
+        }
     ),
     frozenset({"gate", "parallel"}),
     frozenset({"audit", "webhook", "gatekeeper"}),

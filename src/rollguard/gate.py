@@ -11,6 +11,7 @@ from rollguard.contract import build_changeset, build_inventory, review_for
 from rollguard.engine import Engine
 from rollguard.errors import EngineError
 from rollguard.governance.change import CHANGE_KIND, change_request
+from rollguard.inputs.yamltext import line_at
 from rollguard.links import artifact_links
 from rollguard.model import (
     Artifact,
@@ -18,6 +19,7 @@ from rollguard.model import (
     Decision,
     Finding,
     InputProblem,
+    Release,
 )
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 from rollguard.policy.config import Settings
@@ -153,16 +155,52 @@ class Gate:
         """Prepare the query `judge_review` uses, so the first admission request does not pay for it."""
         self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", {})
 
-    def judge(self, change: ChangeSet, *, inventory: Mapping[str, Any] | None = None) -> Decision:
+    def judge(
+        self,
+        change: ChangeSet,
+        *,
+        inventory: Mapping[str, Any] | None = None,
+        releases: Sequence[Release] = (),
+    ) -> Decision:
         """Judge every artifact of `change` with every selected policy.
 
         `inventory` defaults to the change's own Kubernetes objects (the cluster's, when connected).
+        With several `releases`, each is judged as its own change (`evaluate_releases`).
         """
+        if len(releases) > 1:
+            findings = self.evaluate_releases(change.artifacts, change, releases)
+            return replace(self.decide(change, findings), releases=tuple(releases))
         if inventory is None:
             inventory = build_inventory(a.document for a in change.artifacts if a.kind == "k8s")
         changeset = self.changeset if self.changeset is not None else build_changeset(change.artifacts)
         findings = self.evaluate(list(change.artifacts), inventory=inventory, changeset=changeset)
         return self.decide(change, findings)
+
+    def evaluate_releases(
+        self, share: Sequence[Artifact], change: ChangeSet, releases: Sequence[Release]
+    ) -> list[Finding]:
+        """Raw findings for `share` (the artifacts of `change`, or one worker's part of them).
+
+        The Kubernetes objects of each release are judged against that release's own inventory
+        and change set; every release's change set also holds the artifacts that are not
+        Kubernetes objects (migrations, pipelines, scans, plans), which are judged once,
+        against the whole change.
+        """
+        wanted = {id(a) for a in share}
+        shared = [a for a in change.artifacts if a.kind != "k8s"]
+        findings: list[Finding] = []
+        for release in releases:
+            mine = [a for a in release.artifacts if id(a) in wanted]
+            if mine:
+                inventory = build_inventory(a.document for a in release.artifacts)
+                findings += self.evaluate(
+                    mine, inventory=inventory, changeset=build_changeset([*release.artifacts, *shared])
+                )
+        others = [a for a in share if a.kind != "k8s"]
+        if others:
+            inventory = build_inventory(a.document for a in change.artifacts if a.kind == "k8s")
+            findings += self.evaluate(others, inventory=inventory, changeset=build_changeset(change.artifacts))
+        return findings
 
     def evaluate(
         self,
@@ -370,8 +408,6 @@ class Gate:
     def _finding(
         self, info: PolicyInfo, artifact: Artifact, message: str, details: Mapping[str, Any], *, error: bool = False
     ) -> Finding:
-        # A finding about one line of a larger artifact (a statement of a migration) says which.
-        line = details.get("line")
         return Finding(
             policy=info.id,
             title=info.title,
@@ -379,9 +415,9 @@ class Gate:
             message=message,
             resource=artifact.resource,
             file=artifact.file,
-            line=line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else artifact.line,
+            line=_finding_line(artifact, details),
             controls=info.controls,
-            remediation=info.remediation,
+            remediation=info.remediation_for(details),
             enforcement=self.settings.enforcement_for(info.id, info.custom.get("enforcement", "deny")),
             details=details,
             error=error,
@@ -410,6 +446,18 @@ def _document_kind(artifact: Artifact) -> str:
     """The kind policies dispatch on: the object's kind, or the artifact document's (MigrationFile, ...)."""
     kind = artifact.document.get("kind")
     return kind if isinstance(kind, str) else artifact.resource.kind
+
+
+def _finding_line(artifact: Artifact, details: Mapping[str, Any]) -> int:
+    """The line a finding is about: the field at `details.path` (a JSON path into the document),
+    or `details.line` (a statement of a migration), else the document's first line."""
+    path = details.get("path")
+    if isinstance(path, str) and artifact.source is not None:
+        found = line_at(artifact.source, path)
+        if found is not None:
+            return found
+    line = details.get("line")
+    return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else artifact.line
 
 
 def _finding_order(f: Finding) -> tuple[str, int, str, str]:

@@ -70,6 +70,22 @@ ARTIFACT_KINDS: frozenset[str] = frozenset(
 
 
 @dataclass(frozen=True)
+class SourceSpan:
+    """Where a document's text is, so a finding can name the line of the field it is about.
+
+    `text` is the whole file (shared by its documents), `start:end` the document's span in it,
+    `first_line` the 1-based file line of `text[start]`, and `prefix` the path inside that
+    document to the object (an item of a `kind: List`).
+    """
+
+    text: str
+    start: int
+    end: int
+    first_line: int
+    prefix: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Artifact:
     """One input document (a Kubernetes object today) with where it came from."""
 
@@ -78,6 +94,26 @@ class Artifact:
     file: str
     line: int
     resource: Resource
+    source: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Release:
+    """The Kubernetes objects of one release (`releases.group_releases`), and what grouped them:
+    `label part-of=shop`, `directory k8s/shop`."""
+
+    name: str
+    artifacts: tuple[Artifact, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """An entry of the JSON output's `releases` list."""
+        return {
+            "name": self.name,
+            "documents": [
+                {"file": a.file, "line": a.line, "resource": a.resource.display()}
+                for a in sorted(self.artifacts, key=lambda a: (a.file, a.line))
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -205,6 +241,7 @@ class Decision:
     unjudged: tuple[Resource, ...] = ()
     # The change as a whole (with an environment), as the governance policies judged it.
     change_request: Artifact | None = None
+    releases: tuple[Release, ...] = ()  # when the run held several, each judged as its own change
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -261,4 +298,5 @@ class Decision:
             # Only when there is one, so reports of changes without governance stay as they were.
             **({"approval": self.approval} if self.approval else {}),
             **({"unjudged": [r.to_json() for r in self.unjudged]} if self.unjudged else {}),
+            **({"releases": [r.to_json() for r in self.releases]} if self.releases else {}),
         }

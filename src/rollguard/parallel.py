@@ -12,16 +12,17 @@ import datetime as dt
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rollguard.contract import build_changeset, build_inventory
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
 from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
-from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem
+from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Release
 from rollguard.policy.bundle import load_bundle
 from rollguard.policy.config import Settings
+from rollguard.releases import group_releases
 
 # Below this much input a second process costs more (start-up, imports, compiling the
 # policies) than it saves; measured with `make bench` (docs/performance.md).
@@ -42,6 +43,7 @@ class Job:
     migrations: MigrationOptions = MigrationOptions()
     reading: ReadOptions = ReadOptions()
     problems: tuple[InputProblem, ...] = ()  # met before the job (stdin that is not text)
+    release_by: str = "auto"  # releases.group_releases
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
@@ -69,8 +71,14 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
 
 def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
     """Worker entry point: raw findings for every `jobs`-th document starting at `rank`."""
-    gate, _, artifacts = _prepare(job)
-    return gate.evaluate(artifacts[rank::jobs])
+    gate, change, artifacts = _prepare(job)
+    return _evaluate(gate, change, artifacts[rank::jobs], group_releases(artifacts, job.release_by))
+
+
+def _evaluate(gate: Gate, change: ChangeSet, share: list[Artifact], releases: tuple[Release, ...]) -> list[Finding]:
+    if len(releases) > 1:
+        return gate.evaluate_releases(share, change, releases)
+    return gate.evaluate(share)
 
 
 def auto_jobs(job: Job) -> int:
@@ -99,14 +107,17 @@ class Judgement:
 def judge(job: Job, *, jobs: int) -> Judgement:
     """Judge the change described by `job` on `jobs` processes (this one included)."""
     if jobs <= 1:
-        gate, change, _ = _prepare(job)
-        return Judgement(gate, change, gate.judge(change, inventory=gate.inventory))
+        gate, change, artifacts = _prepare(job)
+        releases = group_releases(artifacts, job.release_by)
+        return Judgement(gate, change, gate.judge(change, inventory=gate.inventory, releases=releases))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
         # Workers start first so their start-up overlaps this process's own share.
         futures: list[Future[list[Finding]]] = [pool.submit(_work, job, rank, jobs) for rank in range(1, jobs)]
         gate, change, artifacts = _prepare(job)
-        findings = gate.evaluate(artifacts[0::jobs])
+        releases = group_releases(artifacts, job.release_by)
+        findings = _evaluate(gate, change, artifacts[0::jobs], releases)
         for future in futures:
             findings.extend(future.result())
-    return Judgement(gate, change, gate.decide(change, findings))
+    decision = gate.decide(change, findings)
+    return Judgement(gate, change, replace(decision, releases=releases) if len(releases) > 1 else decision)

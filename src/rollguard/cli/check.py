@@ -34,6 +34,7 @@ from rollguard.formats import format_choices, render
 from rollguard.model import Severity
 from rollguard.policy.bundle import default_policy_dir
 from rollguard.policy.config import Settings
+from rollguard.releases import RELEASE_BY_HELP, check_release_by
 
 if TYPE_CHECKING:
     from rollguard import parallel
@@ -146,6 +147,7 @@ def _kustomize(directory: str) -> tuple[str, str]:
     callback=lambda _ctx, _param, value: _byte_size(value),
     help="Largest input file read; a larger one is an input error (exit 2). Units: KiB, MiB, GiB.",
 )
+@click.option("--release-by", default="auto", show_default=True, metavar="HOW", help=RELEASE_BY_HELP)
 def check(
     paths: Sequence[str],
     policies: Path | None,
@@ -177,6 +179,7 @@ def check(
     approval: str | None = None,
     allow_empty: bool = False,
     max_input_size: int = 64 * 1024 * 1024,
+    release_by: str = "auto",
 ) -> None:
     """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard import parallel
@@ -221,6 +224,7 @@ def check(
                 ),
             ),
             reading=ReadOptions(max_bytes=max_input_size, allow_empty=allow_empty),
+            release_by=check_release_by(release_by),
             problems=tuple(read_problems),
         )
         workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)

@@ -61,6 +61,18 @@ def render(decision: Decision, *, color: bool = False) -> str:
         )
         blocks.append("\n".join(lines))
 
+    if decision.releases:
+        lines = [paint(_BOLD, f"Releases: {len(decision.releases)}, each judged as its own change (--release-by)")]
+        for release in decision.releases:
+            files = sorted({a.file for a in release.artifacts})
+            shown = ", ".join(_terminal_line(f) for f in files[:3]) + (
+                f" and {len(files) - 3} more" if files[3:] else ""
+            )
+            where = "" if release.name.startswith("directory ") else f" in {shown}"
+            count = len(release.artifacts)
+            lines.append(f"  {_terminal_line(release.name)}: {count} document{'' if count == 1 else 's'}{where}")
+        blocks.append("\n".join(lines))
+
     if decision.unjudged:
         lines = [paint(_BOLD, "Not judged: no selected policy applies to these kinds")]
         by_kind: dict[str, list[Resource]] = {}

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from rollguard.inputs.jsontext import parse_json
 from rollguard.inputs.yamltext import SafeLoader, UnsafeDocument, problem_of, too_deep_error
-from rollguard.model import Artifact, InputProblem, Resource
+from rollguard.model import Artifact, InputProblem, Resource, SourceSpan
 
 _DOC_START = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 
 
 class _LineLoader(SafeLoader):
-    """Checked safe loader that remembers the first line of every document it builds."""
+    """Checked safe loader that remembers where in its text every document it builds is."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.doc_lines: list[int] = []
+        self.spans: list[tuple[int, int, int]] = []  # (start of the first line, end, 0-based first line)
 
     def get_data(self) -> Any:
-        # Same as BaseConstructor.get_data, but keeps the node's start line.
+        # Same as BaseConstructor.get_data, but keeps the node's start line and span.
         if self.check_node():
             node = self.get_node()
-            self.doc_lines.append(node.start_mark.line + 1)
+            start = node.start_mark
+            self.doc_lines.append(start.line + 1)
+            self.spans.append((start.index - start.column, node.end_mark.index, start.line))
             return self.construct_checked(node)
         return None
 
@@ -53,16 +57,17 @@ def _load_json(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]
     doc, problem = parse_json(name, text, what="the manifest", advice="fix the syntax")
     if problem is not None:
         return [], [problem]
-    return _documents(name, [(doc, 1)])
+    return _documents(name, [(doc, 1, SourceSpan(text, 0, len(text), 1))])
 
 
 def _load_yaml(name: str, text: str) -> tuple[list[Artifact], list[InputProblem]]:
     loader = _LineLoader(text)
-    docs: list[tuple[Any, int]] = []
+    docs: list[tuple[Any, int, SourceSpan | None]] = []
     try:
         while loader.check_data():
             doc = loader.get_data()
-            docs.append((doc, loader.doc_lines[-1]))
+            start, end, first = loader.spans[-1]
+            docs.append((doc, loader.doc_lines[-1], SourceSpan(text, start, end, first + 1)))
     except (yaml.YAMLError, RecursionError, ValueError):
         # Parse document by document so one broken document does not hide the others.
         return _load_yaml_split(name, text)
@@ -85,11 +90,13 @@ def _load_yaml_split(name: str, text: str) -> tuple[list[Artifact], list[InputPr
         offset = text.count("\n", 0, start)  # lines before the chunk
         loader = _LineLoader(chunk)
         loader.line_offset = offset  # lines named inside messages are the file's own
-        found: list[tuple[Any, int]] = []
+        found: list[tuple[Any, int, SourceSpan | None]] = []
         try:
             while loader.check_data():
                 doc = loader.get_data()
-                found.append((doc, offset + loader.doc_lines[-1]))
+                begin, end, first = loader.spans[-1]
+                span = SourceSpan(text, start + begin, start + end, offset + first + 1)
+                found.append((doc, offset + loader.doc_lines[-1], span))
         except (yaml.YAMLError, RecursionError, ValueError) as exc:
             error = too_deep_error(chunk) if isinstance(exc, RecursionError) else exc
             if isinstance(error, ValueError):  # a constructor's own limit, e.g. int() of thousands of digits
@@ -114,10 +121,10 @@ def _load_yaml_split(name: str, text: str) -> tuple[list[Artifact], list[InputPr
     return artifacts, problems
 
 
-def _documents(name: str, docs: list[tuple[Any, int]]) -> tuple[list[Artifact], list[InputProblem]]:
+def _documents(name: str, docs: list[tuple[Any, int, SourceSpan | None]]) -> tuple[list[Artifact], list[InputProblem]]:
     artifacts: list[Artifact] = []
     problems: list[InputProblem] = []
-    for doc, line in docs:
+    for doc, line, span in docs:
         if doc is None:
             continue  # an empty document (a trailing `---`) is not an input
         if not isinstance(doc, dict):
@@ -132,7 +139,13 @@ def _documents(name: str, docs: list[tuple[Any, int]]) -> tuple[list[Artifact], 
             if not isinstance(items, list):
                 problems.append(InputProblem(name, line, "a List must have an `items` array"))
                 continue
-            a, p = _documents(name, [(item, line) for item in items])
+            a, p = _documents(
+                name,
+                [
+                    (item, line, replace(span, prefix=(*span.prefix, "items", i)) if span else None)
+                    for i, item in enumerate(items)
+                ],
+            )
             artifacts.extend(a)
             problems.extend(p)
             continue
@@ -148,6 +161,7 @@ def _documents(name: str, docs: list[tuple[Any, int]]) -> tuple[list[Artifact], 
                 document=doc,
                 file=name,
                 line=line,
+                source=span,
                 resource=Resource(
                     api_version=doc["apiVersion"],
                     kind=doc["kind"],

@@ -9,10 +9,14 @@ graph before anything is built from it, and reported with its line.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from rollguard.model import SourceSpan
 
 try:
     BaseLoader: type = yaml.CSafeLoader
@@ -197,3 +201,88 @@ def too_deep_error(text: str, limits: DocumentLimits = DEFAULT_LIMITS) -> Unsafe
         if level > deepest:
             deepest, deepest_line = level, number
     return UnsafeDocument(_too_deep(limits), yaml.Mark("", 0, deepest_line, 0, "", 0))
+
+
+# --- lines of fields -------------------------------------------------------------------------
+
+_PATH_TOKEN = re.compile(r'\.?([^.\[\]"]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+def parse_path(path: str) -> tuple[str | int, ...] | None:
+    """`spec.containers[1].image` → ("spec", "containers", 1, "image"); a key with dots is
+    written `metadata.labels["app.kubernetes.io/name"]`. None when `path` is no such path."""
+    tokens: list[str | int] = []
+    at = 0
+    while at < len(path):
+        match = _PATH_TOKEN.match(path, at)
+        if match is None or match.end() == at:
+            return None
+        name, index, quoted = match.groups()
+        if index is not None:
+            tokens.append(int(index))
+        elif quoted is not None:
+            tokens.append(quoted.replace('\\"', '"').replace("\\\\", "\\"))
+        else:
+            tokens.append(name)
+        at = match.end()
+    return tuple(tokens) or None
+
+
+@functools.lru_cache(maxsize=64)
+def _composed(text: str, start: int, end: int) -> yaml.Node | None:
+    try:
+        return yaml.compose(text[start:end], Loader=BaseLoader)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+
+
+def node_line(root: yaml.Node | None, path: tuple[Any, ...], *, nearest: bool = False) -> int | None:
+    """The 0-based line of the mapping key or list item that ends `path` in a composed document.
+
+    With `nearest`, a missing field gives the line of its deepest existing parent (a probe that
+    is not there is named at its container); None when not even the first step exists.
+    """
+    node, line = root, None
+    for token in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and not isinstance(token, int):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == token:
+                    child, line = value, key.start_mark.line
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(token, int) and 0 <= token < len(node.value):
+            child = node.value[token]
+            line = child.start_mark.line
+        if child is None:
+            return line if nearest else None
+        node = child
+    return line
+
+
+def all_lines(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """The 1-based line of every mapping key and list item of a composed document, by its path."""
+    lines: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())] if root is not None else []
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines.setdefault((*path, key.value), key.start_mark.line + 1)
+                    stack.append((value, (*path, key.value)))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                lines.setdefault((*path, i), item.start_mark.line + 1)
+                stack.append((item, (*path, i)))
+    return lines
+
+
+def line_at(source: SourceSpan, path: str) -> int | None:
+    """The file line of the field at `path` (see `parse_path`) of the document `source` spans,
+    or of its deepest existing parent; None when not even the path's first step exists."""
+    tokens = parse_path(path)
+    root = _composed(source.text, source.start, source.end) if tokens else None
+    if root is None or tokens is None:
+        return None
+    line = node_line(root, (*source.prefix, *tokens), nearest=True)
+    return None if line is None else source.first_line + line

@@ -51,6 +51,9 @@ class PolicyInfo:
     # METADATA `custom.case_severity`: a finding whose details name one of these `case`s has that
     # severity instead of `severity` (e.g. a low-severity note of a high-severity policy).
     case_severity: Mapping[str, Severity] = field(default_factory=dict)
+    # METADATA `custom.case_remediation`: the fix for a finding of that `case`, when the cause
+    # decides what to change (a PDB that is too strict, or none at all).
+    case_remediation: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -64,6 +67,13 @@ class PolicyInfo:
         """The severity of one finding: its `details.case`'s from METADATA, else the policy's."""
         case = details.get("case")
         return self.case_severity.get(case, self.severity) if isinstance(case, str) else self.severity
+
+    def remediation_for(self, details: Mapping[str, Any]) -> str:
+        """The fix of one finding: its `details.case`'s from METADATA, else the policy's, with
+        every `{{ key }}` filled from `details` (the finding's own container, image, values)."""
+        case = details.get("case")
+        text = self.case_remediation.get(case, self.remediation) if isinstance(case, str) else self.remediation
+        return fill_template(text, details)
 
     def inventory_for(self, kind: str) -> tuple[str, ...]:
         """Kinds this policy reads from data.inventory when judging a `kind` (METADATA `inventory` and `inventory_optional`)."""
@@ -223,6 +233,7 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
     except ValueError as exc:
         raise PolicyError(f"METADATA custom.severity: {exc}", file=rel, line=line) from None
     case_severity = _case_severity(custom.get("case_severity"), rel, line)
+    case_remediation = _case_remediation(custom.get("case_remediation"), rel, line)
     for key in ("title", "description"):
         if not isinstance(meta.get(key), str) or not meta[key].strip():
             raise PolicyError(f"METADATA {key} is required", file=rel, line=line)
@@ -255,6 +266,7 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
         file=rel,
         custom=custom,
         case_severity=case_severity,
+        case_remediation=case_remediation,
     )
 
 
@@ -268,6 +280,33 @@ def _case_severity(value: Any, rel: str, line: int) -> dict[str, Severity]:
         return {str(case): Severity.parse(str(label)) for case, label in value.items()}
     except ValueError as exc:
         raise PolicyError(f"METADATA custom.case_severity: {exc}", file=rel, line=line) from None
+
+
+def _case_remediation(value: Any, rel: str, line: int) -> dict[str, str]:
+    """METADATA `custom.case_remediation`: a mapping of case names to fixes."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+        raise PolicyError("METADATA custom.case_remediation must map case names to fixes (text)", file=rel, line=line)
+    return {str(case): " ".join(text.split()) for case, text in value.items()}
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def fill_template(text: str, details: Mapping[str, Any]) -> str:
+    """`text` with each `{{ key }}` replaced by `details[key]` (lists joined with ", ");
+    a key the finding does not carry is shown as `<key>`."""
+
+    def value(match: re.Match[str]) -> str:
+        found = details.get(match.group(1))
+        if isinstance(found, list | tuple):
+            return ", ".join(str(v) for v in found)
+        if found is None or isinstance(found, dict):
+            return f"<{match.group(1)}>"
+        return str(found)
+
+    return _PLACEHOLDER.sub(value, text) if "{{" in text else text
 
 
 def check_library_references(modules: Mapping[str, str]) -> None:

@@ -19,7 +19,7 @@ from rollguard.audit.record import History
 from rollguard.errors import ConfigError
 from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_freeze, parse_window
 from rollguard.inputs import decode_text
-from rollguard.inputs.yamltext import SafeLoader, problem_of, too_deep_error
+from rollguard.inputs.yamltext import SafeLoader, all_lines, node_line, problem_of, too_deep_error
 from rollguard.model import Enforcement, Resource, Severity
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 
@@ -450,7 +450,7 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         dependencies=_dependencies(raw, path, node),
         pipeline_environments=_pipeline_environments(raw, path, node),
         schedules={name: _schedule(name, env, path, node) for name, env in (raw.get("environments") or {}).items()},
-        key_lines=_all_key_lines(node),
+        key_lines=all_lines(node),
         environment_lines={
             name: line
             for name in raw.get("environments") or {}
@@ -490,35 +490,10 @@ def _pipeline_environments(
     return tuple(found)
 
 
-def _all_key_lines(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """The 1-based line of every mapping key and list item, by its path from the top."""
-    lines: dict[tuple[Any, ...], int] = {}
-    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(node, ())] if node is not None else []
-    while stack:
-        current, path = stack.pop()
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    lines.setdefault((*path, key.value), key.start_mark.line + 1)
-                    stack.append((value, (*path, key.value)))
-        elif isinstance(current, yaml.SequenceNode):
-            for i, item in enumerate(current.value):
-                lines.setdefault((*path, i), item.start_mark.line + 1)
-                stack.append((item, (*path, i)))
-    return lines
-
-
 def _key_line(node: yaml.Node | None, path: list[Any]) -> int | None:
     """1-based line of the key that ends `path` (where a mapping entry is defined)."""
-    parent = node
-    for part in path[:-1]:
-        if not isinstance(parent, yaml.MappingNode):
-            return None
-        parent = next((v for k, v in parent.value if k.value == part), None)
-    if not isinstance(parent, yaml.MappingNode):
-        return None
-    key = next((k for k, _ in parent.value if k.value == path[-1]), None)
-    return key.start_mark.line + 1 if key is not None else None
+    line = node_line(node, tuple(path))
+    return None if line is None else line + 1
 
 
 def _dependencies(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> dict[str, tuple[str, ...]]:
