@@ -4,6 +4,7 @@ cross-object policies compare objects of one release only."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from click.testing import CliRunner
 
 from rollguard.cli import main
 from rollguard.errors import ConfigError
+from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
+from rollguard.model import ChangeSet, Decision
 from rollguard.releases import check_release_by, group_releases
 
 
@@ -149,3 +152,65 @@ def test_unknown_release_by_is_refused(value: str, tmp_path: Path) -> None:
     two_projects(tmp_path)
     result = run("check", str(tmp_path), "--release-by", value)
     assert result.exit_code == 2 and "--release-by" in result.stderr
+
+
+# --- the real corpus -----------------------------------------------------------------------------
+
+_OBJECT = re.compile(r"\b([A-Z][A-Za-z]+) ([a-z0-9][a-z0-9.-]*/[a-z0-9][a-z0-9.-]*)\b")
+
+
+def _project(file: str, root: Path) -> str:
+    return Path(file).relative_to(root).parts[0]
+
+
+def _cross_project_links(decision: Decision, change: ChangeSet, root: Path) -> list[str]:
+    """Findings that name an object (`Kind namespace/name`) which exists in another project of
+    the run but not in the finding's own."""
+    where: dict[str, set[str]] = {}
+    for a in change.artifacts:
+        if a.kind == "k8s":
+            r = a.resource
+            where.setdefault(f"{r.kind} {r.namespace or 'default'}/{r.name}", set()).add(_project(a.file, root))
+    linked = []
+    for f in decision.findings:
+        own = _project(f.file or "", root)
+        text = f"{f.message} {json.dumps(dict(f.details), default=str)}"
+        for kind, name in _OBJECT.findall(text):
+            projects = where.get(f"{kind} {name}", set())
+            if projects and own not in projects:
+                linked.append(f"{f.policy} on {f.file}:{f.line} names {kind} {name} of {sorted(projects)}")
+    return linked
+
+
+def test_no_finding_links_objects_of_two_corpus_projects(corpus: Path, gates: dict[str, Gate]) -> None:
+    """The whole manifest corpus in one run, as a monorepo: with releases, a finding never names
+    an object of another project; judged as one change, it does (which shows the check can fail)."""
+    root = corpus / "k8s-manifests"
+    change = load_change_set([str(root)])
+    gate = gates["opa"]
+    releases = group_releases(change.artifacts, "auto")
+    assert len({_project(a.file, root) for r in releases for a in r.artifacts[:1]}) == len(
+        {_project(a.file, root) for a in change.artifacts}
+    ), "every project has at least one release of its own"
+    for release in releases:
+        assert len({_project(a.file, root) for a in release.artifacts}) == 1, release.name
+    assert _cross_project_links(gate.judge(change, releases=releases), change, root) == []
+    assert _cross_project_links(gate.judge(change), change, root) != []
+
+
+def test_an_object_defined_in_two_releases_is_not_a_duplicate(tmp_path: Path) -> None:
+    # An overlay per cluster, or a copy in a release folder: never applied together.
+    for folder in ("cluster-a", "cluster-b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "settings.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {a: '1'}\n"
+        )
+    split = json.loads(run("check", str(tmp_path), "--format", "json").stdout)
+    assert split["errors"] == []
+    whole = json.loads(run("check", str(tmp_path), "--release-by", "none", "--format", "json").stdout)
+    [error] = whole["errors"]
+    assert "ConfigMap shop/settings is defined twice in this change" in error["message"]
+    # Twice within one release is still an error.
+    (tmp_path / "cluster-a" / "copy.yaml").write_text((tmp_path / "cluster-a" / "settings.yaml").read_text())
+    again = json.loads(run("check", str(tmp_path), "--format", "json").stdout)
+    assert [e["file"] for e in again["errors"]] == [(tmp_path / "cluster-a" / "settings.yaml").as_posix()]

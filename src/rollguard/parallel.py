@@ -22,7 +22,7 @@ from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, ite
 from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Release
 from rollguard.policy.bundle import load_bundle
 from rollguard.policy.config import Settings
-from rollguard.releases import group_releases
+from rollguard.releases import duplicates_per_release, group_releases
 
 # Below this much input a second process costs more (start-up, imports, compiling the
 # policies) than it saves; measured with `make bench` (docs/performance.md).
@@ -46,8 +46,8 @@ class Job:
     release_by: str = "auto"  # releases.group_releases
 
 
-def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
-    """Read the inputs and load a gate whose inventory is the whole change."""
+def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, ...]]:
+    """Read the inputs, group them into releases and load a gate whose inventory is the whole change."""
     change = load_change_set(
         list(job.paths),
         extra=job.extra,
@@ -57,6 +57,8 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
         pipelines=PipelineOptions(environments=job.settings.pipeline_environments),
     )
     artifacts = list(change.artifacts)
+    releases = group_releases(artifacts, job.release_by)
+    change = duplicates_per_release(change, releases)
     gate = Gate(
         bundle=load_bundle(job.policy_dir),
         engine=create_engine(job.engine, **dict(job.engine_options)),
@@ -66,13 +68,13 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact]]:
         changeset=build_changeset(artifacts),
         warm=False,
     )
-    return gate, change, artifacts
+    return gate, change, artifacts, releases
 
 
 def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
     """Worker entry point: raw findings for every `jobs`-th document starting at `rank`."""
-    gate, change, artifacts = _prepare(job)
-    return _evaluate(gate, change, artifacts[rank::jobs], group_releases(artifacts, job.release_by))
+    gate, change, artifacts, releases = _prepare(job)
+    return _evaluate(gate, change, artifacts[rank::jobs], releases)
 
 
 def _evaluate(gate: Gate, change: ChangeSet, share: list[Artifact], releases: tuple[Release, ...]) -> list[Finding]:
@@ -107,15 +109,13 @@ class Judgement:
 def judge(job: Job, *, jobs: int) -> Judgement:
     """Judge the change described by `job` on `jobs` processes (this one included)."""
     if jobs <= 1:
-        gate, change, artifacts = _prepare(job)
-        releases = group_releases(artifacts, job.release_by)
+        gate, change, _, releases = _prepare(job)
         return Judgement(gate, change, gate.judge(change, inventory=gate.inventory, releases=releases))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
         # Workers start first so their start-up overlaps this process's own share.
         futures: list[Future[list[Finding]]] = [pool.submit(_work, job, rank, jobs) for rank in range(1, jobs)]
-        gate, change, artifacts = _prepare(job)
-        releases = group_releases(artifacts, job.release_by)
+        gate, change, artifacts, releases = _prepare(job)
         findings = _evaluate(gate, change, artifacts[0::jobs], releases)
         for future in futures:
             findings.extend(future.result())

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rollguard.errors import ConfigError
-from rollguard.model import Artifact, Release
+from rollguard.inputs import duplicate_objects
+from rollguard.model import Artifact, ChangeSet, Release
 
 RELEASE_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/instance")
 # Files that mark the root of a Kustomize base or overlay, or of a Helm chart.
@@ -106,3 +107,18 @@ def _release_root(directory: str) -> str:
         if parent == current:
             return directory
         current = parent
+
+
+def duplicates_per_release(change: ChangeSet, releases: Sequence[Release]) -> ChangeSet:
+    """`change` with objects defined twice reported within a release only.
+
+    Two releases of one repository may define the same object (an overlay per cluster, a
+    copy in a release folder): they are never applied together, so only a second definition
+    inside one release is an error.
+    """
+    if len(releases) < 2:
+        return change
+    whole = set(duplicate_objects(change.artifacts))
+    kept = [p for p in change.problems if p not in whole]
+    kept += [p for release in releases for p in duplicate_objects(release.artifacts)]
+    return ChangeSet(artifacts=change.artifacts, problems=tuple(kept))
