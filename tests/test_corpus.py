@@ -126,33 +126,34 @@ def test_argo_rollouts_examples_are_judged_for_their_rollback_triggers(corpus_de
         'metric "random-fail" of AnalysisTemplate default/random-fail: no successCondition or failureCondition'
     )
     expected = {
-        ("rollout-canary.yaml", 4, f"Rollout default/rollout-canary {canary}"),
-        ("rollout-bluegreen.yaml", 3, f"Rollout default/rollout-bluegreen {blue_green}"),
+        # Each at the line of the field it is about: the strategy block, or the template reference.
+        ("rollout-canary.yaml", 26, f"Rollout default/rollout-canary {canary}"),
+        ("rollout-bluegreen.yaml", 25, f"Rollout default/rollout-bluegreen {blue_green}"),
         (
             "rollout-background-analysis.yaml",
-            6,
+            34,
             f"Rollout default/rollout-background-analysis has no error-rate metric that can abort it: {random_fail}",
         ),
         (
             "rollout-background-analysis.yaml",
-            6,
+            34,
             "Rollout default/rollout-background-analysis has no latency metric in AnalysisTemplate "
             "default/random-fail: nothing aborts it on a latency breach",
         ),
         (
             "rollout-analysis-step.yaml",
-            6,
+            37,
             "Rollout default/rollout-analysis-step has no latency metric in AnalysisTemplate default/random-fail, "
             "ClusterAnalysisTemplate always-pass: nothing aborts it on a latency breach",
         ),
         (
             "rollout-experiment-step.yaml",
-            10,
+            43,
             f"Rollout default/rollout-experiment-step has no error-rate metric that can abort it: {random_fail}",
         ),
         (
             "rollout-experiment-step.yaml",
-            10,
+            43,
             "Rollout default/rollout-experiment-step has no latency metric in AnalysisTemplate "
             "default/random-fail: nothing aborts it on a latency breach",
         ),

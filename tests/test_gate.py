@@ -191,6 +191,21 @@ def test_annotation_must_name_a_defined_waiver(bundle, tmp_path: Path) -> None:
     assert decision.findings[0].waived
 
 
+def test_annotation_waives_a_finding_named_at_its_field(bundle, tmp_path: Path) -> None:
+    path = tmp_path / "latest.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n"
+        "    rollguard.io/waive.k8s.image_pinning: W-5\nspec:\n  template:\n    spec:\n      containers:\n"
+        "      - name: web\n        image: registry.example.com/web:latest\n"
+    )
+    waiver = Waiver(id="W-5", policy="k8s.image_pinning", reason="r", owner="o", expires=dt.date(2030, 1, 1))
+    waiver = Waiver(**{**waiver.__dict__, "kind": "NoSuchKind"})  # only the annotation can select the resource
+    decision = make_gate(bundle, "opa", _settings(waivers=(waiver,))).judge(load_change_set([str(path)]))
+    [finding] = [f for f in decision.findings if f.policy == "k8s.image_pinning"]
+    assert finding.line == 13  # the image, not the document's first line
+    assert finding.waived
+
+
 def test_config_naming_unknown_policy_is_rejected(bundle) -> None:
     with pytest.raises(ConfigError, match="k8s.no_such_policy"):
         make_gate(bundle, "opa", _settings(parameters={"k8s.no_such_policy": {}}))

@@ -140,7 +140,7 @@ def test_template_decides_like_the_cli(info: PolicyInfo, fixture: Path, gatekeep
             (
                 {"msg": f.message, "details": dict(f.details)}
                 for f in decision.findings
-                if f.policy == info.id and (f.file, f.line) == (artifact.file, artifact.line)
+                if f.policy == info.id and f.is_about(artifact)
             ),
             key=lambda v: json.dumps(v, sort_keys=True),
         )
@@ -161,7 +161,12 @@ def test_evaluate_template_is_gatekeepers_view(templates: dict[str, dict[str, An
     assert violations == [
         {
             "msg": 'container "checkout" has no readinessProbe',
-            "details": {"container": "checkout", "probe": "readinessProbe"},
+            "details": {
+                "container": "checkout",
+                "probe": "readinessProbe",
+                "case": "missing_probe",
+                "path": "spec.template.spec.containers[0].readinessProbe",
+            },
         }
     ]
 

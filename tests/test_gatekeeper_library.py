@@ -43,7 +43,8 @@ Parameters = Mapping[str, Any]
 
 def required_probes(gk: Parameters) -> dict[str, Any]:
     """K8sRequiredProbes → k8s.readiness_probe: the same probe and handler lists."""
-    return {"probes": list(gk["probes"]), "probe_types": list(gk["probeTypes"])}
+    # K8sRequiredProbes requires the probes of every container, serving or not.
+    return {"probes": list(gk["probes"]), "probe_types": list(gk["probeTypes"]), "serving": "all"}
 
 
 def replica_limits(gk: Parameters) -> dict[str, Any]:

@@ -183,11 +183,7 @@ def test_cli_webhook_and_gatekeeper_decide_alike(case: Case, webhook: Webhook) -
     for n, artifact in enumerate(judged):
         # The object under review is not in the cluster yet: the inventory holds the others.
         others = [o.document for o in change.artifacts if o is not artifact and o.document["kind"] in read]
-        cli = [
-            {"msg": f.message, "details": dict(f.details)}
-            for f in decision.findings
-            if (f.file, f.line) == (artifact.file, artifact.line)
-        ]
+        cli = [{"msg": f.message, "details": dict(f.details)} for f in decision.findings if f.is_about(artifact)]
         gatekeeper = evaluator(case.info).violations(
             review_for(artifact), parameters, build_inventory(others, index=False)
         )
@@ -195,9 +191,7 @@ def test_cli_webhook_and_gatekeeper_decide_alike(case: Case, webhook: Webhook) -
         webhook.use(case, others)
         uid = f"{case.info.name}/{case.fixture.stem}/{n}"
         answer = webhook.validate(admission_review(artifact, uid))
-        blocking = any(
-            f.blocks(decision.fail_on) for f in decision.findings if (f.file, f.line) == (artifact.file, artifact.line)
-        )
+        blocking = any(f.blocks(decision.fail_on) for f in decision.findings if f.is_about(artifact))
         assert answer["uid"] == uid and answer["allowed"] is not blocking
         assert as_set(recorded_findings(webhook.store, uid)) == as_set(cli), (
             f"webhook vs CLI: {artifact.resource.display()}"

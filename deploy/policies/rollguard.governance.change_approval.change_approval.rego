@@ -11,7 +11,9 @@
 #   a waiver silenced (waived_critical_weight). The reference comes from
 #   `rollguard check --approval CHG-1234` or an annotation
 #   `rollguard.io/change-approval` on an object of the change, and is recorded
-#   with the decision.
+#   with the decision. High: it fires only when the configured risk score is
+#   reached, and stopping an unapproved risky change to that environment is what
+#   the threshold is for.
 # scope: package
 # custom:
 #   id: governance.change_approval

@@ -14,6 +14,9 @@
 #   (the last version that passed in this environment) shows deployed, an
 #   entry that cannot be read, and a provider version that cannot be compared.
 #   Entries without a version only order the rollout (`rollguard plan order`).
+#   High: a consumer that reaches an environment before the provider version it
+#   declared fails at its first call, and only dependencies a team declared are
+#   judged.
 # scope: package
 # custom:
 #   id: governance.dependency_order

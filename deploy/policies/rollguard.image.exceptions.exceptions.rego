@@ -6,7 +6,10 @@
 #   image for a limited time. An exception past its expiry date (it holds through
 #   that day, UTC) or without a reason no longer silences image.vulnerabilities,
 #   and is itself reported on every scan report of an image it names, so lapsed
-#   risk acceptances are renewed or removed rather than forgotten.
+#   risk acceptances are renewed or removed rather than forgotten. Medium
+#   because a lapsed or reason-less exception already stops silencing its
+#   vulnerability, which image.vulnerabilities then blocks on its own; this
+#   finding is the reminder to renew or remove it.
 # scope: package
 # custom:
 #   id: image.exceptions

@@ -12,18 +12,21 @@
 #   Judges every container, init container and
 #   ephemeral container of Pods, Deployments, StatefulSets, DaemonSets,
 #   ReplicaSets, ReplicationControllers, Jobs, CronJobs, Argo Rollouts and
-#   DeploymentConfigs.
+#   DeploymentConfigs. High: with a mutable tag the pods of one rollout, a
+#   rescheduled pod and a rollback run whatever the tag points to at that
+#   moment, so the release is neither reproducible nor reversible.
 # scope: package
 # custom:
 #   id: k8s.image_pinning
 #   severity: high
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2", "NIST-800-53:SI-7", "PCI-DSS:6.5.1"]
 #   remediation: >-
-#     Reference an immutable version: a release tag such as
-#     registry.example.com/shop/checkout:2.4.1, or better the digest your build
-#     produced (registry.example.com/shop/checkout:2.4.1@sha256:<64 hex>), which
-#     is required when require_digest is true. Never deploy `latest` or an
-#     untagged image.
+#     Pin {{ image }} (container {{ container }}) to an immutable version: a
+#     release tag such as registry.example.com/shop/checkout:2.4.1, or better
+#     the digest your build produced
+#     (registry.example.com/shop/checkout:2.4.1@sha256:<64 hex>), which is
+#     required when require_digest is true. Never deploy `latest` or an untagged
+#     image.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -62,24 +65,27 @@
 package rollguard.k8s.image_pinning
 
 import data.rollguard.lib.image
+import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"container": c.name, "image": c.image, "tag": ref.tag, "digest": null}} if {
+violation contains {"msg": msg, "details": d} if {
 	not require_digest
 	some e in images
 	c := e.container
 	ref := e.ref
 	ref.digest == ""
 	ref.tag in disallowed_tags
+	d := {"container": c.name, "image": c.image, "tag": ref.tag, "digest": null, "path": k8s.container_field_path(c, "image")}
 	msg := sprintf("container %q image %q uses the mutable tag %q", [c.name, c.image, ref.tag])
 }
 
-violation contains {"msg": msg, "details": {"container": c.name, "image": c.image, "tag": null, "digest": null}} if {
+violation contains {"msg": msg, "details": d} if {
 	not require_digest
 	some e in images
 	c := e.container
 	ref := e.ref
 	ref.digest == ""
 	ref.tag == ""
+	d := {"container": c.name, "image": c.image, "tag": null, "digest": null, "path": k8s.container_field_path(c, "image")}
 	msg := sprintf("container %q image %q has no tag, so it runs whatever \"latest\" points to", [c.name, c.image])
 }
 
@@ -89,7 +95,13 @@ violation contains {"msg": msg, "details": d} if {
 	c := e.container
 	ref := e.ref
 	not regex.match(`^sha256:[a-f0-9]{64}$`, ref.digest)
-	d := {"container": c.name, "image": c.image, "tag": or_null(ref.tag), "digest": or_null(ref.digest)}
+	d := {
+		"container": c.name,
+		"image": c.image,
+		"tag": or_null(ref.tag),
+		"digest": or_null(ref.digest),
+		"path": k8s.container_field_path(c, "image"),
+	}
 	msg := sprintf("container %q image %q is not pinned by a @sha256 digest", [c.name, c.image])
 }
 

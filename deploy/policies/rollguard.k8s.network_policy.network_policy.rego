@@ -12,7 +12,9 @@
 #   rules. NetworkPolicies are looked up in the inventory (the change set and,
 #   when connected, the cluster). Judges Pods, Deployments, StatefulSets,
 #   DaemonSets, ReplicaSets, ReplicationControllers, Jobs, CronJobs, Argo
-#   Rollouts and DeploymentConfigs that carry a pod template.
+#   Rollouts and DeploymentConfigs that carry a pod template. Medium because
+#   missing isolation is hardening: it widens what a compromised pod can reach
+#   but does not endanger the rollout or the cluster by itself.
 # scope: package
 # custom:
 #   id: k8s.network_policy
@@ -23,6 +25,15 @@
 #     policyTypes: [Ingress], no ingress rules) and a NetworkPolicy whose
 #     podSelector matches the workload's pod labels and allows only the callers
 #     and ports it needs.
+#   case_remediation:
+#     not_selected: >-
+#       Add a NetworkPolicy to namespace {{ namespace }} whose podSelector
+#       matches the pod template labels and allows only the callers and ports
+#       the workload needs.
+#     no_default_deny: >-
+#       Add a default-deny ingress NetworkPolicy to namespace {{ namespace }}
+#       (podSelector: {}, policyTypes: [Ingress], no ingress rules), then allow
+#       each workload's callers with its own NetworkPolicy.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [NetworkPolicy]}
@@ -47,14 +58,20 @@ package rollguard.k8s.network_policy
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"namespace": k8s.namespace, "pod_labels": labels}} if {
+violation contains {"msg": msg, "details": d} if {
 	has_pods(k8s.obj)
 	labels := k8s.obj_pod_labels
 	not isolated(labels)
+	d := {
+		"namespace": k8s.namespace,
+		"pod_labels": labels,
+		"case": "not_selected",
+		"path": sprintf("%s.labels", [k8s.obj_pod_metadata_path]),
+	}
 	msg := sprintf("no NetworkPolicy in namespace %q selects its pods", [k8s.namespace])
 }
 
-violation contains {"msg": msg, "details": {"namespace": k8s.namespace}} if {
+violation contains {"msg": msg, "details": {"namespace": k8s.namespace, "case": "no_default_deny", "path": "metadata.namespace"}} if {
 	has_pods(k8s.obj)
 	not namespace_denies_ingress
 	msg := sprintf("namespace %q has no default-deny ingress NetworkPolicy (podSelector {}, policyTypes [Ingress], no ingress rules)", [k8s.namespace])

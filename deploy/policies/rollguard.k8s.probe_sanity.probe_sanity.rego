@@ -4,38 +4,81 @@
 #   Badly set probes turn a rollout into a restart loop. A livenessProbe that is
 #   identical to the readinessProbe (same handler and the same timing, defaults
 #   filled in) restarts a pod that is merely busy instead of only taking it out
-#   of the Service. A livenessProbe without a startupProbe whose
-#   initialDelaySeconds is below min_liveness_delay kills new pods that start
-#   slowly, so the new version never becomes available. A probe whose port
-#   (httpGet, tcpSocket or grpc) is not declared in the container's ports (by
-#   name for named ports, by containerPort for numbers) fails or points at the
-#   wrong listener, and so does one on a port the container declares only
-#   with protocol UDP (or SCTP): HTTP, TCP and gRPC probes connect over TCP.
-#   Judges regular containers and sidecar init containers
-#   (restartPolicy Always) of Pods, Deployments, StatefulSets, DaemonSets,
-#   ReplicaSets, ReplicationControllers, Jobs, CronJobs, Rollouts and
-#   DeploymentConfigs.
+#   of the Service. A livenessProbe without a startupProbe kills a new pod that
+#   has not started within initialDelaySeconds + failureThreshold x
+#   periodSeconds (Kubernetes defaults 0, 3 and 10: 30 seconds), so a slow
+#   start never becomes available; that grace, not initialDelaySeconds alone,
+#   is judged against min_liveness_grace, so a probe with initialDelaySeconds 0
+#   and enough failures passes, and a startupProbe (which holds the
+#   livenessProbe back until the start-up succeeds) exempts the container. A
+#   probe whose port (httpGet, tcpSocket or grpc) is named but not declared in
+#   the container's ports fails, because the kubelet resolves the name there;
+#   one on a port the container declares only with protocol UDP (or SCTP)
+#   fails too, since HTTP, TCP and gRPC probes connect over TCP. A probe on a
+#   port number the container does not declare works (Kubernetes treats the
+#   ports list as information), so it is reported at info severity only, as a
+#   gap in what the container says it listens on. Judges regular containers
+#   and sidecar init containers (restartPolicy Always) of Pods, Deployments,
+#   StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs,
+#   CronJobs, Rollouts and DeploymentConfigs. Medium severity: each of these
+#   makes pods restart or never become ready during a rollout.
 # scope: package
 # custom:
 #   id: k8s.probe_sanity
 #   severity: medium
+#   case_severity: {undeclared_port_number: info}
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.9", "NIST-800-53:CM-6"]
 #   remediation: >-
 #     Give the livenessProbe its own cheap endpoint (for example /healthz) or a
-#     higher failureThreshold than the readinessProbe; add a startupProbe or an
-#     initialDelaySeconds of at least min_liveness_delay; and declare every port
-#     a probe uses under the container's ports, with a name when the probe uses one,
-#     and with protocol TCP (the default).
+#     higher failureThreshold than the readinessProbe; add a startupProbe, or
+#     raise the livenessProbe's initialDelaySeconds, failureThreshold or
+#     periodSeconds until initialDelaySeconds + failureThreshold x periodSeconds
+#     reaches min_liveness_grace; and declare every port a probe uses under the
+#     container's ports, with a name when the probe uses one, and with protocol
+#     TCP (the default).
+#   case_remediation:
+#     identical_probes: >-
+#       Make the livenessProbe of container {{ container }} differ from its
+#       readinessProbe: point it at its own cheap endpoint (for example
+#       /healthz, failing only when the process must be restarted), or give it
+#       a higher failureThreshold than the readinessProbe, so that a busy pod
+#       leaves the Service before it is restarted.
+#     short_liveness_grace: >-
+#       Add a startupProbe to container {{ container }} that allows for its
+#       slowest start, or raise the livenessProbe's initialDelaySeconds,
+#       failureThreshold or periodSeconds until initialDelaySeconds +
+#       failureThreshold x periodSeconds (now {{ initial_delay_seconds }} +
+#       {{ failure_threshold }} x {{ period_seconds }} = {{ grace_seconds }}s)
+#       reaches {{ min_liveness_grace }}s.
+#     undeclared_port_name: >-
+#       Declare port {{ port }} under the ports of container {{ container }}:
+#       an entry with name {{ port }} and the containerPort the application
+#       listens on (protocol TCP, the default). Or change the port of the
+#       {{ probe }}'s {{ handler }} to one the container declares.
+#     undeclared_port_number: >-
+#       Add `{containerPort: {{ port }}}` (protocol TCP, the default) to the
+#       ports of container {{ container }}, so that its ports list says it
+#       listens there; the {{ probe }} works as it is.
+#     non_tcp_port: >-
+#       The {{ probe }}'s {{ handler }} check connects over TCP, but container
+#       {{ container }} declares port {{ port }} only with protocol
+#       {{ protocols }}. If the container serves that port over TCP too,
+#       declare it again with protocol TCP (a named port needs a name of its
+#       own for that entry, and the probe should use it); otherwise point the
+#       probe at a port the container serves over TCP, or use an exec probe.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_liveness_delay:
+#       min_liveness_grace:
 #         type: integer
 #         minimum: 0
-#         default: 10
-#         description: Smallest livenessProbe initialDelaySeconds accepted when the container has no startupProbe.
+#         default: 30
+#         description: >-
+#           Fewest seconds a livenessProbe may give a container to start
+#           (initialDelaySeconds + failureThreshold x periodSeconds) when it has
+#           no startupProbe; 30 accepts Kubernetes' defaults (0 + 3 x 10).
 #   example_allowed: |
 #     containers:
 #     - name: web
@@ -44,7 +87,7 @@
 #         httpGet: {path: /ready, port: http}
 #       livenessProbe:
 #         httpGet: {path: /healthz, port: http}
-#         initialDelaySeconds: 20
+#         failureThreshold: 6
 #   example_disallowed: |
 #     containers:
 #     - name: web
@@ -57,7 +100,7 @@ package rollguard.k8s.probe_sanity
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"container": c.name, "handler": handler}} if {
+violation contains {"msg": msg, "details": details} if {
 	some c in probed_containers
 	is_object(c.livenessProbe)
 	is_object(c.readinessProbe)
@@ -67,6 +110,12 @@ violation contains {"msg": msg, "details": {"container": c.name, "handler": hand
 	liveness := comparable(c.livenessProbe)
 	liveness == comparable(c.readinessProbe)
 	some handler, _ in liveness.handler
+	details := {
+		"container": c.name,
+		"handler": handler,
+		"case": "identical_probes",
+		"path": k8s.container_field_path(c, "livenessProbe"),
+	}
 	msg := sprintf(
 		"container %q has a livenessProbe identical to its readinessProbe: a pod that is only busy gets restarted instead of taken out of the Service",
 		[c.name],
@@ -78,31 +127,54 @@ violation contains {"msg": msg, "details": details} if {
 	is_object(c.livenessProbe)
 	not has_startup_probe(c)
 	delay := value_or(c.livenessProbe, "initialDelaySeconds", 0)
+	failures := value_or(c.livenessProbe, "failureThreshold", 3)
+	period := value_or(c.livenessProbe, "periodSeconds", 10)
 	is_number(delay)
-	delay < min_liveness_delay
-	details := {"container": c.name, "initial_delay_seconds": delay, "min_liveness_delay": min_liveness_delay}
+	is_number(failures)
+	is_number(period)
+	grace := delay + failures * period
+	grace < min_liveness_grace
+	details := {
+		"container": c.name,
+		"initial_delay_seconds": delay,
+		"failure_threshold": failures,
+		"period_seconds": period,
+		"grace_seconds": grace,
+		"min_liveness_grace": min_liveness_grace,
+		"case": "short_liveness_grace",
+		"path": k8s.container_field_path(c, "livenessProbe"),
+	}
 	msg := sprintf(
-		"container %q has a livenessProbe with initialDelaySeconds %v and no startupProbe: a slow start is killed before it is ready (minimum %v)",
-		[c.name, delay, min_liveness_delay],
+		"container %q has a livenessProbe that restarts it if it is not up %vs after starting (initialDelaySeconds %v + failureThreshold %v x periodSeconds %v) and no startupProbe: a start slower than that is killed before it is ready (minimum %vs)",
+		[c.name, grace, delay, failures, period, min_liveness_grace],
 	)
 }
 
+# A named port the container does not declare: the kubelet cannot resolve it.
 violation contains {"msg": msg, "details": details} if {
 	some c in probed_containers
 	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
 	some handler in ["httpGet", "tcpSocket", "grpc"]
 	port := c[probe_field][handler].port
-	port != null
+	is_string(port)
 	not port_declared(c, port)
-	details := {
-		"container": c.name,
-		"probe": probe_field,
-		"handler": handler,
-		"port": port,
-		"declared_names": sort([n | some p in declared_ports(c); n := p.name; is_string(n)]),
-		"declared_numbers": sort([n | some p in declared_ports(c); n := p.containerPort; is_number(n)]),
-	}
-	msg := sprintf("%s of container %q uses port %s, which the container does not declare", [probe_field, c.name, port_text(port)])
+	details := object.union(undeclared_details(c, probe_field, handler, port), {"case": "undeclared_port_name"})
+	msg := sprintf("%s of container %q uses port %q, which the container does not declare", [probe_field, c.name, port])
+}
+
+# A port number the container does not declare: the probe works, the ports list is incomplete.
+violation contains {"msg": msg, "details": details} if {
+	some c in probed_containers
+	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
+	some handler in ["httpGet", "tcpSocket", "grpc"]
+	port := c[probe_field][handler].port
+	is_number(port)
+	not port_declared(c, port)
+	details := object.union(undeclared_details(c, probe_field, handler, port), {"case": "undeclared_port_number"})
+	msg := sprintf(
+		"%s of container %q uses port %v, which the container does not declare: the probe works, but the ports list does not say the container listens there",
+		[probe_field, c.name, port],
+	)
 }
 
 # A declared port that only speaks UDP or SCTP: the kubelet's probe connection never reaches it.
@@ -121,6 +193,8 @@ violation contains {"msg": msg, "details": details} if {
 		"handler": handler,
 		"port": port,
 		"protocols": protocols,
+		"case": "non_tcp_port",
+		"path": port_path(c, probe_field, handler),
 	}
 	msg := sprintf(
 		"%s of container %q uses port %s, which the container declares with protocol %s: the probe connects over TCP and fails",
@@ -128,10 +202,23 @@ violation contains {"msg": msg, "details": details} if {
 	)
 }
 
-min_liveness_delay := n if {
-	n := input.parameters.min_liveness_delay
+min_liveness_grace := n if {
+	n := input.parameters.min_liveness_grace
 	is_number(n)
-} else := 10
+} else := 30
+
+undeclared_details(c, probe_field, handler, port) := {
+	"container": c.name,
+	"probe": probe_field,
+	"handler": handler,
+	"port": port,
+	"declared_names": sort([n | some p in declared_ports(c); n := p.name; is_string(n)]),
+	"declared_numbers": sort([n | some p in declared_ports(c); n := p.containerPort; is_number(n)]),
+	"path": port_path(c, probe_field, handler),
+}
+
+# The port field of a probe's handler: `spec.template.spec.containers[0].readinessProbe.httpGet.port`.
+port_path(c, probe_field, handler) := k8s.container_field_path(c, sprintf("%s.%s.port", [probe_field, handler]))
 
 # Regular containers, and init containers that run beside them as sidecars
 # (restartPolicy Always), the only init containers that may have probes.

@@ -7,6 +7,8 @@
 #   revisionHistoryLimit set below min_revisions throws those away, so a bad
 #   release cannot be rolled back quickly. An unset limit defaults to 10 and
 #   passes. Covers Deployments, StatefulSets, DaemonSets and Argo Rollouts.
+#   Medium because a short history slows a rollback (redeploy the previous
+#   manifest instead of `kubectl rollout undo`) but does not prevent it.
 # scope: package
 # custom:
 #   id: k8s.revision_history
@@ -14,7 +16,7 @@
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-2(3)", "NIST-800-53:CP-10", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Remove spec.revisionHistoryLimit (default 10) or set it to at least
-#     min_revisions (2 by default).
+#     {{ min_revisions }}.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout]
 #   parameters:
 #     type: object
@@ -35,10 +37,11 @@ package rollguard.k8s.revision_history
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"revision_history_limit": limit, "min_revisions": min_revisions}} if {
+violation contains {"msg": msg, "details": d} if {
 	limit := k8s.obj.spec.revisionHistoryLimit
 	is_number(limit)
 	limit < min_revisions
+	d := {"revision_history_limit": limit, "min_revisions": min_revisions, "path": "spec.revisionHistoryLimit"}
 	msg := sprintf(
 		"revisionHistoryLimit is %v, below the minimum of %v: too few earlier revisions are kept to roll back to",
 		[limit, min_revisions],

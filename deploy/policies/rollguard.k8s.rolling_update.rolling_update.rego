@@ -20,18 +20,80 @@
 #   Recreate for Deployments, RollingUpdate and OnDelete for StatefulSets and
 #   DaemonSets, Rolling, Recreate and Custom for DeploymentConfigs; the field
 #   is case-sensitive) is reported too: the API server rejects the object, so
-#   the rollout fails at the apply step.
+#   the rollout fails at the apply step. High severity: each of these turns a
+#   rollout into an outage or leaves it stuck. One case is reported at low
+#   severity instead, because there Recreate is the strategy that works: a
+#   single replica (spec.replicas 1 or unset) whose pod mounts a
+#   PersistentVolumeClaim (persistentVolumeClaim.claimName) or binds a host
+#   port (a container port with hostPort, or any container port under
+#   hostNetwork). A surge pod could not attach a ReadWriteOnce volume the old
+#   pod holds on another node, nor bind the same host port, so a rolling update
+#   would hang; the finding stays, at low severity, because each rollout is
+#   still a short outage that the team should know about. The claim is not
+#   looked up, whether it is in the change or not (neither the webhook's nor
+#   Gatekeeper's inventory holds PersistentVolumeClaims): its access mode is
+#   unknown, and an unknown claim is taken to be ReadWriteOnce, the mode block
+#   storage offers and most claims ask for (a ReadWriteMany claim, which could
+#   roll, is then reported at low too). A pod's ephemeral volume
+#   (ephemeral.volumeClaimTemplate) does not count: every pod gets its own
+#   claim, so it does not stop a rolling update.
 # scope: package
 # custom:
 #   id: k8s.rolling_update
 #   severity: high
+#   case_severity: {recreate_required: low}
 #   controls: ["SOC2:CC8.1", "SOC2:A1.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "PCI-DSS:6.5.1"]
 #   remediation: >-
 #     Use strategy type RollingUpdate (Rolling for DeploymentConfigs) and
 #     updateStrategy RollingUpdate; allow at least one surge pod or one
 #     unavailable pod; and keep maxUnavailable small enough that at least
 #     min_available_percent of the replicas stay available, for example
-#     maxSurge 1 and maxUnavailable 0, or more replicas.
+#     maxSurge 1 and maxUnavailable 0, or more replicas. A single replica that
+#     holds a ReadWriteOnce volume or a host port can keep Recreate (set
+#     allow_recreate to stop the low-severity note); to roll it without an
+#     outage, move its data to ReadWriteMany storage or to a StatefulSet with
+#     more replicas, and drop the host port for a Service.
+#   case_remediation:
+#     recreate: >-
+#       Change spec.strategy.type from Recreate to RollingUpdate (Rolling on a
+#       DeploymentConfig), for example with maxSurge 1 and maxUnavailable 0, so
+#       that every replica keeps serving while the new pods start. If the
+#       workload must never run two versions at once, set the parameter
+#       allow_recreate to true instead.
+#     recreate_required: >-
+#       Nothing has to change: for a single replica that holds a ReadWriteOnce
+#       volume or a host port, Recreate is the strategy that rolls (set the
+#       parameter allow_recreate to true to stop this note). To roll without
+#       the short outage, move the data to ReadWriteMany storage (if the claim
+#       already is ReadWriteMany, RollingUpdate works as it is) or to a
+#       StatefulSet with more replicas, and replace the host port with a
+#       Service.
+#     on_delete: >-
+#       Set spec.updateStrategy.type to RollingUpdate, the default, so that a
+#       template change replaces the old pods without anyone deleting them.
+#     no_room: >-
+#       Set {{ path }} to 1, so that the rollout starts a new pod before it
+#       stops an old one; with maxUnavailable 0 all {{ replicas }} replicas keep
+#       serving.
+#     too_many_unavailable: >-
+#       Lower {{ path }} from {{ max_unavailable }} until at least
+#       {{ min_available_percent }}% of the {{ replicas }} replicas stay
+#       available during a rollout, and let maxSurge give the rollout its room
+#       instead: maxSurge 1 with maxUnavailable 0 keeps every replica serving.
+#     daemonset_no_room: >-
+#       Set {{ path }} to 1, the DaemonSet default, so that the rollout can
+#       replace a pod; or set maxSurge to 1 instead, to start each node's new
+#       pod before its old one stops (not for pods that bind a host port).
+#     daemonset_too_many_unavailable: >-
+#       Lower {{ path }} from {{ max_unavailable }} until at least
+#       {{ min_available_percent }}% of the DaemonSet's pods stay available (a
+#       percentage no higher than 100 minus that), or use an absolute number
+#       such as 1.
+#     unknown_type: >-
+#       Set {{ field }} to a strategy the API server accepts ({{ valid }}; the
+#       names are case-sensitive), normally RollingUpdate (Rolling on a
+#       DeploymentConfig), which is also what the field defaults to when
+#       removed.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -65,22 +127,41 @@ package rollguard.k8s.rolling_update
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"strategy": "Recreate"}} if {
-	k8s.kind in {"Deployment", "DeploymentConfig"}
-	k8s.obj.spec.strategy.type == "Recreate"
-	not recreate_allowed
+violation contains {"msg": msg, "details": {"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"}} if {
+	recreate
+	not recreate_required
 	msg := "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage"
 }
 
-violation contains {"msg": msg, "details": {"update_strategy": "OnDelete"}} if {
+violation contains {"msg": msg, "details": details} if {
+	recreate
+	recreate_required
+	details := {
+		"strategy": "Recreate",
+		"case": "recreate_required",
+		"replicas": 1,
+		"claims": claims,
+		"host_ports": host_ports,
+		"path": "spec.strategy.type",
+	}
+	msg := sprintf(
+		"strategy type Recreate with a single replica that holds %s: a new pod could not attach a ReadWriteOnce volume or bind a host port the old one holds, so Recreate is the strategy that works; each rollout is still a short outage",
+		[held_text],
+	)
+}
+
+violation contains {"msg": msg, "details": {"update_strategy": "OnDelete", "case": "on_delete", "path": "spec.updateStrategy.type"}} if {
 	k8s.kind in {"StatefulSet", "DaemonSet"}
 	k8s.obj.spec.updateStrategy.type == "OnDelete"
 	msg := "updateStrategy type OnDelete never rolls out a template change: old pods keep running until someone deletes them"
 }
 
-violation contains {"msg": msg, "details": plan} if {
+violation contains {"msg": msg, "details": details} if {
 	plan.resolved_max_surge == 0
 	plan.resolved_max_unavailable == 0
+
+	# Named at maxSurge: a surge pod is the room that costs no availability.
+	details := object.union(plan, {"case": "no_room", "path": rolling_param_path("maxSurge")})
 	msg := sprintf(
 		"maxSurge %v and maxUnavailable %v both resolve to 0 for %d replicas, so the rollout has no room to replace a pod",
 		[plan.max_surge, plan.max_unavailable, plan.replicas],
@@ -96,6 +177,8 @@ violation contains {"msg": msg, "details": details} if {
 		"available": available,
 		"available_percent": percent,
 		"min_available_percent": min_available_percent,
+		"case": "too_many_unavailable",
+		"path": rolling_param_path("maxUnavailable"),
 	})
 	msg := sprintf(
 		"a rolling update keeps only %d of %d replicas available (%d%%), below the minimum of %v%%",
@@ -110,7 +193,12 @@ violation contains {"msg": msg, "details": details} if {
 	unavailable := spec_value(["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], 1)
 	is_zero(surge)
 	is_zero(unavailable)
-	details := {"max_surge": surge, "max_unavailable": unavailable}
+	details := {
+		"max_surge": surge,
+		"max_unavailable": unavailable,
+		"case": "daemonset_no_room",
+		"path": "spec.updateStrategy.rollingUpdate.maxUnavailable",
+	}
 	msg := sprintf(
 		"maxSurge %v and maxUnavailable %v are both 0, so the rollout has no room to replace a pod",
 		[surge, unavailable],
@@ -133,6 +221,8 @@ violation contains {"msg": msg, "details": details} if {
 		"max_unavailable": unavailable,
 		"available_percent_at_most": at_most,
 		"min_available_percent": min_available_percent,
+		"case": "daemonset_too_many_unavailable",
+		"path": "spec.updateStrategy.rollingUpdate.maxUnavailable",
 	}
 	msg := sprintf(
 		"maxUnavailable %s keeps at most %d%% of the DaemonSet's pods available during a rollout, below the minimum of %v%%",
@@ -148,7 +238,7 @@ violation contains {"msg": msg, "details": details} if {
 	not value in kind_field.valid
 	field := concat(".", kind_field.path)
 	valid := sort(kind_field.valid)
-	details := {"field": field, "type": value, "valid": valid}
+	details := {"field": field, "type": value, "valid": valid, "case": "unknown_type", "path": field}
 	msg := sprintf(
 		"%s %s is not a %s update strategy (%s): the API server rejects the %s, so the rollout fails at the apply step",
 		[field, json.marshal(value), k8s.kind, concat(" or ", valid), k8s.kind],
@@ -165,6 +255,66 @@ strategy_fields := [
 ]
 
 recreate_allowed if input.parameters.allow_recreate == true
+
+recreate if {
+	k8s.kind in {"Deployment", "DeploymentConfig"}
+	k8s.obj.spec.strategy.type == "Recreate"
+	not recreate_allowed
+}
+
+# One replica holding something two pods cannot share: Recreate is what lets it roll.
+recreate_required if {
+	k8s.obj_replicas == 1
+	count(claims) + count(host_ports) > 0
+}
+
+# PersistentVolumeClaims the pod mounts. Their access modes are not looked up, so each counts
+# as ReadWriteOnce.
+claims := sort({name |
+	some v in pod_volumes
+	name := v.persistentVolumeClaim.claimName
+	is_string(name)
+	name != ""
+})
+
+pod_volumes := [v | some v in k8s.obj_pod_spec.volumes; is_object(v)] if {
+	is_array(k8s.obj_pod_spec.volumes)
+} else := []
+
+# Host ports the pod binds: hostPort, or every container port under hostNetwork.
+host_ports := sort({n |
+	some c in k8s.obj_all_containers
+	some p in k8s.container_ports(c)
+	n := host_port(p, host_network)
+})
+
+host_network := true if k8s.obj_pod_spec.hostNetwork == true else := false
+
+# A function of its arguments only, so documents judged in one call never share a result.
+host_port(p, on_host_network) := p.hostPort if {
+	is_number(p.hostPort)
+	p.hostPort > 0
+} else := p.containerPort if {
+	on_host_network == true
+	is_number(p.containerPort)
+}
+
+held_text := concat(" and ", [t |
+	some t in [claims_text, ports_text]
+	t != ""
+])
+
+claims_text := "" if {
+	count(claims) == 0
+} else := sprintf("PersistentVolumeClaim %q", [claims[0]]) if {
+	count(claims) == 1
+} else := sprintf("PersistentVolumeClaims %s", [concat(", ", [sprintf("%q", [c]) | some c in claims])])
+
+ports_text := "" if {
+	count(host_ports) == 0
+} else := sprintf("hostPort %v", [host_ports[0]]) if {
+	count(host_ports) == 1
+} else := sprintf("hostPorts %s", [concat(", ", [sprintf("%v", [n]) | some n in host_ports])])
 
 min_available_percent := p if {
 	p := input.parameters.min_available_percent
@@ -204,6 +354,9 @@ rolling_params_path := ["spec", "strategy", "rollingUpdate"] if {
 	is_object(k8s.obj.spec.strategy.canary)
 	not canary_traffic_routed
 }
+
+# The field of setting `name` (maxSurge, maxUnavailable) where rolling_params_path puts it.
+rolling_param_path(name) := concat(".", array.concat(rolling_params_path, [name]))
 
 # With a traffic router Argo Rollouts sizes the stable and canary ReplicaSets
 # from traffic weights and ignores maxSurge/maxUnavailable.

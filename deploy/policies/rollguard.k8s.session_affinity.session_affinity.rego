@@ -8,17 +8,20 @@
 #   out (10800 seconds by default). Judges Services with sessionAffinity
 #   ClientIP whose selector matches the pod template labels of a Deployment,
 #   StatefulSet, DaemonSet, Argo Rollout or DeploymentConfig of the same
-#   namespace in the inventory.
+#   namespace in the inventory. Low because sticky sessions only degrade a
+#   rollout (sessions drop, load is uneven for a while), and some applications
+#   need them.
 # scope: package
 # custom:
 #   id: k8s.session_affinity
 #   severity: low
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
 #   remediation: >-
-#     Keep sessions out of the pods (a shared store such as Redis, or signed
-#     client-side tokens) and remove sessionAffinity (or set it to None); if
-#     affinity is unavoidable, lower sessionAffinityConfig.clientIP.timeoutSeconds
-#     and drain connections with a preStop hook.
+#     Keep the sessions of {{ workload_kind }} {{ workload }} out of its pods (a
+#     shared store such as Redis, or signed client-side tokens) and remove
+#     sessionAffinity (or set it to None); if affinity is unavoidable, lower
+#     sessionAffinityConfig.clientIP.timeoutSeconds and drain connections with a
+#     preStop hook.
 #   applies_to: [Service]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]}
@@ -49,6 +52,6 @@ violation contains {"msg": msg, "details": d} if {
 	is_string(w.metadata.name)
 	is_object(w.spec.template)
 	k8s.map_selector_matches(k8s.obj.spec.selector, k8s.pod_labels(w))
-	d := {"sessionAffinity": "ClientIP", "workload_kind": wkind, "workload": w.metadata.name}
+	d := {"sessionAffinity": "ClientIP", "workload_kind": wkind, "workload": w.metadata.name, "path": "spec.sessionAffinity"}
 	msg := sprintf("pins each client to one pod (sessionAffinity: ClientIP) of %s %s: sessions drop when a rollout replaces the pods", [wkind, w.metadata.name])
 }

@@ -11,7 +11,9 @@
 #   column's current type is known from an earlier statement of the change (the
 #   ADD COLUMN that created it, or an earlier type change) and the pair is one of
 #   those; a USING clause counts as a rewrite. Tables created earlier in the same
-#   file or in a pending file of the change are not judged.
+#   file or in a pending file of the change are not judged. High: a rewriting
+#   type change blocks every query of both versions for the length of the
+#   rewrite, and the old version may fail on the new type.
 # scope: package
 # custom:
 #   id: migration.column_type

@@ -10,7 +10,9 @@
 #   its table is judged as on an existing table. CONCURRENTLY inside a
 #   transaction block is reported too: PostgreSQL refuses it, so the migration
 #   fails halfway through the rollout. REINDEX CONCURRENTLY needs PostgreSQL
-#   12.
+#   12. High: a non-concurrent build, drop or reindex blocks the writes (a drop
+#   also the reads) of both running versions until it finishes, and CONCURRENTLY
+#   in a transaction fails the migration mid-rollout.
 # scope: package
 # custom:
 #   id: migration.index_concurrently

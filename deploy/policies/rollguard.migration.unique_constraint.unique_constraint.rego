@@ -9,6 +9,8 @@
 #   reported as well; an index built outside the file is trusted. A column added
 #   with an inline UNIQUE or PRIMARY KEY is judged the same way. Tables created
 #   earlier in the same file or in a pending file of the change are not judged.
+#   High: the index build holds an ACCESS EXCLUSIVE lock, blocking every read
+#   and write of both versions until it finishes.
 # scope: package
 # custom:
 #   id: migration.unique_constraint

@@ -4,7 +4,9 @@
 #   A statement the loader could not classify (operation unknown) or a DO block
 #   (procedural code) may take any lock and change any data, and no other
 #   migration policy can judge it. Each one needs a human review before it runs
-#   during a rolling deployment.
+#   during a rolling deployment. Medium because an unjudged statement is an
+#   unknown risk, not a known harm: it asks for a human review, which a waiver
+#   records.
 # scope: package
 # custom:
 #   id: migration.unknown_statement

@@ -7,7 +7,9 @@
 #   an environment without serialising on it (GitHub `concurrency` on the job
 #   or the workflow, GitLab `resource_group`). Environments whose names start
 #   with one of exempt_environment_prefixes (per-branch review apps by
-#   default) are not judged.
+#   default) are not judged. Medium because overlapping deploys need two
+#   pipelines at the same moment, and the damage (an older commit winning) is
+#   undone by the next deploy.
 # scope: package
 # custom:
 #   id: pipeline.concurrency

@@ -9,7 +9,9 @@
 #   `kubectl rollout status` without `--timeout` (or a `timeout` command in
 #   front of it). Without these, a stuck rollout holds the environment until
 #   the CI system's default limit: 6 hours on GitHub, the project's limit
-#   (1 hour by default) on GitLab.
+#   (1 hour by default) on GitLab. Medium because a missing timeout makes a
+#   stuck rollout hang the pipeline until the CI system's limit instead of
+#   failing fast; it does not cause the stuck rollout.
 # scope: package
 # custom:
 #   id: pipeline.deploy_timeout

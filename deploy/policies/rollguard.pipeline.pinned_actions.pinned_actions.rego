@@ -10,6 +10,9 @@
 #   `github/` owners unless trusted_owners lists them — and every job image
 #   (GitHub `container`, GitLab `image`) that has no tag or is tagged `:latest`
 #   and has no digest. Actions in the same repository (`./path`) are not judged.
+#   High: a moved tag runs someone else's code with the pipeline's production
+#   credentials, as in the compromise of tj-actions/changed-files;
+#   trusted_owners exempts owners you trust.
 # scope: package
 # custom:
 #   id: pipeline.pinned_actions

@@ -14,7 +14,9 @@
 #   other than GITHUB_TOKEN (the token's power is its permissions, judged
 #   next), `secrets: inherit`, or token permissions with a `write` scope
 #   (including id-token, which mints cloud credentials) or no `permissions:`
-#   at all (the repository default, which may be write).
+#   at all (the repository default, which may be write). Critical: anyone who
+#   can open a pull request can run code with the repository's secrets or write
+#   token.
 # scope: package
 # custom:
 #   id: pipeline.untrusted_trigger

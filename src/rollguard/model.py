@@ -187,6 +187,11 @@ class Finding:
         """Whether an unexpired waiver silences this finding."""
         return self.waiver is not None and self.waiver.status == "applied"
 
+    def is_about(self, artifact: Artifact) -> bool:
+        """Whether this finding is about `artifact`: by file and resource, since its line is the
+        line of the field it names (`details.path`), not the document's."""
+        return (self.file, self.resource) == (artifact.file, artifact.resource)
+
     def blocks(self, fail_on: Severity) -> bool:
         """Whether this finding alone makes the verdict `fail` at threshold `fail_on`."""
         return self.enforcement == "deny" and not self.waived and (self.error or self.severity >= fail_on)

@@ -646,11 +646,11 @@ def test_report_of_real_gate_decisions(demo_log: tuple[str, Path]) -> None:
     assert effects[("k8s.image_registry", "Deployment")] == "waived"
     assert effects[("k8s.hpa_consistency", "Deployment")] == "waived"
     assert effects[("k8s.network_policy", "Deployment")] == "below threshold"  # WVR-300 had expired
-    assert effects[("k8s.readiness_probe", "Deployment")] == "blocking"
+    assert effects[("k8s.rolling_update", "Deployment")] == "blocking"
     assert effects[("k8s.pdb_coverage", "PodDisruptionBudget")] == "blocking"
     assert effects[("k8s.secret_env", "Deployment")] == "warn"
-    # Both failing prod runs block on the same five findings; the staging run blocks on none.
-    assert t.blocking == 10
+    # Both failing prod runs block on the same four findings; the staging run blocks on none.
+    assert t.blocking == 8
     top = report.top_policies[0]
     assert (top.policy, top.blocking, top.findings, top.decisions) == ("k8s.pdb_coverage", 4, 6, 3)
     assert {w.id: w.state for w in report.waivers} == {
@@ -670,10 +670,10 @@ def test_soc2_change_management_evidence_from_real_decisions(demo_log: tuple[str
     expected_policies = sorted(p.id for p in bundle.policies if "SOC2:CC8.1" in p.controls)
     assert [p.policy for p in cc81.policies] == expected_policies
     by_policy = {p.policy: p for p in cc81.policies}
-    # The clean app (decision 4) passes readiness_probe on its Deployment; the demo's
+    # The clean app (decision 4) passes rolling_update on its Deployment; the demo's
     # Deployment fails it in all three demo runs (staging too: a finding below the threshold
     # is still a finding).
-    assert (by_policy["k8s.readiness_probe"].passes, by_policy["k8s.readiness_probe"].fails) == (1, 3)
+    assert (by_policy["k8s.rolling_update"].passes, by_policy["k8s.rolling_update"].fails) == (1, 3)
     # image_registry is waived on the demo's Deployment: a pass, four times.
     assert (by_policy["k8s.image_registry"].passes, by_policy["k8s.image_registry"].fails) == (4, 0)
     # pdb_coverage fails on the demo's Deployment and its PDB each time, passes on the clean app.
@@ -681,7 +681,7 @@ def test_soc2_change_management_evidence_from_real_decisions(demo_log: tuple[str
     assert cc81.decisions == 4 and cc81.decisions_failed == 3
     assert cc81.passes == sum(p.passes for p in cc81.policies) and cc81.passes > cc81.fails
     failing = {(f.seq, f.policy, f.resource.display()) for f in cc81.failures}
-    assert (2, "k8s.readiness_probe", "Deployment shop/storefront") in failing
+    assert (2, "k8s.rolling_update", "Deployment shop/storefront") in failing
     assert (5, "k8s.pdb_coverage", "PodDisruptionBudget shop/storefront") in failing
     assert not any(f.seq == 4 for f in cc81.failures)
 

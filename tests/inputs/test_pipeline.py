@@ -708,7 +708,8 @@ def test_rollguard_yaml_patterns_reach_the_check(tmp_path: Path) -> None:
     config = tmp_path / "rollguard.yaml"
 
     def check(text: str | None) -> Any:
-        args = ["check", "--format", "json", str(workflow)]
+        # deploy_gate is medium: fail on it so the exit code shows whether the pattern reached it.
+        args = ["check", "--format", "json", "--fail-on", "medium", str(workflow)]
         if text is not None:
             config.write_text(text)
             args[1:1] = ["--config", str(config)]

@@ -60,3 +60,9 @@ def test_scan_coverage_declares_its_low_case() -> None:
     info = load_bundle(POLICIES).by_id()["image.scan_coverage"]
     assert info.severity == Severity.HIGH
     assert dict(info.case_severity) == {"report_without_digest": Severity.LOW}
+
+
+def test_security_context_blocks_only_on_privileged_and_host_namespaces() -> None:
+    info = load_bundle(POLICIES).by_id()["k8s.security_context"]
+    assert info.severity == Severity.MEDIUM  # the hardening settings
+    assert dict(info.case_severity) == {"privileged": Severity.HIGH, "host_namespace": Severity.HIGH}

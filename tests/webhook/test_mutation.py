@@ -100,14 +100,15 @@ def watched_findings(gate: Gate, obj: dict[str, Any]) -> dict[str, list[str]]:
 
 
 # Which watched policies the unmutated workload fails: revision_history passes an unset limit.
+# version_label judges rolled kinds only; an unset progress deadline is the API's 600 s, which passes.
 EXPECTED_BEFORE = {
-    "Deployment": {"k8s.version_label", "k8s.graceful_shutdown", "k8s.progress_deadline"},
+    "Deployment": {"k8s.version_label", "k8s.graceful_shutdown"},
     "StatefulSet": {"k8s.version_label", "k8s.graceful_shutdown"},
     "DaemonSet": {"k8s.version_label", "k8s.graceful_shutdown"},
-    "ReplicaSet": {"k8s.version_label", "k8s.graceful_shutdown"},
-    "Job": {"k8s.version_label"},
-    "CronJob": {"k8s.version_label"},
-    "Pod": {"k8s.version_label", "k8s.graceful_shutdown"},
+    "ReplicaSet": {"k8s.graceful_shutdown"},
+    "Job": set(),
+    "CronJob": set(),
+    "Pod": {"k8s.graceful_shutdown"},
 }
 
 
@@ -238,10 +239,15 @@ def test_version_label_creates_missing_metadata_and_labels() -> None:
 
 def test_version_label_name_comes_from_the_policy_parameters() -> None:
     mutations = MutationSettings.from_config(
-        {"version_label": True}, policy_parameters={"k8s.version_label": {"label": "version"}}
+        {"version_label": True},
+        policy_parameters={"k8s.version_label": {"labels": ["version", "app.kubernetes.io/version"]}},
     )
     labels = patched(workload("Pod"), mutations)["metadata"]["labels"]
     assert labels == {**POD_LABELS, "version": "2.4.1"}
+    # Any one of the policy's labels satisfies it: an object carrying the second gets nothing.
+    pod = workload("Pod")
+    pod["metadata"]["labels"]["app.kubernetes.io/version"] = "2.4.0"
+    assert mutate(pod, mutations) == []
 
 
 def test_null_counts_as_unset() -> None:

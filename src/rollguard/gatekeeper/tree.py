@@ -169,7 +169,7 @@ def example_documents(
             file_name += f"_{i}"
             case = f"{case}-{i}" if case else None
         names.add(file_name)
-        own = [f for f in findings if f.policy == info.id and (f.file, f.line) == (a.file, a.line)]
+        own = [f for f in findings if f.policy == info.id and f.is_about(a)]
         errors = [f for f in own if f.error]
         if errors:
             raise PolicyError(f"{info.id} could not judge {a.resource.display()}: {errors[0].message}", file=a.file)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from rollguard.model import AppliedWaiver, Artifact, Finding, InputProblem
+from rollguard.model import AppliedWaiver, Artifact, Finding, InputProblem, Resource
 from rollguard.policy.config import Waiver
 
 WAIVE_ANNOTATION = "rollguard.io/waive."
@@ -30,7 +30,8 @@ def apply_waivers(
     """
     problems: list[InputProblem] = []
     by_id = {w.id: w for w in waivers}
-    annotated: dict[tuple[str, int, str], Waiver] = {}
+    # By file and resource, not line: a finding is at the line of its field, not of its document.
+    annotated: dict[tuple[str, Resource, str], Waiver] = {}
     for a in artifacts:
         annotations = (a.document.get("metadata") or {}).get("annotations") or {}
         if not isinstance(annotations, dict):
@@ -57,13 +58,13 @@ def apply_waivers(
                     )
                 )
             else:
-                annotated[(a.file, a.line, pid)] = waiver
+                annotated[(a.file, a.resource, pid)] = waiver
     out = []
     for f in findings:
         if f.error:
             out.append(f)
             continue
-        waiver = annotated.get((f.file or "", f.line or 0, f.policy)) or next(
+        waiver = annotated.get((f.file or "", f.resource, f.policy)) or next(
             (w for w in waivers if w.matches(f.policy, f.resource, environment=environment)),
             None,
         )

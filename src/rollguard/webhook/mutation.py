@@ -41,7 +41,7 @@ class MutationSettings:
     progress_deadline_seconds: int = 600
     # Read from the validation policies' parameters, so that a mutated object passes them.
     drain_seconds: int = DEFAULT_DRAIN_SECONDS
-    version_label_name: str = VERSION_LABEL
+    version_labels: tuple[str, ...] = (VERSION_LABEL,)  # k8s.version_label's `labels`: any one satisfies it
 
     @property
     def enabled(self) -> bool:
@@ -58,14 +58,15 @@ class MutationSettings:
         """Settings from rollguard.yaml's `admission.mutations` (null or absent turns a mutation off).
 
         `policy_parameters` (policy id → parameters, as the gate resolved them) supplies
-        k8s.graceful_shutdown's drain_seconds and k8s.version_label's label, and bounds the
+        k8s.graceful_shutdown's drain_seconds and k8s.version_label's labels, and bounds the
         filled-in values by k8s.revision_history's min_revisions and k8s.progress_deadline's
         max_seconds: a mutation must not write a value its own policy then reports.
         """
         raw = raw or {}
         params = policy_parameters or {}
         drain = _parameter(params, "k8s.graceful_shutdown", "drain_seconds")
-        label = (params.get("k8s.version_label") or {}).get("label")
+        listed = (params.get("k8s.version_label") or {}).get("labels")
+        labels = tuple(x for x in listed if isinstance(x, str) and x) if isinstance(listed, list) else ()
         prestop = raw.get("prestop_sleep") or {}
         if not isinstance(prestop, Mapping):
             raise ConfigError(f"{CONFIG_KEY}.prestop_sleep: expected an object with `enabled` and `seconds`")
@@ -93,7 +94,7 @@ class MutationSettings:
             progress_deadline=deadline is not None,
             progress_deadline_seconds=deadline if deadline is not None else cls.progress_deadline_seconds,
             drain_seconds=drain if drain is not None else DEFAULT_DRAIN_SECONDS,
-            version_label_name=label if isinstance(label, str) and label else VERSION_LABEL,
+            version_labels=labels or (VERSION_LABEL,),
         )
 
 
@@ -183,8 +184,9 @@ def _add_version_label(template: dict[str, Any], settings: MutationSettings) -> 
     if metadata.get("labels") is None:
         metadata["labels"] = {}
     labels = metadata["labels"]
-    if isinstance(labels, dict) and labels.get(settings.version_label_name) is None:
-        labels[settings.version_label_name] = tag
+    # Any of the policy's labels satisfies it: add the first only when none is set.
+    if isinstance(labels, dict) and all(labels.get(name) is None for name in settings.version_labels):
+        labels[settings.version_labels[0]] = tag
 
 
 def _add_prestop_sleep(pod_spec: dict[str, Any], settings: MutationSettings) -> None:

@@ -11,7 +11,9 @@
 #   Argo Rollout or DeploymentConfig with a container image); each finding
 #   points at the statement. Statements on tables created earlier in the same
 #   file or in a pending file of the change are not judged. A contract-phase
-#   file without such a statement is reported at its first DDL statement.
+#   file without such a statement is reported at its first DDL statement. High:
+#   old pods still use what the statement removes or renames while the rollout
+#   replaces them, and a rollback cannot bring dropped data back.
 # scope: package
 # custom:
 #   id: changeset.contract_with_rollout

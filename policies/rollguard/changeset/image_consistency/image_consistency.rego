@@ -9,16 +9,21 @@
 #   inventory, in every namespace. Images are compared by repository (registry
 #   and path, Docker Hub names normalised); the version of a reference is its
 #   digest when it has one, else its tag (`latest` when none), so `app:1.4` and
-#   `app:1.4@sha256:...` differ too. Init and ephemeral containers count.
+#   `app:1.4@sha256:...` differ too. Init and ephemeral containers count. Medium
+#   because two versions of one image are sometimes intended (a canary, a worker
+#   kept on an older release), and nothing breaks until the untested combination
+#   misbehaves.
 # scope: package
 # custom:
 #   id: changeset.image_consistency
 #   severity: medium
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
 #   remediation: >-
-#     Promote the release as a whole: set the image version in one place (a
-#     Helm value, a kustomize `images:` entry) used by every workload, or waive
-#     the finding when two versions of the image are meant to run side by side.
+#     Promote the release as a whole, so {{ image }} runs at one version (here
+#     {{ versions }}, elsewhere {{ other_versions }}): set the image version in
+#     one place (a Helm value, a kustomize `images:` entry) used by every
+#     workload, or waive the finding when two versions of the image are meant
+#     to run side by side.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig, Job, CronJob]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig, Job, CronJob]}
@@ -105,12 +110,19 @@ violation contains {"msg": msg, "details": d} if {
 		"others": [{"workload": x[0], "container": x[1], "version": x[2]} |
 			some x in sort({[o.workload, o.container, o.version] | some o in others})
 		],
+		"path": image_path({m.container | some m in own; m.repository == repo}),
 	}
 	msg := sprintf(
 		"image %s runs at %s here but at %s in %s: a half-promoted release",
 		[repo, concat(", ", here), concat(", ", there), concat(", ", sort({o.workload | some o in others}))],
 	)
 }
+
+# Where the image is in the first (by name) of the containers `names` that run it; the pod
+# spec when none of them has a name.
+image_path(names) := p if {
+	p := k8s.container_field_path({"name": min({n | some n in names; n != ""})}, "image")
+} else := k8s.obj_pod_spec_path
 
 # Images of the other workloads of the inventory whose repository the object under review
 # runs too; a cheap text test skips the parse for the rest.

@@ -19,6 +19,7 @@ test_one_image_at_two_versions_is_reported if {
 			"versions": ["1.4.0"],
 			"other_versions": ["1.3.2"],
 			"others": [{"workload": "Deployment shop/worker", "container": "app", "version": "1.3.2"}],
+			"path": "spec.template.spec.containers[0].image",
 		},
 	}}
 }
@@ -35,6 +36,7 @@ test_every_namespace_and_digest_counts if {
 				{"workload": "Deployment shop/worker", "container": "app", "version": "1.3.2"},
 				{"workload": "Job ops/report", "container": "app", "version": "sha256:abc"},
 			],
+			"path": "spec.template.spec.containers[0].image",
 		},
 	}}
 }
@@ -52,6 +54,20 @@ test_docker_hub_names_are_normalised if {
 	untagged := c.deployment("shop", "c", "nginx")
 	w := image_consistency.violation with input as testing.create_review(untagged, {}) with data.inventory as testing.inventory([a, untagged])
 	{x.details.versions | some x in w} == {["latest"]}
+}
+
+test_the_path_names_the_first_container_running_the_image if {
+	two := json.patch(api, [
+		{"op": "add", "path": "/spec/template/spec/initContainers", "value": [{"name": "migrate", "image": "registry.example.com/shop/api:1.4.0"}]},
+		{"op": "add", "path": "/spec/template/spec/containers/-", "value": {"image": "registry.example.com/shop/api:1.4.0"}},
+	])
+	v := image_consistency.violation with input as testing.create_review(two, {}) with data.inventory as testing.inventory([two, worker])
+	{x.details.path | some x in v} == {"spec.template.spec.containers[0].image"}
+
+	# A container without a name cannot be looked up: the pod spec is named instead.
+	unnamed := json.patch(api, [{"op": "remove", "path": "/spec/template/spec/containers/0/name"}])
+	w := image_consistency.violation with input as testing.create_review(unnamed, {}) with data.inventory as testing.inventory([unnamed, worker])
+	{x.details.path | some x in w} == {"spec.template.spec"}
 }
 
 test_the_object_itself_and_other_images_do_not_count if {

@@ -10,7 +10,10 @@
 #   labels (on the object or its pod template) may differ by at most
 #   max_minor_skew minor versions, and not in their major version. Versions
 #   are read as `v1.2.3`, `1.2.3`, `1.2` with an optional pre-release or build
-#   suffix; other versions (`latest`, dates, commit ids) are not judged.
+#   suffix; other versions (`latest`, dates, commit ids) are not judged. Medium
+#   because many services tolerate a wider skew by design (raise
+#   max_minor_skew), and a skew breaks nothing until two versions disagree on an
+#   interface.
 # scope: package
 # custom:
 #   id: changeset.version_skew
@@ -19,6 +22,16 @@
 #   remediation: >-
 #     Roll the lagging workloads forward in the same change, or raise
 #     max_minor_skew when the service is built to tolerate a wider skew.
+#   case_remediation:
+#     major_skew: >-
+#       Bring every workload of {{ service }} to one major version ({{ version }}
+#       here, {{ other_version }} in {{ other }}): roll the lagging one forward
+#       in the same change.
+#     minor_skew: >-
+#       Roll the lagging workload of {{ service }} forward in the same change
+#       ({{ version }} here, {{ other_version }} in {{ other }}), or raise
+#       max_minor_skew (now {{ max_minor_skew }}) when the service is built to
+#       tolerate a wider skew.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [Deployment, StatefulSet, DaemonSet, Rollout, DeploymentConfig]}
@@ -62,6 +75,13 @@ own_version := own_labels[version_label]
 
 own_semver := changeset.semver(own_version)
 
+# Where the version label is: the object's own labels win over its pod template's.
+version_path := sprintf(`metadata.labels["%s"]`, [version_label]) if {
+	labels := k8s.obj.metadata.labels
+	is_object(labels)
+	labels[version_label]
+} else := sprintf(`%s.labels["%s"]`, [k8s.obj_pod_metadata_path, version_label])
+
 # The other workloads of the service with a readable version.
 peers contains {"workload": changeset.display(w), "version": v, "semver": sv} if {
 	is_string(service)
@@ -76,7 +96,14 @@ peers contains {"workload": changeset.display(w), "version": v, "semver": sv} if
 violation contains {"msg": msg, "details": d} if {
 	some p in peers
 	p.semver.major != own_semver.major
-	d := {"service": service, "version": own_version, "other": p.workload, "other_version": p.version}
+	d := {
+		"service": service,
+		"version": own_version,
+		"other": p.workload,
+		"other_version": p.version,
+		"case": "major_skew",
+		"path": version_path,
+	}
 	msg := sprintf(
 		"runs %s %s while %s runs %s: the major versions differ",
 		[service, own_version, p.workload, p.version],
@@ -95,6 +122,8 @@ violation contains {"msg": msg, "details": d} if {
 		"other_version": p.version,
 		"minor_skew": skew,
 		"max_minor_skew": max_skew,
+		"case": "minor_skew",
+		"path": version_path,
 	}
 	msg := sprintf(
 		"runs %s %s while %s runs %s: %d minor versions apart, more than the %v allowed",

@@ -23,6 +23,8 @@ test_minor_skew_above_the_limit_is_reported if {
 			"other_version": "v2.1.0",
 			"minor_skew": 3,
 			"max_minor_skew": 1,
+			"case": "minor_skew",
+			"path": `metadata.labels["app.kubernetes.io/version"]`,
 		},
 	}}
 }
@@ -32,8 +34,22 @@ test_major_difference_is_reported if {
 	v := version_skew.violation with input as testing.create_review(api, {}) with data.inventory as testing.inventory([api, next])
 	v == {{
 		"msg": "runs checkout 2.4.1 while Deployment eu/checkout-api runs 3.0: the major versions differ",
-		"details": {"service": "checkout", "version": "2.4.1", "other": "Deployment eu/checkout-api", "other_version": "3.0"},
+		"details": {
+			"service": "checkout",
+			"version": "2.4.1",
+			"other": "Deployment eu/checkout-api",
+			"other_version": "3.0",
+			"case": "major_skew",
+			"path": `metadata.labels["app.kubernetes.io/version"]`,
+		},
 	}}
+}
+
+test_a_version_on_the_pod_template_only_is_named_there if {
+	template_only := json.patch(api, [{"op": "replace", "path": "/metadata/labels", "value": {"app.kubernetes.io/name": "checkout"}}])
+	old := service("shop", "checkout-worker", "v2.1.0")
+	v := version_skew.violation with input as testing.create_review(template_only, {}) with data.inventory as testing.inventory([template_only, old])
+	{x.details.path | some x in v} == {`spec.template.metadata.labels["app.kubernetes.io/version"]`}
 }
 
 test_skew_within_the_limit_passes if {

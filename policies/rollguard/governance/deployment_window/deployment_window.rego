@@ -8,7 +8,9 @@
 #   reports a change inside a freeze, and a change outside every window. An
 #   environment without windows is always open. rollguard works out in which
 #   UTC intervals each window is open (daylight saving included); the policy
-#   only compares the decision time with them.
+#   only compares the decision time with them. High: windows and freezes are
+#   rules the team configured for the environment, and a deploy outside them is
+#   exactly what they forbid.
 # scope: package
 # custom:
 #   id: governance.deployment_window

@@ -10,7 +10,9 @@
 #   promotion cannot be proven; switch require_digest off to leave those to
 #   k8s.image_pinning), and, when no store was given, that promotion cannot be
 #   verified. The first environment of the path, and an environment not on
-#   it, are not judged.
+#   it, are not judged. High: a configured promotion path is only a control if
+#   an image that skipped the previous environment, or whose promotion cannot be
+#   proven, is stopped.
 # scope: package
 # custom:
 #   id: governance.promotion

@@ -16,7 +16,9 @@
 #   once, on the report, at low severity (case report_without_digest) instead of
 #   the findings above. Applies only when the change contains at least one scan
 #   report, or when require_scans is true, so checks of plain manifests are
-#   unaffected.
+#   unaffected. High: an image without a report of its own bytes bypasses the
+#   vulnerability gate entirely; the unmatchable report is low because its
+#   vulnerabilities are still judged.
 # scope: package
 # custom:
 #   id: image.scan_coverage
@@ -30,6 +32,19 @@
 #     manifests. Pin workloads by digest so the report and the running image are
 #     provably the same; when the report is of another build, rescan the image
 #     you are deploying.
+#   case_remediation:
+#     unscanned: >-
+#       Scan {{ image }} as deployed and pass the report with the manifests:
+#       `rollguard scan {{ image }} --output-dir scans/` (or `rollguard check
+#       --scan-images`); pin it by digest so the report and the running image
+#       are provably the same.
+#     report_not_deployed: >-
+#       Scan the images this change deploys ({{ deployed }}) and pass those
+#       reports, or leave the report of {{ image }} out of the change.
+#     report_without_digest: >-
+#       Scan the pushed image by its digest (`rollguard scan
+#       IMAGE@sha256:...`), so the report names the digest that {{ pinned }}
+#       deploy.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Job, CronJob, Pod, ReplicaSet, ImageScan]
 #   parameters:
 #     type: object
@@ -62,7 +77,14 @@ violation contains {"msg": msg, "details": d} if {
 	not scan.covered(e.ref)
 	not undigested_report_of(e.ref)
 	scanned := same_repository(e.ref)
-	d := {"container": e.container.name, "image": e.container.image, "digest": or_null(e.ref.digest), "scanned": scanned}
+	d := {
+		"container": e.container.name,
+		"image": e.container.image,
+		"digest": or_null(e.ref.digest),
+		"scanned": scanned,
+		"case": "unscanned",
+		"path": k8s.container_field_path(e.container, "image"),
+	}
 	msg := uncovered_message(e, scanned)
 }
 
@@ -74,7 +96,12 @@ violation contains {"msg": msg, "details": d} if {
 	not deploys(input.artifact)
 	count(unmatched_pinned(input.artifact)) == 0
 	deployed := sort(scan.deployed_images)
-	d := {"image": scan.display(input.artifact), "digests": scan.image_list(input.artifact, "digests"), "deployed": deployed}
+	d := {
+		"case": "report_not_deployed",
+		"image": scan.display(input.artifact),
+		"digests": scan.image_list(input.artifact, "digests"),
+		"deployed": deployed,
+	}
 	msg := sprintf("the scan report of %s matches no image deployed by this change (deployed: %s); scan the images you deploy", [
 		scan.display(input.artifact), concat(", ", deployed),
 	])

@@ -51,7 +51,7 @@ test_other_digest_is_reported if {
 	img := concat("@", [repo, d2])
 	workload([img], [report(["1.0"], [d1])], off) == {{
 		"msg": sprintf("container \"c0\" image %q is pinned to %s, but the change's scan reports of that repository are of other digests (%s, %s); scan the deployed digest", [img, d2, concat(":", [repo, "1.0"]), concat("@", [repo, d1])]),
-		"details": {"container": "c0", "image": img, "digest": d2, "scanned": [concat(":", [repo, "1.0"]), concat("@", [repo, d1])]},
+		"details": {"container": "c0", "image": img, "digest": d2, "scanned": [concat(":", [repo, "1.0"]), concat("@", [repo, d1])], "case": "unscanned", "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -64,7 +64,7 @@ test_other_tag_is_reported if {
 	img := concat(":", [repo, "1.1"])
 	workload([img], [report(["1.0"], [])], off) == {{
 		"msg": sprintf("container \"c0\" image %q has no scan report for its tag; the change's scan reports of that repository are of %s", [img, concat(":", [repo, "1.0"])]),
-		"details": {"container": "c0", "image": img, "digest": null, "scanned": [concat(":", [repo, "1.0"])]},
+		"details": {"container": "c0", "image": img, "digest": null, "scanned": [concat(":", [repo, "1.0"])], "case": "unscanned", "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -72,7 +72,7 @@ test_unscanned_sidecar_is_reported if {
 	v := workload([concat(":", [repo, "1.0"]), "docker.io/envoyproxy/envoy:v1.30.1"], [report(["1.0"], [d1])], off)
 	v == {{
 		"msg": "container \"c1\" image \"docker.io/envoyproxy/envoy:v1.30.1\" has no scan report in this change; scan it and pass the report",
-		"details": {"container": "c1", "image": "docker.io/envoyproxy/envoy:v1.30.1", "digest": null, "scanned": []},
+		"details": {"container": "c1", "image": "docker.io/envoyproxy/envoy:v1.30.1", "digest": null, "scanned": [], "case": "unscanned", "path": "spec.template.spec.containers[1].image"},
 	}}
 }
 
@@ -91,7 +91,7 @@ test_report_of_an_undeployed_image_is_reported if {
 	r := report(["1.0"], [d1])
 	scan_side(r, ["registry.example.com/shop/web:2.0"]) == {{
 		"msg": "the scan report of registry.example.com/shop/app:1.0 matches no image deployed by this change (deployed: registry.example.com/shop/web:2.0); scan the images you deploy",
-		"details": {"image": "registry.example.com/shop/app:1.0", "digests": [d1], "deployed": ["registry.example.com/shop/web:2.0"]},
+		"details": {"case": "report_not_deployed", "image": "registry.example.com/shop/app:1.0", "digests": [d1], "deployed": ["registry.example.com/shop/web:2.0"]},
 	}}
 }
 

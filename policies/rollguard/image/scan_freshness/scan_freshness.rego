@@ -6,7 +6,9 @@
 #   written (CreatedAt) at most max_age_hours (default 24) before the decision
 #   time; a report without CreatedAt has an unknown age and is reported too. The
 #   decision time is rollguard's (`--now`, default the current time), so the
-#   same inputs always give the same answer.
+#   same inputs always give the same answer. Medium because an old report is
+#   still evidence, only incomplete: it misses vulnerabilities published since,
+#   which the next scan catches.
 # scope: package
 # custom:
 #   id: image.scan_freshness

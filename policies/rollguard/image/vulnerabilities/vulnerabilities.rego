@@ -9,7 +9,10 @@
 #   unless block_unfixed is true: then they are reported here. A vulnerability
 #   covered by an unexpired vulnerability exception (rollguard.yaml
 #   `vulnerability_exceptions`, with a reason) for the scanned image is skipped.
-#   Each finding points at the vulnerability's line in the report.
+#   Each finding points at the vulnerability's line in the report. High: a
+#   serious vulnerability with a published fix is a known, patchable weakness
+#   rolled onto every new pod; max_severity CRITICAL narrows the gate to the
+#   worst.
 # scope: package
 # custom:
 #   id: image.vulnerabilities

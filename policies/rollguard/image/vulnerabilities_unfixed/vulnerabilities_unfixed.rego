@@ -9,7 +9,10 @@
 #   default fail_on — so the team tracks it and redeploys once a fix ships. With
 #   block_unfixed true, image.vulnerabilities reports these instead (at its own
 #   severity) and this policy stays silent. Vulnerabilities covered by an
-#   unexpired vulnerability exception with a reason are skipped.
+#   unexpired vulnerability exception with a reason are skipped. Low because
+#   nothing in the image can be upgraded yet, so blocking would stop every
+#   release of the image with no fix to make; block_unfixed makes these
+#   blocking.
 # scope: package
 # custom:
 #   id: image.vulnerabilities_unfixed

@@ -17,19 +17,22 @@
 #   admitted) are not judged; other controllers that create workloads, such as
 #   Argo Rollouts, need an entry in allowed_users. The command line judges files
 #   as user rollguard-cli. Covers Deployments, StatefulSets, DaemonSets,
-#   ReplicaSets, Jobs, CronJobs and bare Pods.
+#   ReplicaSets, Jobs, CronJobs and bare Pods. High: a deploy to a high-risk
+#   namespace by an identity outside the approved ones bypasses separation of
+#   duties, and nothing is restricted until allowed_users or allowed_groups is
+#   configured.
 # scope: package
 # custom:
 #   id: k8s.deploy_permissions
 #   severity: high
 #   controls: ["SOC2:CC6.1", "SOC2:CC8.1", "ISO27001:A.8.2", "ISO27001:A.8.32", "NIST-800-53:AC-3", "NIST-800-53:CM-5", "PCI-DSS:6.5.1"]
 #   remediation: >-
-#     Deploy to the namespace through the approved path (the release pipeline or
-#     GitOps controller whose identity is in allowed_users or allowed_groups).
-#     If the requester should be allowed, add the user to allowed_users or one of
-#     its groups to allowed_groups; if the namespace is not high risk, correct
-#     its rollguard.io/risk or rollguard.io/environment label or
-#     high_risk_namespaces.
+#     Deploy to namespace {{ namespace }} through the approved path (the release
+#     pipeline or GitOps controller whose identity is in allowed_users or
+#     allowed_groups). If the requester should be allowed, add the user to
+#     allowed_users or one of its groups to allowed_groups; if {{ namespace }}
+#     is not high risk ({{ reason }}), correct its rollguard.io/risk or
+#     rollguard.io/environment label or high_risk_namespaces.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [Namespace]}
@@ -101,6 +104,9 @@ violation contains {"msg": msg, "details": details} if {
 		"operation": operation,
 		"namespace": k8s.namespace,
 		"reason": reason,
+		# The namespace makes the deploy a restricted one; when the manifest names none, the
+		# line of its metadata.
+		"path": "metadata.namespace",
 	}
 	msg := sprintf(
 		"%s may not %s %s: namespace %q is high risk (%s) and only allowed_users or allowed_groups may deploy there",

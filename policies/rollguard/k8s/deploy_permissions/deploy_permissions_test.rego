@@ -52,6 +52,7 @@ test_unlisted_user_in_high_risk_namespace_is_reported if {
 			"operation": "CREATE",
 			"namespace": "payments",
 			"reason": `label rollguard.io/risk is "high"`,
+			"path": "metadata.namespace",
 		},
 	}}
 }
@@ -77,6 +78,7 @@ test_update_is_reported if {
 			"operation": "UPDATE",
 			"namespace": "payments",
 			"reason": `label rollguard.io/risk is "high"`,
+			"path": "metadata.namespace",
 		},
 	}}
 }
@@ -146,6 +148,7 @@ test_namespace_name_pattern_is_reported_without_inventory if {
 			"operation": "CREATE",
 			"namespace": "prod-eu",
 			"reason": `name matches "prod-*" in high_risk_namespaces`,
+			"path": "metadata.namespace",
 		},
 	}}
 }
@@ -229,6 +232,7 @@ test_unidentified_user_is_reported if {
 			"operation": "CREATE",
 			"namespace": "payments",
 			"reason": `label rollguard.io/risk is "high"`,
+			"path": "metadata.namespace",
 		},
 	}}
 }

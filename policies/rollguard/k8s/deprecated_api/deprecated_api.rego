@@ -23,7 +23,10 @@
 #   VolumeAttachment, CSIStorageCapacity, CertificateSigningRequest,
 #   TokenReview and the SubjectAccessReviews) are in the table but not judged:
 #   routing them through the admission webhook would put API server start-up,
-#   node heartbeats, endpoints and authentication on its failure path.
+#   node heartbeats, endpoints and authentication on its failure path. High: the
+#   API server refuses the manifest, so the release fails part-way at the apply
+#   step; a removal announced for a later release is low, a warning to migrate
+#   before the upgrade.
 # scope: package
 # custom:
 #   id: k8s.deprecated_api
@@ -31,8 +34,9 @@
 #   case_severity: {removal_scheduled: low}
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3", "NIST-800-53:SA-22", "PCI-DSS:6.5.1"]
 #   remediation: >-
-#     Change apiVersion to the replacement named in the finding (for example
-#     apps/v1, networking.k8s.io/v1, policy/v1, autoscaling/v2, batch/v1,
+#     Change the apiVersion of the {{ kind }} from {{ apiVersion }} to the
+#     replacement named in the finding (for example apps/v1,
+#     networking.k8s.io/v1, policy/v1, autoscaling/v2, batch/v1,
 #     rbac.authorization.k8s.io/v1, apiextensions.k8s.io/v1 or
 #     flowcontrol.apiserver.k8s.io/v1) and adapt the fields that changed with
 #     it (apps/v1 requires spec.selector; Ingress v1 uses pathType and
@@ -40,6 +44,13 @@
 #     `kubectl convert` helps. PodSecurityPolicy has no replacement API: use
 #     Pod Security Admission namespace labels instead. Set kubernetes_version
 #     to the release the cluster runs or is about to be upgraded to.
+#   case_remediation:
+#     removal_scheduled: >-
+#       Before the cluster is upgraded to Kubernetes {{ removed_in }}, change the
+#       apiVersion of the {{ kind }} from {{ apiVersion }} to the replacement
+#       named in the finding and adapt the fields that changed with it
+#       (`kubectl convert` helps); PodSecurityPolicy has no replacement API, so
+#       move to Pod Security Admission namespace labels instead.
 #   applies_to: [Deployment, DaemonSet, ReplicaSet, StatefulSet, CronJob, Ingress, IngressClass, NetworkPolicy, PodSecurityPolicy, PodDisruptionBudget, HorizontalPodAutoscaler, RuntimeClass, FlowSchema, PriorityLevelConfiguration, MutatingWebhookConfiguration, ValidatingWebhookConfiguration, CustomResourceDefinition, ClusterRole, ClusterRoleBinding, Role, RoleBinding, PriorityClass, StorageClass, CSIDriver]
 #   parameters:
 #     type: object
@@ -158,6 +169,7 @@ violation contains {"msg": msg, "details": d} if {
 		"removed_in": entry.removed_in,
 		"kubernetes_version": target_version,
 		"case": status(entry),
+		"path": "apiVersion",
 	}
 	msg := sprintf("%s %s %s; %s", [api_version, k8s.kind, removal_text(entry), advice(replacement)])
 }

@@ -22,7 +22,7 @@ test_extensions_deployment_is_reported if {
 		"msg": "extensions/v1beta1 Deployment was removed in Kubernetes 1.16; use apps/v1",
 		"details": {
 			"apiVersion": "extensions/v1beta1", "kind": "Deployment", "replacement": "apps/v1", "replacement_since": "1.9",
-			"removed_in": "1.16", "kubernetes_version": "1.32", "case": "removed",
+			"removed_in": "1.16", "kubernetes_version": "1.32", "case": "removed", "path": "apiVersion",
 		},
 	}}
 }
@@ -33,7 +33,7 @@ test_ingress_betas_removed_in_1_22 if {
 			"msg": sprintf("%s Ingress was removed in Kubernetes 1.22; use networking.k8s.io/v1", [api]),
 			"details": {
 				"apiVersion": api, "kind": "Ingress", "replacement": "networking.k8s.io/v1", "replacement_since": "1.19",
-				"removed_in": "1.22", "kubernetes_version": "1.32", "case": "removed",
+				"removed_in": "1.22", "kubernetes_version": "1.32", "case": "removed", "path": "apiVersion",
 			},
 		}}
 	}
@@ -45,7 +45,7 @@ test_pod_security_policy_has_no_replacement if {
 		"msg": "policy/v1beta1 PodSecurityPolicy was removed in Kubernetes 1.25; PodSecurityPolicy has no replacement API: use Pod Security Admission",
 		"details": {
 			"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy", "replacement": null, "replacement_since": null,
-			"removed_in": "1.25", "kubernetes_version": "1.32", "case": "removed",
+			"removed_in": "1.25", "kubernetes_version": "1.32", "case": "removed", "path": "apiVersion",
 		},
 	}}
 
@@ -61,7 +61,7 @@ test_hpa_betas if {
 		"msg": "autoscaling/v2beta2 HorizontalPodAutoscaler was removed in Kubernetes 1.26; use autoscaling/v2",
 		"details": {
 			"apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler", "replacement": "autoscaling/v2", "replacement_since": "1.23",
-			"removed_in": "1.26", "kubernetes_version": "1.32", "case": "removed",
+			"removed_in": "1.26", "kubernetes_version": "1.32", "case": "removed", "path": "apiVersion",
 		},
 	}}
 }
@@ -110,7 +110,7 @@ test_table_rows if {
 			"msg": sprintf("%s %s was removed in Kubernetes %s; use %s", c),
 			"details": {
 				"apiVersion": c[0], "kind": c[1], "replacement": c[3], "replacement_since": replacement_since(c[1], c[3]),
-				"removed_in": c[2], "kubernetes_version": "1.32", "case": "removed",
+				"removed_in": c[2], "kubernetes_version": "1.32", "case": "removed", "path": "apiVersion",
 			},
 		}}
 	}
@@ -134,7 +134,7 @@ test_removal_after_the_target_version_is_reported_with_its_release if {
 		"msg": "flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema will be removed in Kubernetes 1.32 (kubernetes_version is 1.29); use flowcontrol.apiserver.k8s.io/v1",
 		"details": {
 			"apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3", "kind": "FlowSchema", "replacement": "flowcontrol.apiserver.k8s.io/v1",
-			"replacement_since": "1.29", "removed_in": "1.32", "kubernetes_version": "1.29", "case": "removal_scheduled",
+			"replacement_since": "1.29", "removed_in": "1.32", "kubernetes_version": "1.29", "case": "removal_scheduled", "path": "apiVersion",
 		},
 	}}
 

@@ -7,13 +7,23 @@
 #   stopping. A preStop hook (usually a short sleep) delays SIGTERM until the
 #   endpoint is gone; the termination grace period must then cover that sleep
 #   plus the time to drain in-flight requests, or the kubelet kills the pod
-#   mid-request. Reported: a container with ports, in a pod selected by a
-#   Service of the same namespace (from the change or the cluster), without a
-#   preStop hook; and a terminationGracePeriodSeconds (default 30) shorter than
-#   a container's preStop sleep (`sleep N` as an exec command, directly or in
-#   `sh -c`, or lifecycle.preStop.sleep.seconds) plus drain_seconds. Covers Pods,
-#   Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
-#   Argo Rollouts and DeploymentConfigs.
+#   mid-request. Reported, for serving containers (`serving` ports_or_service,
+#   the default: a container that declares a port, except in a bare Pod, or one
+#   a Service sends traffic to by the port name or number its targetPort names,
+#   a port-less container counting when that number is declared by no
+#   container): a serving container without a preStop hook in a pod selected
+#   by a Service of the same namespace (from the change or the cluster); and a
+#   terminationGracePeriodSeconds (default 30) shorter than a serving
+#   container's preStop sleep (`sleep N` as an exec command, directly or in
+#   `sh -c`, or lifecycle.preStop.sleep.seconds) plus drain_seconds. Left
+#   alone: pods no Service selects (nothing removes them from endpoints, so
+#   there is no race to wait out), containers beside the serving one that
+#   declare no port and receive no Service traffic (log shippers, queue
+#   consumers), and their preStop sleeps, which drain no requests. `serving:
+#   all` judges every container. Covers Pods, Deployments, StatefulSets,
+#   DaemonSets, ReplicaSets, ReplicationControllers, Argo Rollouts and
+#   DeploymentConfigs. Medium severity: the loss is the requests in flight
+#   during each pod's termination, not an outage.
 # scope: package
 # custom:
 #   id: k8s.graceful_shutdown
@@ -24,6 +34,20 @@
 #     removal, for example `lifecycle.preStop.sleep.seconds: 10` (Kubernetes
 #     1.30+) or `exec: {command: ["sleep", "10"]}`, and set
 #     terminationGracePeriodSeconds to at least that sleep plus drain_seconds.
+#   case_remediation:
+#     no_prestop: >-
+#       Give container {{ container }} a preStop hook that waits until the
+#       pod is out of the endpoints of the Services selecting it
+#       ({{ services }}), for example `lifecycle.preStop.sleep.seconds: 10`
+#       (Kubernetes 1.30+) or `exec: {command: ["sleep", "10"]}`, and keep
+#       terminationGracePeriodSeconds at least that sleep plus
+#       {{ drain_seconds }}s to drain.
+#     short_grace_period: >-
+#       Set terminationGracePeriodSeconds (now
+#       {{ termination_grace_period_seconds }}) to at least
+#       {{ required_seconds }}: the {{ prestop_sleep_seconds }}s preStop sleep of
+#       container {{ container }} plus {{ drain_seconds }}s to drain. Or shorten
+#       that sleep, if the endpoints drop the pod sooner.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {"*": [Service]}
@@ -36,6 +60,14 @@
 #         minimum: 0
 #         default: 15
 #         description: Seconds a container needs after SIGTERM to finish in-flight requests.
+#       serving:
+#         type: string
+#         enum: [ports_or_service, all]
+#         default: ports_or_service
+#         description: >-
+#           Which containers are judged: ports_or_service (those that declare a
+#           port, in a workload other than a bare Pod, or that a Service selecting
+#           the pod routes to) or all (every container).
 #   example_allowed: |
 #     terminationGracePeriodSeconds: 45
 #     containers:
@@ -56,12 +88,17 @@ package rollguard.k8s.graceful_shutdown
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"container": c.name, "services": services}} if {
+violation contains {"msg": msg, "details": details} if {
 	count(services) > 0
-	some c in pod_containers
-	is_array(c.ports)
-	count(c.ports) > 0
+	some c in judged_containers
 	not has_prestop(c)
+	details := {
+		"container": c.name,
+		"services": service_names,
+		"drain_seconds": drain_seconds,
+		"case": "no_prestop",
+		"path": k8s.container_field_path(c, "lifecycle.preStop"),
+	}
 	msg := sprintf(
 		"container %q has no preStop hook but its pod is an endpoint of %s: it gets SIGTERM while still receiving traffic",
 		[c.name, services_text],
@@ -69,7 +106,7 @@ violation contains {"msg": msg, "details": {"container": c.name, "services": ser
 }
 
 violation contains {"msg": msg, "details": details} if {
-	some c in pod_containers
+	some c in judged_containers
 	sleep_seconds := prestop_sleep(c)
 	required := sleep_seconds + drain_seconds
 	grace_period < required
@@ -79,6 +116,8 @@ violation contains {"msg": msg, "details": details} if {
 		"prestop_sleep_seconds": sleep_seconds,
 		"drain_seconds": drain_seconds,
 		"required_seconds": required,
+		"case": "short_grace_period",
+		"path": sprintf("%s.terminationGracePeriodSeconds", [k8s.obj_pod_spec_path]),
 	}
 	msg := sprintf(
 		"terminationGracePeriodSeconds is %v, shorter than the %vs preStop sleep of container %q plus %vs to drain (%vs): the pod is killed mid-request",
@@ -91,18 +130,24 @@ drain_seconds := n if {
 	is_number(n)
 } else := 15
 
-pod_containers := k8s.obj_containers if is_array(k8s.obj_pod_spec.containers)
+# The containers judged (`serving`); none when the pod spec has no container list.
+judged_containers := k8s.obj_containers if {
+	is_array(k8s.obj_pod_spec.containers)
+	input.parameters.serving == "all"
+} else := [c |
+	is_array(k8s.obj_pod_spec.containers)
+	some c in k8s.obj_containers
+	k8s.serving_container(c, k8s.kind, k8s.obj_containers, services)
+]
 
-# Names of the Services of the namespace whose selector picks the pods.
-services := sort([svc_name |
-	some svc in k8s.selector_candidates(k8s.namespace, "Service", k8s.obj_pod_labels)
-	k8s.map_selector_matches(svc.spec.selector, k8s.obj_pod_labels)
-	svc_name := svc.metadata.name
-])
+# The Services of the namespace whose selector picks the pods, and their names.
+services := k8s.pod_services(k8s.selector_candidates(k8s.namespace, "Service", k8s.obj_pod_labels), k8s.obj_pod_labels)
 
-services_text := sprintf("Service %q", [services[0]]) if {
-	count(services) == 1
-} else := sprintf("Services %s", [concat(", ", [sprintf("%q", [s]) | some s in services])])
+service_names := [svc.metadata.name | some svc in services]
+
+services_text := sprintf("Service %q", [service_names[0]]) if {
+	count(service_names) == 1
+} else := sprintf("Services %s", [concat(", ", [sprintf("%q", [s]) | some s in service_names])])
 
 has_prestop(c) if is_object(c.lifecycle.preStop)
 

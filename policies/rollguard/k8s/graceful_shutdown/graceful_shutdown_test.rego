@@ -36,7 +36,13 @@ test_served_container_without_prestop_is_reported if {
 		with data.inventory as web_service
 	v == {{
 		"msg": `container "app" has no preStop hook but its pod is an endpoint of Service "web": it gets SIGTERM while still receiving traffic`,
-		"details": {"container": "app", "services": ["web"]},
+		"details": {
+			"container": "app",
+			"services": ["web"],
+			"drain_seconds": 15,
+			"case": "no_prestop",
+			"path": "spec.template.spec.containers[0].lifecycle.preStop",
+		},
 	}}
 }
 
@@ -83,6 +89,8 @@ test_short_grace_period_is_reported if {
 			"prestop_sleep_seconds": 10,
 			"drain_seconds": 15,
 			"required_seconds": 25,
+			"case": "short_grace_period",
+			"path": "spec.template.spec.terminationGracePeriodSeconds",
 		},
 	}}
 }
@@ -123,7 +131,7 @@ test_bare_pod_is_judged if {
 		"spec": {"containers": [serving({})]},
 	}
 	v := graceful_shutdown.violation with input as testing.review_in("shop", pod, parameters) with data.inventory as web_service
-	{x.details | some x in v} == {{"container": "app", "services": ["web"]}}
+	{x.details | some x in v} == {{"container": "app", "services": ["web"], "drain_seconds": 15, "case": "no_prestop", "path": "spec.containers[0].lifecycle.preStop"}}
 }
 
 test_unrecognised_or_malformed_hooks_raise_no_error if {
@@ -145,5 +153,72 @@ test_unrecognised_or_malformed_hooks_raise_no_error if {
 		{"terminationGracePeriodSeconds": "5", "containers": [serving(sleep_hook(["sleep", "100"]))]},
 	] {
 		count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment(spec), parameters) with data.inventory as web_service
+	}
+}
+
+shipper(extra) := object.union({"name": "logs", "image": "fluent-bit:3"}, extra)
+
+test_portless_container_a_service_targets_by_number_is_judged if {
+	# The Service targets 8080, which no container declares: the container without ports listens there.
+	inv := testing.inventory([object.union(service("web", {"app": "web"}), {"spec": {"ports": [{"port": 80, "targetPort": 8080}]}})])
+	v := graceful_shutdown.violation with input as testing.review_in("shop", deployment({"containers": [{"name": "app", "image": "app:1"}]}), parameters)
+		with data.inventory as inv
+	v == {{
+		"msg": `container "app" has no preStop hook but its pod is an endpoint of Service "web": it gets SIGTERM while still receiving traffic`,
+		"details": {
+			"container": "app",
+			"services": ["web"],
+			"drain_seconds": 15,
+			"case": "no_prestop",
+			"path": "spec.template.spec.containers[0].lifecycle.preStop",
+		},
+	}}
+}
+
+test_container_beside_the_serving_one_is_not_judged if {
+	# The Service targets "http" on the app; the log shipper without ports gets no traffic,
+	# and its long preStop sleep drains no requests.
+	spec := {"terminationGracePeriodSeconds": 45, "containers": [
+		serving(sleep_hook(["sleep", "10"])),
+		shipper(sleep_hook(["sleep", "40"])),
+		shipper({"name": "agent"}),
+	]}
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment(spec), parameters)
+		with data.inventory as web_service
+}
+
+test_worker_sleep_is_not_judged_without_serving if {
+	worker := {"name": "worker", "image": "worker:1", "lifecycle": {"preStop": {"exec": {"command": ["sleep", "30"]}}}}
+	count(graceful_shutdown.violation) == 0 with input as testing.review_in("shop", deployment({"containers": [worker]}), parameters)
+		with data.inventory as testing.inventory([])
+}
+
+test_serving_all_judges_every_container if {
+	spec := {"containers": [serving(sleep_hook(["sleep", "5"])), shipper(sleep_hook(["sleep", "20"])), shipper({"name": "agent"})]}
+	inp := object.union(testing.review_in("shop", deployment(spec), parameters), {"parameters": {"serving": "all"}})
+	v := graceful_shutdown.violation with input as inp with data.inventory as web_service
+	v == {
+		{
+			"msg": `container "agent" has no preStop hook but its pod is an endpoint of Service "web": it gets SIGTERM while still receiving traffic`,
+			"details": {
+				"container": "agent",
+				"services": ["web"],
+				"drain_seconds": 15,
+				"case": "no_prestop",
+				"path": "spec.template.spec.containers[2].lifecycle.preStop",
+			},
+		},
+		{
+			"msg": `terminationGracePeriodSeconds is 30, shorter than the 20s preStop sleep of container "logs" plus 15s to drain (35s): the pod is killed mid-request`,
+			"details": {
+				"container": "logs",
+				"termination_grace_period_seconds": 30,
+				"prestop_sleep_seconds": 20,
+				"drain_seconds": 15,
+				"required_seconds": 35,
+				"case": "short_grace_period",
+				"path": "spec.template.spec.terminationGracePeriodSeconds",
+			},
+		},
 	}
 }

@@ -13,7 +13,9 @@
 #   min_spread leaves the autoscaler nothing to scale. Judges
 #   HorizontalPodAutoscalers (any autoscaling/* version) and the Deployments,
 #   StatefulSets and Argo Rollouts they target, both looked up by kind and name
-#   in the same namespace.
+#   in the same namespace. Medium because a spec.replicas reset lasts only until
+#   the autoscaler's next sync and the other cases are configuration drift, not
+#   capacity lost during the rollout.
 # scope: package
 # custom:
 #   id: k8s.hpa_consistency
@@ -25,6 +27,21 @@
 #     workload of the same namespace; set minReplicas to at least the configured
 #     floor (2 by default) and maxReplicas to at least minReplicas, at most
 #     max_replicas and at least min_spread above minReplicas.
+#   case_remediation:
+#     missing_target: >-
+#       Point scaleTargetRef at an existing workload of namespace
+#       {{ namespace }}, or create {{ target_kind }} {{ target_name }} there in
+#       the same change.
+#     min_below_floor: Set minReplicas to at least {{ min_replicas }}.
+#     max_below_min: Set maxReplicas to at least minReplicas ({{ minReplicas }}).
+#     max_above_limit: Set maxReplicas to at most {{ max_replicas }}.
+#     spread_too_small: >-
+#       Keep maxReplicas at least {{ min_spread }} above minReplicas (now
+#       {{ minReplicas }} and {{ maxReplicas }}) so the autoscaler has room to
+#       scale.
+#     replicas_set: >-
+#       Remove spec.replicas: HorizontalPodAutoscaler {{ hpa }} owns the replica
+#       count (set it only on the first create).
 #   applies_to: [HorizontalPodAutoscaler, Deployment, StatefulSet, Rollout]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {HorizontalPodAutoscaler: [Deployment, StatefulSet, Rollout], "*": [HorizontalPodAutoscaler]}
@@ -73,32 +90,41 @@ violation contains {"msg": msg, "details": d} if {
 	is_string(ref.kind)
 	is_string(ref.name)
 	not target_exists(ref)
-	d := {"target_kind": ref.kind, "target_name": ref.name, "namespace": k8s.namespace}
+	d := {
+		"target_kind": ref.kind,
+		"target_name": ref.name,
+		"namespace": k8s.namespace,
+		"case": "missing_target",
+		"path": "spec.scaleTargetRef.name",
+	}
 	msg := sprintf("scaleTargetRef %s %s does not exist in namespace %q", [ref.kind, ref.name, k8s.namespace])
 }
 
-violation contains {"msg": msg, "details": {"minReplicas": n, "min_replicas": floor_replicas}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind == "HorizontalPodAutoscaler"
 	n := hpa_min_replicas(k8s.obj)
 	n < floor_replicas
+	d := {"minReplicas": n, "min_replicas": floor_replicas, "case": "min_below_floor", "path": "spec.minReplicas"}
 	msg := sprintf("minReplicas is %v, below the minimum of %v", [n, floor_replicas])
 }
 
-violation contains {"msg": msg, "details": {"minReplicas": low, "maxReplicas": high}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind == "HorizontalPodAutoscaler"
 	high := k8s.obj.spec.maxReplicas
 	is_number(high)
 	low := hpa_min_replicas(k8s.obj)
 	high < low
+	d := {"minReplicas": low, "maxReplicas": high, "case": "max_below_min", "path": "spec.maxReplicas"}
 	msg := sprintf("maxReplicas %v is below minReplicas %v", [high, low])
 }
 
-violation contains {"msg": msg, "details": {"maxReplicas": high, "max_replicas": ceiling_replicas}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind == "HorizontalPodAutoscaler"
 	high := k8s.obj.spec.maxReplicas
 	is_number(high)
 	is_number(ceiling_replicas)
 	high > ceiling_replicas
+	d := {"maxReplicas": high, "max_replicas": ceiling_replicas, "case": "max_above_limit", "path": "spec.maxReplicas"}
 	msg := sprintf("maxReplicas is %v, above the maximum of %v", [high, ceiling_replicas])
 }
 
@@ -111,17 +137,25 @@ violation contains {"msg": msg, "details": d} if {
 	high >= low
 	spread := high - low
 	spread < min_spread
-	d := {"minReplicas": low, "maxReplicas": high, "spread": spread, "min_spread": min_spread}
+	d := {
+		"minReplicas": low,
+		"maxReplicas": high,
+		"spread": spread,
+		"min_spread": min_spread,
+		"case": "spread_too_small",
+		"path": "spec.maxReplicas",
+	}
 	msg := sprintf("minReplicas %v and maxReplicas %v leave a spread of %v, below the minimum of %v", [low, high, spread, min_spread])
 }
 
-violation contains {"msg": msg, "details": {"replicas": k8s.obj.spec.replicas, "hpa": hpa.metadata.name}} if {
+violation contains {"msg": msg, "details": d} if {
 	scaled_kinds[k8s.kind]
 	sets_replicas(k8s.obj)
 	some hpa in k8s.inventory(k8s.namespace, "HorizontalPodAutoscaler")
 	hpa.spec.scaleTargetRef.kind == k8s.kind
 	hpa.spec.scaleTargetRef.name == k8s.name
 	is_string(hpa.metadata.name)
+	d := {"replicas": k8s.obj.spec.replicas, "hpa": hpa.metadata.name, "case": "replicas_set", "path": "spec.replicas"}
 	msg := sprintf("sets spec.replicas to %v although HorizontalPodAutoscaler %s scales it: every apply resets the replica count", [k8s.obj.spec.replicas, hpa.metadata.name])
 }
 

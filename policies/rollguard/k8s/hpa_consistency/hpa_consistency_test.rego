@@ -37,7 +37,13 @@ test_missing_target_is_reported if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", h, parameters) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": `scaleTargetRef Deployment cart does not exist in namespace "shop"`,
-		"details": {"target_kind": "Deployment", "target_name": "cart", "namespace": "shop"},
+		"details": {
+			"target_kind": "Deployment",
+			"target_name": "cart",
+			"namespace": "shop",
+			"case": "missing_target",
+			"path": "spec.scaleTargetRef.name",
+		},
 	}}
 }
 
@@ -53,7 +59,7 @@ test_min_replicas_below_floor_is_reported if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", hpa({"minReplicas": 1, "maxReplicas": 5}), parameters) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "minReplicas is 1, below the minimum of 2",
-		"details": {"minReplicas": 1, "min_replicas": 2},
+		"details": {"minReplicas": 1, "min_replicas": 2, "case": "min_below_floor", "path": "spec.minReplicas"},
 	}}
 }
 
@@ -61,7 +67,7 @@ test_unset_min_replicas_defaults_to_one if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", hpa({"maxReplicas": 5}), parameters) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "minReplicas is 1, below the minimum of 2",
-		"details": {"minReplicas": 1, "min_replicas": 2},
+		"details": {"minReplicas": 1, "min_replicas": 2, "case": "min_below_floor", "path": "spec.minReplicas"},
 	}}
 }
 
@@ -70,7 +76,7 @@ test_floor_parameter_is_honoured if {
 	v := hpa_consistency.violation with input as inp with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "minReplicas is 2, below the minimum of 3",
-		"details": {"minReplicas": 2, "min_replicas": 3},
+		"details": {"minReplicas": 2, "min_replicas": 3, "case": "min_below_floor", "path": "spec.minReplicas"},
 	}}
 	lenient := object.union(testing.review_in("shop", hpa({"maxReplicas": 5}), parameters), {"parameters": {"min_replicas": 1}})
 	count(hpa_consistency.violation) == 0 with input as lenient with data.inventory as testing.inventory([deployment])
@@ -80,7 +86,7 @@ test_max_below_min_is_reported if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", hpa({"minReplicas": 4, "maxReplicas": 3}), parameters) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "maxReplicas 3 is below minReplicas 4",
-		"details": {"minReplicas": 4, "maxReplicas": 3},
+		"details": {"minReplicas": 4, "maxReplicas": 3, "case": "max_below_min", "path": "spec.maxReplicas"},
 	}}
 }
 
@@ -88,7 +94,7 @@ test_max_replicas_above_limit_is_reported if {
 	v := hpa_consistency.violation with input as bounded(hpa({"minReplicas": 3, "maxReplicas": 7})) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "maxReplicas is 7, above the maximum of 6",
-		"details": {"maxReplicas": 7, "max_replicas": 6},
+		"details": {"maxReplicas": 7, "max_replicas": 6, "case": "max_above_limit", "path": "spec.maxReplicas"},
 	}}
 	count(hpa_consistency.violation) == 0 with input as bounded(hpa({"minReplicas": 3, "maxReplicas": 6})) with data.inventory as testing.inventory([deployment])
 }
@@ -103,7 +109,14 @@ test_spread_below_minimum_is_reported if {
 	v := hpa_consistency.violation with input as bounded(hpa({"minReplicas": 4, "maxReplicas": 4})) with data.inventory as testing.inventory([deployment])
 	v == {{
 		"msg": "minReplicas 4 and maxReplicas 4 leave a spread of 0, below the minimum of 1",
-		"details": {"minReplicas": 4, "maxReplicas": 4, "spread": 0, "min_spread": 1},
+		"details": {
+			"minReplicas": 4,
+			"maxReplicas": 4,
+			"spread": 0,
+			"min_spread": 1,
+			"case": "spread_too_small",
+			"path": "spec.maxReplicas",
+		},
 	}}
 	count(hpa_consistency.violation) == 0 with input as bounded(hpa({"minReplicas": 4, "maxReplicas": 5})) with data.inventory as testing.inventory([deployment])
 }
@@ -111,7 +124,14 @@ test_spread_below_minimum_is_reported if {
 test_spread_uses_defaulted_min_replicas if {
 	inp := object.union(testing.review_in("shop", hpa({"maxReplicas": 2}), parameters), {"parameters": {"min_replicas": 1, "min_spread": 2}})
 	v := hpa_consistency.violation with input as inp with data.inventory as testing.inventory([deployment])
-	{x.details | some x in v} == {{"minReplicas": 1, "maxReplicas": 2, "spread": 1, "min_spread": 2}}
+	{x.details | some x in v} == {{
+		"minReplicas": 1,
+		"maxReplicas": 2,
+		"spread": 1,
+		"min_spread": 2,
+		"case": "spread_too_small",
+		"path": "spec.maxReplicas",
+	}}
 }
 
 test_max_below_min_is_not_also_a_spread_violation if {
@@ -137,7 +157,7 @@ test_workload_setting_replicas_under_hpa_is_reported if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", d, parameters) with data.inventory as testing.inventory([hpa({"minReplicas": 3, "maxReplicas": 10})])
 	v == {{
 		"msg": "sets spec.replicas to 3 although HorizontalPodAutoscaler checkout-hpa scales it: every apply resets the replica count",
-		"details": {"replicas": 3, "hpa": "checkout-hpa"},
+		"details": {"replicas": 3, "hpa": "checkout-hpa", "case": "replicas_set", "path": "spec.replicas"},
 	}}
 }
 

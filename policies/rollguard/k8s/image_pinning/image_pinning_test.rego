@@ -78,21 +78,21 @@ test_parse_tag_and_digest if {
 test_latest_tag_is_reported if {
 	violations("registry.example.com/shop/app:latest") == {{
 		"msg": `container "app" image "registry.example.com/shop/app:latest" uses the mutable tag "latest"`,
-		"details": {"container": "app", "image": "registry.example.com/shop/app:latest", "tag": "latest", "digest": null},
+		"details": {"container": "app", "image": "registry.example.com/shop/app:latest", "tag": "latest", "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
 test_missing_tag_is_reported if {
 	violations("nginx") == {{
 		"msg": `container "app" image "nginx" has no tag, so it runs whatever "latest" points to`,
-		"details": {"container": "app", "image": "nginx", "tag": null, "digest": null},
+		"details": {"container": "app", "image": "nginx", "tag": null, "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
 test_registry_port_without_tag_is_reported if {
 	violations("registry.example.com:5000/shop/app") == {{
 		"msg": `container "app" image "registry.example.com:5000/shop/app" has no tag, so it runs whatever "latest" points to`,
-		"details": {"container": "app", "image": "registry.example.com:5000/shop/app", "tag": null, "digest": null},
+		"details": {"container": "app", "image": "registry.example.com:5000/shop/app", "tag": null, "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -115,6 +115,10 @@ test_init_and_ephemeral_containers_are_judged if {
 	])
 	v := image_pinning.violation with input as testing.review(o, default_parameters)
 	{x.details.container | some x in v} == {"migrate", "debug"}
+	{x.details.path | some x in v} == {
+		"spec.template.spec.initContainers[0].image",
+		"spec.template.spec.ephemeralContainers[0].image",
+	}
 }
 
 test_cronjob_is_judged if {
@@ -126,13 +130,14 @@ test_cronjob_is_judged if {
 	}
 	v := image_pinning.violation with input as testing.review(cj, default_parameters)
 	{x.details.tag | some x in v} == {"latest"}
+	{x.details.path | some x in v} == {"spec.jobTemplate.spec.template.spec.containers[0].image"}
 }
 
 test_require_digest_reports_tags if {
 	v := image_pinning.violation with input as strict(deployment([{"name": "app", "image": "registry.example.com/shop/app:2.4.1"}]))
 	v == {{
 		"msg": `container "app" image "registry.example.com/shop/app:2.4.1" is not pinned by a @sha256 digest`,
-		"details": {"container": "app", "image": "registry.example.com/shop/app:2.4.1", "tag": "2.4.1", "digest": null},
+		"details": {"container": "app", "image": "registry.example.com/shop/app:2.4.1", "tag": "2.4.1", "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -140,7 +145,7 @@ test_require_digest_reports_latest_once if {
 	v := image_pinning.violation with input as strict(deployment([{"name": "app", "image": "nginx"}]))
 	v == {{
 		"msg": `container "app" image "nginx" is not pinned by a @sha256 digest`,
-		"details": {"container": "app", "image": "nginx", "tag": null, "digest": null},
+		"details": {"container": "app", "image": "nginx", "tag": null, "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -148,7 +153,7 @@ test_require_digest_rejects_malformed_digest if {
 	v := image_pinning.violation with input as strict(deployment([{"name": "app", "image": "app:1@sha256:abc"}]))
 	v == {{
 		"msg": `container "app" image "app:1@sha256:abc" is not pinned by a @sha256 digest`,
-		"details": {"container": "app", "image": "app:1@sha256:abc", "tag": "1", "digest": "sha256:abc"},
+		"details": {"container": "app", "image": "app:1@sha256:abc", "tag": "1", "digest": "sha256:abc", "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -171,7 +176,7 @@ test_disallowed_tags_parameter if {
 	v := image_pinning.violation with input as with_parameters(o, {"disallowed_tags": ["main", "dev"]})
 	v == {{
 		"msg": `container "a" image "registry.example.com/a:main" uses the mutable tag "main"`,
-		"details": {"container": "a", "image": "registry.example.com/a:main", "tag": "main", "digest": null},
+		"details": {"container": "a", "image": "registry.example.com/a:main", "tag": "main", "digest": null, "path": "spec.template.spec.containers[0].image"},
 	}}
 }
 
@@ -199,11 +204,11 @@ test_exempt_images_exact_and_prefix if {
 	v == {
 		{
 			"msg": `container "other" image "openpolicyagent/opa-exp:latest-2" uses the mutable tag "latest-2"`,
-			"details": {"container": "other", "image": "openpolicyagent/opa-exp:latest-2", "tag": "latest-2", "digest": null},
+			"details": {"container": "other", "image": "openpolicyagent/opa-exp:latest-2", "tag": "latest-2", "digest": null, "path": "spec.template.spec.containers[2].image"},
 		},
 		{
 			"msg": `container "judged" image "openpolicyagent/opa-exp2:latest" uses the mutable tag "latest"`,
-			"details": {"container": "judged", "image": "openpolicyagent/opa-exp2:latest", "tag": "latest", "digest": null},
+			"details": {"container": "judged", "image": "openpolicyagent/opa-exp2:latest", "tag": "latest", "digest": null, "path": "spec.template.spec.containers[3].image"},
 		},
 	}
 }

@@ -12,17 +12,20 @@
 #   `docker.io`), then matched by prefix against allowed_registries; an entry
 #   without any "/" names a whole registry host, so `registry.example.com`
 #   does not admit `registry.example.com.evil.io/app`. The default empty list
-#   allows every registry.
+#   allows every registry. High: it judges only once allowed_registries is
+#   configured, and an image from outside them was never scanned or signed by
+#   the release pipeline.
 # scope: package
 # custom:
 #   id: k8s.image_registry
 #   severity: high
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.19", "NIST-800-53:CM-7", "NIST-800-53:SR-3", "CIS-K8S:5.5.1", "PCI-DSS:6.5.1"]
 #   remediation: >-
-#     Push the image to an allowed registry (mirror third-party images through
-#     it) and reference it there, e.g. registry.example.com/shop/checkout:2.4.1;
-#     or, if the registry is trusted, add its prefix (ending in "/", e.g.
-#     "ghcr.io/my-org/") to allowed_registries.
+#     Push {{ image }} to an allowed registry ({{ allowed_registries }}; mirror
+#     third-party images through it) and reference it there in container
+#     {{ container }}, e.g. registry.example.com/shop/checkout:2.4.1; or, if its
+#     registry is trusted, add its prefix (ending in "/", e.g. "ghcr.io/my-org/")
+#     to allowed_registries.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -49,6 +52,7 @@
 package rollguard.k8s.image_registry
 
 import data.rollguard.lib.image
+import data.rollguard.lib.k8s
 
 violation contains {"msg": msg, "details": d} if {
 	allowed := input.parameters.allowed_registries
@@ -58,7 +62,13 @@ violation contains {"msg": msg, "details": d} if {
 	c := e.container
 	normalized := e.ref.normalized
 	not allowed_reference(normalized, allowed)
-	d := {"container": c.name, "image": c.image, "normalized": normalized, "allowed_registries": allowed}
+	d := {
+		"container": c.name,
+		"image": c.image,
+		"normalized": normalized,
+		"allowed_registries": allowed,
+		"path": k8s.container_field_path(c, "image"),
+	}
 	msg := sprintf("container %q image %q (%s) is not from an allowed registry", [c.name, c.image, normalized])
 }
 

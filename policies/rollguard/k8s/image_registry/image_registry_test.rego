@@ -60,6 +60,7 @@ test_short_name_is_outside_private_registry if {
 			"image": "nginx:1.25",
 			"normalized": "docker.io/library/nginx:1.25",
 			"allowed_registries": ["registry.example.com/"],
+			"path": "spec.template.spec.containers[0].image",
 		},
 	}}
 }
@@ -103,6 +104,7 @@ test_init_and_ephemeral_containers_are_judged if {
 	])
 	v := image_registry.violation with input as testing.review(o, {"allowed_registries": ["registry.example.com/"]})
 	{x.details.container | some x in v} == {"init", "debug"}
+	{x.details.path | some x in v} == {"spec.template.spec.initContainers[0].image", "spec.template.spec.ephemeralContainers[0].image"}
 }
 
 test_malformed_parameters_and_images_do_not_error if {

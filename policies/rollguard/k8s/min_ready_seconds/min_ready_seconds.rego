@@ -7,15 +7,18 @@
 #   anyone notices. minReadySeconds below min_seconds (unset means 0) is
 #   reported on Deployments, StatefulSets and Argo Rollouts with 2 or more
 #   replicas, and on every DaemonSet (one pod per node, so there are always
-#   several). Single-replica workloads are left to k8s.replicas_minimum.
+#   several). Single-replica workloads are left to k8s.replicas_minimum. Low
+#   because readiness probes and the progress deadline already stop most bad
+#   rollouts; minReadySeconds only narrows the window for a crash right after
+#   start.
 # scope: package
 # custom:
 #   id: k8s.min_ready_seconds
 #   severity: low
 #   controls: ["SOC2:CC8.1", "ISO27001:A.8.32", "NIST-800-53:CM-3"]
 #   remediation: >-
-#     Set spec.minReadySeconds to at least min_seconds (5 by default), long
-#     enough to catch a crash right after start, for example 10.
+#     Set spec.minReadySeconds to at least {{ min_seconds }}, long enough to
+#     catch a crash right after start, for example 10.
 #   applies_to: [Deployment, StatefulSet, DaemonSet, Rollout]
 #   parameters:
 #     type: object
@@ -43,7 +46,7 @@ violation contains {"msg": msg, "details": details} if {
 	desired >= 2
 	seconds := min_ready
 	seconds < min_seconds
-	details := {"min_ready_seconds": seconds, "min_seconds": min_seconds, "replicas": desired}
+	details := {"min_ready_seconds": seconds, "min_seconds": min_seconds, "replicas": desired, "path": "spec.minReadySeconds"}
 	msg := sprintf(
 		"minReadySeconds is %v with %v replicas, below the minimum of %v: a pod that crashes right after turning Ready counts as available",
 		[seconds, desired, min_seconds],
@@ -54,7 +57,7 @@ violation contains {"msg": msg, "details": details} if {
 	k8s.kind == "DaemonSet"
 	seconds := min_ready
 	seconds < min_seconds
-	details := {"min_ready_seconds": seconds, "min_seconds": min_seconds}
+	details := {"min_ready_seconds": seconds, "min_seconds": min_seconds, "path": "spec.minReadySeconds"}
 	msg := sprintf(
 		"minReadySeconds is %v, below the minimum of %v: a pod that crashes right after turning Ready counts as available",
 		[seconds, min_seconds],

@@ -16,14 +16,14 @@ test_unset_with_several_replicas_is_reported if {
 	v := min_ready_seconds.violation with input as testing.review(workload("Deployment", {"replicas": 3}), parameters)
 	v == {{
 		"msg": "minReadySeconds is 0 with 3 replicas, below the minimum of 5: a pod that crashes right after turning Ready counts as available",
-		"details": {"min_ready_seconds": 0, "min_seconds": 5, "replicas": 3},
+		"details": {"min_ready_seconds": 0, "min_seconds": 5, "replicas": 3, "path": "spec.minReadySeconds"},
 	}}
 }
 
 test_short_value_is_reported_for_each_replicated_kind if {
 	every kind in ["Deployment", "StatefulSet", "Rollout"] {
 		v := min_ready_seconds.violation with input as testing.review(workload(kind, {"replicas": 2, "minReadySeconds": 3}), parameters)
-		{x.details | some x in v} == {{"min_ready_seconds": 3, "min_seconds": 5, "replicas": 2}}
+		{x.details | some x in v} == {{"min_ready_seconds": 3, "min_seconds": 5, "replicas": 2, "path": "spec.minReadySeconds"}}
 	}
 }
 
@@ -31,7 +31,7 @@ test_daemonset_is_always_judged if {
 	v := min_ready_seconds.violation with input as testing.review(workload("DaemonSet", {}), parameters)
 	v == {{
 		"msg": "minReadySeconds is 0, below the minimum of 5: a pod that crashes right after turning Ready counts as available",
-		"details": {"min_ready_seconds": 0, "min_seconds": 5},
+		"details": {"min_ready_seconds": 0, "min_seconds": 5, "path": "spec.minReadySeconds"},
 	}}
 	count(min_ready_seconds.violation) == 0 with input as testing.review(workload("DaemonSet", {"minReadySeconds": 5}), parameters)
 }
@@ -45,7 +45,7 @@ test_single_replica_and_enough_seconds_pass if {
 test_min_seconds_parameter if {
 	inp := object.union(testing.review(workload("Deployment", {"replicas": 3, "minReadySeconds": 10}), parameters), {"parameters": {"min_seconds": 30}})
 	v := min_ready_seconds.violation with input as inp
-	{x.details | some x in v} == {{"min_ready_seconds": 10, "min_seconds": 30, "replicas": 3}}
+	{x.details | some x in v} == {{"min_ready_seconds": 10, "min_seconds": 30, "replicas": 3, "path": "spec.minReadySeconds"}}
 
 	relaxed := object.union(testing.review(workload("Deployment", {"replicas": 3}), parameters), {"parameters": {"min_seconds": 0}})
 	count(min_ready_seconds.violation) == 0 with input as relaxed

@@ -33,12 +33,12 @@ judge(o, objs) := v if {
 
 no_selection := {
 	"msg": `no NetworkPolicy in namespace "shop" selects its pods`,
-	"details": {"namespace": "shop", "pod_labels": labels},
+	"details": {"namespace": "shop", "pod_labels": labels, "case": "not_selected", "path": "spec.template.metadata.labels"},
 }
 
 no_default_deny := {
 	"msg": `namespace "shop" has no default-deny ingress NetworkPolicy (podSelector {}, policyTypes [Ingress], no ingress rules)`,
-	"details": {"namespace": "shop"},
+	"details": {"namespace": "shop", "case": "no_default_deny", "path": "metadata.namespace"},
 }
 
 test_isolated_workload_passes if {
@@ -97,6 +97,8 @@ test_pod_and_cronjob_are_judged if {
 		"spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": []}}}}},
 	}
 	judge(cj, [app_policy]) == {no_default_deny}
+	{x.details.path | some x in judge(pod, [])} == {"metadata.labels", "metadata.namespace"}
+	{x.details.path | some x in judge(cj, [])} == {"spec.jobTemplate.spec.template.metadata.labels", "metadata.namespace"}
 }
 
 test_workload_ref_rollout_is_skipped if {

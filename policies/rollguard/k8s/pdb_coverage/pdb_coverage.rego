@@ -13,7 +13,9 @@
 #   budgets of its namespace that select its pods, and PodDisruptionBudgets
 #   against the workloads they select; a blocking budget is therefore reported
 #   whichever of the two is deployed later. DaemonSets, Jobs and bare Pods are
-#   left out: a budget cannot keep them running.
+#   left out: a budget cannot keep them running. High: without a budget a node
+#   drain during the rollout can evict every remaining replica at once, and a
+#   budget that allows no eviction stalls drains and cluster upgrades.
 # scope: package
 # custom:
 #   id: k8s.pdb_coverage
@@ -24,6 +26,23 @@
 #     spec.selector matches the pod template labels, with maxUnavailable: 1 (or a
 #     percentage such as 25%), or a minAvailable lower than the replica count.
 #     Never use maxUnavailable: 0 or minAvailable: 100%.
+#   case_remediation:
+#     no_budget: >-
+#       Add a policy/v1 PodDisruptionBudget to namespace {{ namespace }} whose
+#       spec.selector matches the pod template labels, with maxUnavailable: 1
+#       (or a percentage such as 25%) or a minAvailable below the
+#       {{ replicas }} replicas.
+#     blocking_budget: >-
+#       Relax PodDisruptionBudget {{ pdb }}: replace {{ field }} {{ value }}
+#       with maxUnavailable: 1 (or a percentage such as 25%), or a minAvailable
+#       below the {{ replicas }} replicas, so a node drain can evict a pod.
+#     blocks_eviction: >-
+#       Replace {{ field }} {{ value }} with maxUnavailable: 1 (or a percentage
+#       such as 25%), or a minAvailable below the replica count of the pods the
+#       budget selects.
+#     min_available_not_below_replicas: >-
+#       Set minAvailable below the {{ replicas }} replicas of {{ workload }}, or
+#       use maxUnavailable: 1 (or a percentage such as 25%) instead.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, PodDisruptionBudget]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {PodDisruptionBudget: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, HorizontalPodAutoscaler], "*": [PodDisruptionBudget, HorizontalPodAutoscaler]}
@@ -50,13 +69,14 @@ import data.rollguard.lib.k8s
 covered_kinds := {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout"}
 
 # A replicated workload whose pods no budget protects.
-violation contains {"msg": msg, "details": {"replicas": n, "namespace": k8s.namespace}} if {
+violation contains {"msg": msg, "details": d} if {
 	covered_kinds[k8s.kind]
 	has_template(k8s.obj)
 	n := effective_replicas(k8s.obj)
 	n >= 2
 	labels := k8s.obj_pod_labels
 	not protected(labels)
+	d := {"replicas": n, "namespace": k8s.namespace, "case": "no_budget", "path": pod_labels_path}
 	msg := sprintf("runs %d replicas but no PodDisruptionBudget in namespace %q selects its pods", [n, k8s.namespace])
 }
 
@@ -69,7 +89,14 @@ violation contains {"msg": msg, "details": d} if {
 	is_zero(v)
 	n := effective_replicas(k8s.obj)
 	n >= 1
-	d := {"pdb": pdb.metadata.name, "field": "maxUnavailable", "value": v, "replicas": n}
+	d := {
+		"pdb": pdb.metadata.name,
+		"field": "maxUnavailable",
+		"value": v,
+		"replicas": n,
+		"case": "blocking_budget",
+		"path": pod_labels_path,
+	}
 	msg := sprintf("PodDisruptionBudget %s selects its pods with maxUnavailable %v: none of its %d replicas can be evicted voluntarily, so node drains and cluster upgrades hang", [pdb.metadata.name, v, n])
 }
 
@@ -79,21 +106,30 @@ violation contains {"msg": msg, "details": d} if {
 	n := effective_replicas(k8s.obj)
 	n >= 1
 	min_available_blocks(v, n)
-	d := {"pdb": pdb.metadata.name, "field": "minAvailable", "value": v, "replicas": n}
+	d := {
+		"pdb": pdb.metadata.name,
+		"field": "minAvailable",
+		"value": v,
+		"replicas": n,
+		"case": "blocking_budget",
+		"path": pod_labels_path,
+	}
 	msg := sprintf("PodDisruptionBudget %s selects its pods with minAvailable %v, not below its %d replicas: no pod can be evicted voluntarily", [pdb.metadata.name, v, n])
 }
 
-violation contains {"msg": msg, "details": {"field": "maxUnavailable", "value": v}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind == "PodDisruptionBudget"
 	v := k8s.obj.spec.maxUnavailable
 	is_zero(v)
+	d := {"field": "maxUnavailable", "value": v, "case": "blocks_eviction", "path": "spec.maxUnavailable"}
 	msg := sprintf("maxUnavailable is %v: no pod can ever be evicted voluntarily, so node drains and cluster upgrades hang", [v])
 }
 
-violation contains {"msg": msg, "details": {"field": "minAvailable", "value": v}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind == "PodDisruptionBudget"
 	v := k8s.obj.spec.minAvailable
 	full_percentage(v)
+	d := {"field": "minAvailable", "value": v, "case": "blocks_eviction", "path": "spec.minAvailable"}
 	msg := sprintf("minAvailable is %v: every selected pod must stay up, so no pod can be evicted voluntarily", [v])
 }
 
@@ -115,11 +151,16 @@ violation contains {"msg": msg, "details": d} if {
 		"value": v,
 		"workload": sprintf("%s/%s", [wkind, w.metadata.name]),
 		"replicas": n,
+		"case": "min_available_not_below_replicas",
+		"path": "spec.minAvailable",
 	}
 	msg := sprintf("minAvailable %v is not below the %d replicas of %s %s: no pod can be evicted voluntarily", [v, n, wkind, w.metadata.name])
 }
 
 has_template(wl) if is_object(wl.spec.template)
+
+# The pod template labels of the workload under review: what a budget selects.
+pod_labels_path := sprintf("%s.labels", [k8s.obj_pod_metadata_path])
 
 # Budgets of the namespace that select the pods of the workload under review.
 selecting_budgets contains pdb if {

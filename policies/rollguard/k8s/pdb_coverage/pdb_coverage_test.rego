@@ -28,6 +28,18 @@ with_selector(spec) := spec if {
 	_ = spec.selector
 } else := object.union(spec, {"selector": {"matchLabels": labels}})
 
+labels_path := "spec.template.metadata.labels"
+
+# The details of a workload's finding about PodDisruptionBudget checkout, which blocks evictions.
+blocking(field, value, replicas) := {
+	"pdb": "checkout",
+	"field": field,
+	"value": value,
+	"replicas": replicas,
+	"case": "blocking_budget",
+	"path": labels_path,
+}
+
 hpa(target, min_replicas) := {
 	"apiVersion": "autoscaling/v2",
 	"kind": "HorizontalPodAutoscaler",
@@ -47,7 +59,7 @@ test_replicated_deployment_without_pdb_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", deployment(3), {}) with data.inventory as testing.inventory([deployment(3)])
 	v == {{
 		"msg": `runs 3 replicas but no PodDisruptionBudget in namespace "shop" selects its pods`,
-		"details": {"replicas": 3, "namespace": "shop"},
+		"details": {"replicas": 3, "namespace": "shop", "case": "no_budget", "path": labels_path},
 	}}
 }
 
@@ -112,7 +124,7 @@ test_hpa_min_replicas_counts_when_replicas_unset if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", dep, {}) with data.inventory as testing.inventory([hpa("checkout", 3)])
 	v == {{
 		"msg": `runs 3 replicas but no PodDisruptionBudget in namespace "shop" selects its pods`,
-		"details": {"replicas": 3, "namespace": "shop"},
+		"details": {"replicas": 3, "namespace": "shop", "case": "no_budget", "path": labels_path},
 	}}
 	count(pdb_coverage.violation) == 0 with input as testing.review_in("shop", dep, {}) with data.inventory as testing.inventory([hpa("other", 3)])
 	count(pdb_coverage.violation) == 0 with input as testing.review_in("shop", dep, {}) with data.inventory as testing.inventory([json.remove(hpa("checkout", 3), ["spec/minReplicas"])])
@@ -126,7 +138,14 @@ test_workload_under_max_unavailable_zero_budget_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", deployment(3), {}) with data.inventory as testing.inventory([pdb({"maxUnavailable": 0})])
 	v == {{
 		"msg": "PodDisruptionBudget checkout selects its pods with maxUnavailable 0: none of its 3 replicas can be evicted voluntarily, so node drains and cluster upgrades hang",
-		"details": {"pdb": "checkout", "field": "maxUnavailable", "value": 0, "replicas": 3},
+		"details": {
+			"pdb": "checkout",
+			"field": "maxUnavailable",
+			"value": 0,
+			"replicas": 3,
+			"case": "blocking_budget",
+			"path": labels_path,
+		},
 	}}
 }
 
@@ -134,17 +153,24 @@ test_workload_under_min_available_of_all_replicas_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", deployment(3), {}) with data.inventory as testing.inventory([pdb({"minAvailable": 3})])
 	v == {{
 		"msg": "PodDisruptionBudget checkout selects its pods with minAvailable 3, not below its 3 replicas: no pod can be evicted voluntarily",
-		"details": {"pdb": "checkout", "field": "minAvailable", "value": 3, "replicas": 3},
+		"details": {
+			"pdb": "checkout",
+			"field": "minAvailable",
+			"value": 3,
+			"replicas": 3,
+			"case": "blocking_budget",
+			"path": labels_path,
+		},
 	}}
 	pct := pdb_coverage.violation with input as testing.review_in("shop", deployment(3), {}) with data.inventory as testing.inventory([pdb({"minAvailable": "100%"})])
-	{x.details | some x in pct} == {{"pdb": "checkout", "field": "minAvailable", "value": "100%", "replicas": 3}}
+	{x.details | some x in pct} == {blocking("minAvailable", "100%", 3)}
 	ninety := pdb_coverage.violation with input as testing.review_in("shop", deployment(3), {}) with data.inventory as testing.inventory([pdb({"minAvailable": "90%"})])
 	{x.details.value | some x in ninety} == {"90%"}
 }
 
 test_single_replica_workload_under_blocking_budget_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", deployment(1), {}) with data.inventory as testing.inventory([pdb({"minAvailable": 1})])
-	{x.details | some x in v} == {{"pdb": "checkout", "field": "minAvailable", "value": 1, "replicas": 1}}
+	{x.details | some x in v} == {blocking("minAvailable", 1, 1)}
 }
 
 test_workload_under_evictable_budget_passes if {
@@ -175,7 +201,7 @@ test_every_blocking_budget_is_named if {
 test_workload_side_uses_hpa_min_replicas if {
 	dep := json.remove(deployment(3), ["spec/replicas"])
 	v := pdb_coverage.violation with input as testing.review_in("shop", dep, {}) with data.inventory as testing.inventory([pdb({"minAvailable": 2}), hpa("checkout", 2)])
-	{x.details | some x in v} == {{"pdb": "checkout", "field": "minAvailable", "value": 2, "replicas": 2}}
+	{x.details | some x in v} == {blocking("minAvailable", 2, 2)}
 }
 
 test_scaled_to_zero_workload_is_not_blocked if {
@@ -194,9 +220,9 @@ test_replication_controller_is_judged if {
 		},
 	}
 	v := pdb_coverage.violation with input as testing.review_in("shop", rc, {}) with data.inventory as testing.inventory([pdb({"minAvailable": 3})])
-	{x.details | some x in v} == {{"pdb": "checkout", "field": "minAvailable", "value": 3, "replicas": 3}}
+	{x.details | some x in v} == {blocking("minAvailable", 3, 3)}
 	uncovered := pdb_coverage.violation with input as testing.review_in("shop", rc, {}) with data.inventory as {}
-	{x.details | some x in uncovered} == {{"replicas": 3, "namespace": "shop"}}
+	{x.details | some x in uncovered} == {{"replicas": 3, "namespace": "shop", "case": "no_budget", "path": labels_path}}
 	budget := pdb_coverage.violation with input as testing.review_in("shop", pdb({"minAvailable": 3}), {}) with data.inventory as testing.inventory([rc])
 	{x.details.workload | some x in budget} == {"ReplicationController/checkout"}
 }
@@ -207,7 +233,7 @@ test_max_unavailable_zero_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", pdb({"maxUnavailable": 0}), {}) with data.inventory as {}
 	v == {{
 		"msg": "maxUnavailable is 0: no pod can ever be evicted voluntarily, so node drains and cluster upgrades hang",
-		"details": {"field": "maxUnavailable", "value": 0},
+		"details": {"field": "maxUnavailable", "value": 0, "case": "blocks_eviction", "path": "spec.maxUnavailable"},
 	}}
 }
 
@@ -215,7 +241,7 @@ test_max_unavailable_zero_percent_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", pdb({"maxUnavailable": "0%"}), {}) with data.inventory as {}
 	v == {{
 		"msg": "maxUnavailable is 0%: no pod can ever be evicted voluntarily, so node drains and cluster upgrades hang",
-		"details": {"field": "maxUnavailable", "value": "0%"},
+		"details": {"field": "maxUnavailable", "value": "0%", "case": "blocks_eviction", "path": "spec.maxUnavailable"},
 	}}
 }
 
@@ -229,7 +255,7 @@ test_min_available_hundred_percent_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", pdb({"minAvailable": "100%"}), {}) with data.inventory as testing.inventory([deployment(3)])
 	v == {{
 		"msg": "minAvailable is 100%: every selected pod must stay up, so no pod can be evicted voluntarily",
-		"details": {"field": "minAvailable", "value": "100%"},
+		"details": {"field": "minAvailable", "value": "100%", "case": "blocks_eviction", "path": "spec.minAvailable"},
 	}}
 }
 
@@ -237,7 +263,14 @@ test_min_available_equal_to_replicas_is_reported if {
 	v := pdb_coverage.violation with input as testing.review_in("shop", pdb({"minAvailable": 3}), {}) with data.inventory as testing.inventory([deployment(3)])
 	v == {{
 		"msg": "minAvailable 3 is not below the 3 replicas of Deployment checkout: no pod can be evicted voluntarily",
-		"details": {"field": "minAvailable", "value": 3, "workload": "Deployment/checkout", "replicas": 3},
+		"details": {
+			"field": "minAvailable",
+			"value": 3,
+			"workload": "Deployment/checkout",
+			"replicas": 3,
+			"case": "min_available_not_below_replicas",
+			"path": "spec.minAvailable",
+		},
 	}}
 }
 

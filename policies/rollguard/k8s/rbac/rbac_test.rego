@@ -34,9 +34,9 @@ test_wildcards_are_reported_per_field if {
 		{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
 	]))
 	v == {
-		{"msg": `rules[1] grants "*" in apiGroups`, "details": {"rule": 1, "field": "apiGroups", "value": "*"}},
-		{"msg": `rules[1] grants "*" in resources`, "details": {"rule": 1, "field": "resources", "value": "*"}},
-		{"msg": `rules[1] grants "*" in verbs`, "details": {"rule": 1, "field": "verbs", "value": "*"}},
+		{"msg": `rules[1] grants "*" in apiGroups`, "details": {"rule": 1, "field": "apiGroups", "value": "*", "case": "wildcard", "path": "rules[1].apiGroups"}},
+		{"msg": `rules[1] grants "*" in resources`, "details": {"rule": 1, "field": "resources", "value": "*", "case": "wildcard", "path": "rules[1].resources"}},
+		{"msg": `rules[1] grants "*" in verbs`, "details": {"rule": 1, "field": "verbs", "value": "*", "case": "wildcard", "path": "rules[1].verbs"}},
 	}
 }
 
@@ -45,11 +45,11 @@ test_escalating_verbs_are_reported if {
 	v == {
 		{
 			"msg": `rules[0] grants the "bind" verb, which lets the holder raise its own privileges`,
-			"details": {"rule": 0, "verb": "bind", "resources": ["roles"]},
+			"details": {"rule": 0, "verb": "bind", "resources": ["roles"], "case": "escalating_verb", "path": "rules[0].verbs"},
 		},
 		{
 			"msg": `rules[0] grants the "escalate" verb, which lets the holder raise its own privileges`,
-			"details": {"rule": 0, "verb": "escalate", "resources": ["roles"]},
+			"details": {"rule": 0, "verb": "escalate", "resources": ["roles"], "case": "escalating_verb", "path": "rules[0].verbs"},
 		},
 	}
 	u := judge(role("ClusterRole", [{"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]}]))
@@ -70,7 +70,7 @@ test_cluster_admin_to_service_account_is_reported if {
 	v := judge(binding("ClusterRoleBinding", cluster_admin, [sa, {"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]))
 	v == {{
 		"msg": `binds cluster-admin to ServiceAccount "ci/deployer"`,
-		"details": {"roleRef": "cluster-admin", "subject": sa},
+		"details": {"roleRef": "cluster-admin", "subject": sa, "case": "cluster_admin", "path": "roleRef.name"},
 	}}
 }
 
@@ -90,14 +90,15 @@ test_unauthenticated_subjects_are_reported if {
 	anon := {"kind": "User", "name": "system:anonymous", "apiGroup": "rbac.authorization.k8s.io"}
 	unauth := {"kind": "Group", "name": "system:unauthenticated", "apiGroup": "rbac.authorization.k8s.io"}
 	v := judge(binding("ClusterRoleBinding", {"kind": "ClusterRole", "name": "view"}, [anon, unauth]))
+	view := {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
 	v == {
 		{
 			"msg": "grants ClusterRole view to User system:anonymous: every unauthenticated request gets it",
-			"details": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}, "subject": anon},
+			"details": {"roleRef": view, "subject": anon, "case": "unauthenticated", "path": "subjects[0]"},
 		},
 		{
 			"msg": "grants ClusterRole view to Group system:unauthenticated: every unauthenticated request gets it",
-			"details": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}, "subject": unauth},
+			"details": {"roleRef": view, "subject": unauth, "case": "unauthenticated", "path": "subjects[1]"},
 		},
 	}
 }

@@ -1,14 +1,25 @@
 # METADATA
-# title: Containers declare a readiness probe
+# title: Serving containers declare a readiness probe
 # description: >-
 #   During a rolling update Kubernetes sends traffic to a new pod, and removes an
 #   old one, as soon as the new pod is Ready. Without a readinessProbe a container
 #   is Ready the moment it starts, before it can serve, so every rollout drops
 #   requests. Every probe named in `probes` (readinessProbe by default) must be
 #   present and use one of the handlers in `probe_types`; a probe without a
-#   handler checks nothing. Covers Deployments, StatefulSets, DaemonSets,
-#   ReplicaSets, ReplicationControllers, Rollouts, DeploymentConfigs and bare
-#   Pods; Jobs and CronJobs are left out because nothing routes traffic to them.
+#   handler checks nothing. Judges serving containers only (`serving`
+#   ports_or_service, the default): a container that declares a port, or one a
+#   Service of its namespace (from the change or the cluster) sends traffic to,
+#   by the port name or number its targetPort names (a port-less container
+#   counts when the targetPort is a number no container declares, and every
+#   container counts for a Service without ports). Left alone: containers that
+#   declare no port and that no Service routes to, such as queue workers and
+#   log shippers, whose readiness nothing waits for; and bare Pods that no
+#   Service selects, since only a Service's endpoints read a bare Pod's
+#   readiness. `serving: all` judges every container. Covers Deployments,
+#   StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Rollouts,
+#   DeploymentConfigs and bare Pods; Jobs and CronJobs are left out because
+#   nothing routes traffic to them. High severity: a serving container without
+#   a readiness probe drops requests on every rollout.
 # scope: package
 # custom:
 #   id: k8s.readiness_probe
@@ -19,7 +30,20 @@
 #     the application uses to say it can take traffic (for example an HTTP GET on
 #     /ready), separate from the liveness check. Give every required probe a
 #     handler (httpGet, tcpSocket, exec or grpc).
+#   case_remediation:
+#     missing_probe: >-
+#       Add a {{ probe }} with a handler to container {{ container }}. For a
+#       readinessProbe, check the endpoint the application uses to say it can
+#       take traffic (for example an HTTP GET on /ready), separate from the
+#       liveness check.
+#     no_handler: >-
+#       Give the {{ probe }} of container {{ container }} a handler, one of
+#       {{ probe_types }}. For a readinessProbe, check the endpoint the
+#       application uses to say it can take traffic (for example an HTTP GET on
+#       /ready).
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
+#   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
+#   inventory: {"*": [Service]}
 #   parameters:
 #     type: object
 #     additionalProperties: false
@@ -44,6 +68,14 @@
 #         description: >-
 #           Handlers a required probe may use; a probe with none of them is a
 #           violation.
+#       serving:
+#         type: string
+#         enum: [ports_or_service, all]
+#         default: ports_or_service
+#         description: >-
+#           Which containers must have the probes: ports_or_service (those that
+#           declare a port, in a workload other than a bare Pod, or that a Service
+#           selecting the pod routes to) or all (every container).
 #   example_allowed: |
 #     containers:
 #     - name: web
@@ -54,27 +86,46 @@
 #     containers:
 #     - name: web
 #       image: registry.example.com/web:1.4.2
+#       ports: [{name: http, containerPort: 8080}]
 package rollguard.k8s.readiness_probe
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"container": c.name, "probe": probe}} if {
-	some c in k8s.obj_containers
+violation contains {"msg": msg, "details": d} if {
+	some c in judged_containers
 	not exempt(c)
 	some probe in required_probes
 	not has_probe(c, probe)
+	d := {"container": c.name, "probe": probe, "case": "missing_probe", "path": k8s.container_field_path(c, probe)}
 	msg := sprintf("container %q has no %s", [c.name, probe])
 }
 
 violation contains {"msg": msg, "details": d} if {
-	some c in k8s.obj_containers
+	some c in judged_containers
 	not exempt(c)
 	some probe in required_probes
 	has_probe(c, probe)
 	not has_handler(c[probe])
-	d := {"container": c.name, "probe": probe, "probe_types": handler_types}
+	d := {
+		"container": c.name,
+		"probe": probe,
+		"probe_types": handler_types,
+		"case": "no_handler",
+		"path": k8s.container_field_path(c, probe),
+	}
 	msg := sprintf("container %q has a %s with no handler (one of %s)", [c.name, probe, concat(", ", handler_types)])
 }
+
+# The containers the probes are required of (`serving`).
+judged_containers := k8s.obj_containers if {
+	input.parameters.serving == "all"
+} else := [c |
+	some c in k8s.obj_containers
+	k8s.serving_container(c, k8s.kind, k8s.obj_containers, services)
+]
+
+# Services of the namespace that select the pods.
+services := k8s.pod_services(k8s.selector_candidates(k8s.namespace, "Service", k8s.obj_pod_labels), k8s.obj_pod_labels)
 
 # Probe fields to require; a malformed parameter falls back to the default.
 required_probes := [p | some p in input.parameters.probes; is_string(p)] if {

@@ -15,16 +15,31 @@
 #   and so is a Deployment that an Argo Rollout of the same namespace runs
 #   through spec.workloadRef (found in the change or the cluster): the Rollout
 #   owns the pods and the replica count, and the Deployment only lends its
-#   template, usually with 0 replicas.
+#   template, usually with 0 replicas. Medium because a single replica still
+#   rolls out without downtime under the default maxSurge (k8s.rolling_update
+#   judges the strategy), and controllers, leader-elected operators and other
+#   singletons run one replica on purpose: the exposure is to drains and
+#   crashes, not to the rollout.
 # scope: package
 # custom:
 #   id: k8s.replicas_minimum
-#   severity: high
+#   severity: medium
 #   controls: ["SOC2:A1.1", "ISO27001:A.8.14", "NIST-800-53:SC-5", "NIST-800-53:CP-10"]
 #   remediation: >-
 #     Set spec.replicas to at least min_replicas (2 by default), or scale the
 #     workload with a HorizontalPodAutoscaler whose minReplicas is at least
 #     min_replicas; keep spec.replicas at or below max_replicas when it is set.
+#   case_remediation:
+#     below_minimum: >-
+#       Set spec.replicas to at least {{ min_replicas }}, or scale the workload
+#       with a HorizontalPodAutoscaler whose minReplicas is at least
+#       {{ min_replicas }}.
+#     hpa_below_minimum: >-
+#       Raise minReplicas of HorizontalPodAutoscaler {{ hpa }} from
+#       {{ hpa_min_replicas }} to at least {{ min_replicas }}.
+#     above_maximum: >-
+#       Set spec.replicas to at most {{ max_replicas }}, or raise max_replicas
+#       if the workload really needs {{ replicas }}.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, Rollout]
 #   # Kinds read from data.inventory, by the kind being judged ("*": any other kind).
 #   inventory: {Deployment: [HorizontalPodAutoscaler], "*": [HorizontalPodAutoscaler]}
@@ -56,11 +71,12 @@ package rollguard.k8s.replicas_minimum
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"replicas": desired, "min_replicas": min_replicas}} if {
+violation contains {"msg": msg, "details": d} if {
 	not judged_through_owner
 	desired := k8s.obj_replicas
 	desired < min_replicas
 	count(autoscalers) == 0
+	d := {"replicas": desired, "min_replicas": min_replicas, "case": "below_minimum", "path": "spec.replicas"}
 	msg := sprintf("replicas is %s, below the minimum of %v", [replicas_text, min_replicas])
 }
 
@@ -76,6 +92,8 @@ violation contains {"msg": msg, "details": details} if {
 		"min_replicas": min_replicas,
 		"hpa": sort([n | some hpa in autoscalers; n := hpa.metadata.name]),
 		"hpa_min_replicas": floor_replicas,
+		"case": "hpa_below_minimum",
+		"path": "spec.replicas",
 	}
 	msg := sprintf(
 		"replicas is %s and the HorizontalPodAutoscaler keeps minReplicas at %v, below the minimum of %v",
@@ -83,12 +101,13 @@ violation contains {"msg": msg, "details": details} if {
 	)
 }
 
-violation contains {"msg": msg, "details": {"replicas": desired, "max_replicas": max_replicas}} if {
+violation contains {"msg": msg, "details": d} if {
 	not judged_through_owner
 	k8s.has_replicas_field(k8s.obj)
 	desired := k8s.obj.spec.replicas
 	is_number(max_replicas)
 	desired > max_replicas
+	d := {"replicas": desired, "max_replicas": max_replicas, "case": "above_maximum", "path": "spec.replicas"}
 	msg := sprintf("replicas is %v, above the maximum of %v", [desired, max_replicas])
 }
 

@@ -28,7 +28,7 @@ test_single_replica_is_reported if {
 	v := replicas_minimum.violation with input as testing.request(workload("Deployment", {"replicas": 1}), create_in_shop, parameters)
 	v == {{
 		"msg": "replicas is 1, below the minimum of 2",
-		"details": {"replicas": 1, "min_replicas": 2},
+		"details": {"replicas": 1, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"},
 	}}
 }
 
@@ -36,7 +36,7 @@ test_unset_replicas_count_as_one if {
 	v := replicas_minimum.violation with input as testing.request(workload("StatefulSet", {}), create_in_shop, parameters)
 	v == {{
 		"msg": "replicas is unset (Kubernetes runs 1), below the minimum of 2",
-		"details": {"replicas": 1, "min_replicas": 2},
+		"details": {"replicas": 1, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"},
 	}}
 }
 
@@ -58,7 +58,7 @@ test_hpa_min_replicas_defaults_to_one if {
 		with data.inventory as inv
 	v == {{
 		"msg": "replicas is 1 and the HorizontalPodAutoscaler keeps minReplicas at 1, below the minimum of 2",
-		"details": {"replicas": 1, "min_replicas": 2, "hpa": ["web-hpa"], "hpa_min_replicas": 1},
+		"details": {"replicas": 1, "min_replicas": 2, "hpa": ["web-hpa"], "hpa_min_replicas": 1, "case": "hpa_below_minimum", "path": "spec.replicas"},
 	}}
 }
 
@@ -69,7 +69,7 @@ test_hpa_for_another_target_does_not_count if {
 	])
 	v := replicas_minimum.violation with input as testing.request(workload("Deployment", {"replicas": 1}), create_in_shop, parameters)
 		with data.inventory as inv
-	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2}}
+	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"}}
 }
 
 test_hpa_in_another_namespace_does_not_count if {
@@ -85,7 +85,7 @@ test_min_replicas_parameter if {
 	v := replicas_minimum.violation with input as inp
 	v == {{
 		"msg": "replicas is 2, below the minimum of 3",
-		"details": {"replicas": 2, "min_replicas": 3},
+		"details": {"replicas": 2, "min_replicas": 3, "case": "below_minimum", "path": "spec.replicas"},
 	}}
 
 	relaxed := object.union(testing.request(workload("Deployment", {"replicas": 1}), create_in_shop, parameters), {"parameters": {"min_replicas": 1}})
@@ -106,7 +106,7 @@ test_replica_sets_controlled_by_a_deployment_are_skipped if {
 	# A bare ReplicaSet, or one with a non-controller owner, is judged itself.
 	loose := object.union(workload("ReplicaSet", {"replicas": 1}), {"metadata": {"ownerReferences": [{"kind": "ConfigMap", "name": "x"}]}})
 	v := replicas_minimum.violation with input as testing.request(loose, create_in_shop, parameters)
-	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2}}
+	{x.details | some x in v} == {{"replicas": 1, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"}}
 }
 
 test_max_replicas_parameter if {
@@ -114,7 +114,7 @@ test_max_replicas_parameter if {
 	v := replicas_minimum.violation with input as inp
 	v == {{
 		"msg": "replicas is 100, above the maximum of 50",
-		"details": {"replicas": 100, "max_replicas": 50},
+		"details": {"replicas": 100, "max_replicas": 50, "case": "above_maximum", "path": "spec.replicas"},
 	}}
 
 	at_limit := object.union(testing.request(workload("Deployment", {"replicas": 50}), create_in_shop, parameters), {"parameters": {"max_replicas": 50}})
@@ -161,7 +161,7 @@ test_deployment_run_by_a_rollout_workload_ref_is_skipped if {
 }
 
 test_workload_ref_must_name_this_deployment_in_this_namespace if {
-	zero := {"msg": "replicas is 0, below the minimum of 2", "details": {"replicas": 0, "min_replicas": 2}}
+	zero := {"msg": "replicas is 0, below the minimum of 2", "details": {"replicas": 0, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"}}
 	every inv in [
 		rollout_inventory([rollout_with_ref("other", web_ref)]),
 		rollout_inventory([rollout_with_ref("shop", object.union(web_ref, {"name": "api"}))]),
@@ -178,5 +178,5 @@ test_workload_ref_skips_only_deployments if {
 	# A StatefulSet of the same name is not what a workloadRef to a Deployment names.
 	inv := rollout_inventory([rollout_with_ref("shop", web_ref)])
 	v := replicas_minimum.violation with input as testing.request(workload("StatefulSet", {"replicas": 1}), create_in_shop, parameters) with data.inventory as inv
-	v == {{"msg": "replicas is 1, below the minimum of 2", "details": {"replicas": 1, "min_replicas": 2}}}
+	v == {{"msg": "replicas is 1, below the minimum of 2", "details": {"replicas": 1, "min_replicas": 2, "case": "below_minimum", "path": "spec.replicas"}}}
 }

@@ -10,17 +10,19 @@
 #   resources) of Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
 #   ReplicationControllers, Jobs, CronJobs, Argo Rollouts and DeploymentConfigs.
 #   A request left unset next to a limit counts as set, because Kubernetes
-#   copies the limit into it.
+#   copies the limit into it. Medium because missing requests and limits make
+#   scheduling and eviction during a surge unpredictable but rarely fail a
+#   rollout by themselves.
 # scope: package
 # custom:
 #   id: k8s.resources
 #   severity: medium
 #   controls: ["SOC2:A1.1", "ISO27001:A.8.6", "NIST-800-53:SC-6", "NIST-800-53:CM-6"]
 #   remediation: >-
-#     Set resources.requests.cpu and resources.requests.memory to the
-#     container's steady-state usage and resources.limits.memory to its peak
-#     (often equal to the request), e.g. requests {cpu: 250m, memory: 256Mi},
-#     limits {memory: 256Mi}.
+#     Set resources {{ missing }} on container {{ container }}: the requests to
+#     its steady-state usage and limits.memory to its peak (often equal to the
+#     request), e.g. requests {cpu: 250m, memory: 256Mi}, limits {memory:
+#     256Mi}.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -45,10 +47,11 @@ import data.rollguard.lib.k8s
 
 required := ["requests.cpu", "requests.memory", "limits.memory"]
 
-violation contains {"msg": msg, "details": {"container": c.name, "missing": missing}} if {
+violation contains {"msg": msg, "details": d} if {
 	some c in judged_containers
 	missing := [field | some field in required; not declares(c, field)]
 	count(missing) > 0
+	d := {"container": c.name, "missing": missing, "path": k8s.container_field_path(c, concat(".", ["resources", missing[0]]))}
 	msg := sprintf("container %q does not set %s", [c.name, concat(", ", missing)])
 }
 

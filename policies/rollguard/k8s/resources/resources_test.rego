@@ -22,7 +22,7 @@ test_no_resources_reports_every_missing_one if {
 	v := resources.violation with input as testing.review(deployment([{"name": "app", "image": "app:1"}]), {})
 	v == {{
 		"msg": `container "app" does not set requests.cpu, requests.memory, limits.memory`,
-		"details": {"container": "app", "missing": ["requests.cpu", "requests.memory", "limits.memory"]},
+		"details": {"container": "app", "missing": ["requests.cpu", "requests.memory", "limits.memory"], "path": "spec.template.spec.containers[0].resources.requests.cpu"},
 	}}
 }
 
@@ -30,7 +30,7 @@ test_missing_memory_limit_is_reported if {
 	v := resources.violation with input as testing.review(deployment([container({"requests": {"cpu": "250m", "memory": "256Mi"}})]), {})
 	v == {{
 		"msg": `container "app" does not set limits.memory`,
-		"details": {"container": "app", "missing": ["limits.memory"]},
+		"details": {"container": "app", "missing": ["limits.memory"], "path": "spec.template.spec.containers[0].resources.limits.memory"},
 	}}
 }
 
@@ -38,7 +38,7 @@ test_missing_cpu_request_is_reported if {
 	v := resources.violation with input as testing.review(deployment([container({"requests": {"memory": "256Mi"}, "limits": {"memory": "256Mi"}})]), {})
 	v == {{
 		"msg": `container "app" does not set requests.cpu`,
-		"details": {"container": "app", "missing": ["requests.cpu"]},
+		"details": {"container": "app", "missing": ["requests.cpu"], "path": "spec.template.spec.containers[0].resources.requests.cpu"},
 	}}
 }
 
@@ -60,7 +60,7 @@ test_init_containers_judged_ephemeral_not if {
 	v := resources.violation with input as testing.review(o, {})
 	v == {{
 		"msg": `container "migrate" does not set limits.memory`,
-		"details": {"container": "migrate", "missing": ["limits.memory"]},
+		"details": {"container": "migrate", "missing": ["limits.memory"], "path": "spec.template.spec.initContainers[0].resources.limits.memory"},
 	}}
 }
 

@@ -16,14 +16,14 @@ test_zero_limit_is_reported if {
 	v := revision_history.violation with input as testing.review(workload("Deployment", {"revisionHistoryLimit": 0}), parameters)
 	v == {{
 		"msg": "revisionHistoryLimit is 0, below the minimum of 2: too few earlier revisions are kept to roll back to",
-		"details": {"revision_history_limit": 0, "min_revisions": 2},
+		"details": {"revision_history_limit": 0, "min_revisions": 2, "path": "spec.revisionHistoryLimit"},
 	}}
 }
 
 test_every_kind_is_judged if {
 	every kind in ["Deployment", "StatefulSet", "DaemonSet", "Rollout"] {
 		v := revision_history.violation with input as testing.review(workload(kind, {"revisionHistoryLimit": 1}), parameters)
-		{x.details | some x in v} == {{"revision_history_limit": 1, "min_revisions": 2}}
+		{x.details | some x in v} == {{"revision_history_limit": 1, "min_revisions": 2, "path": "spec.revisionHistoryLimit"}}
 	}
 }
 
@@ -36,7 +36,7 @@ test_unset_and_sufficient_limits_pass if {
 test_min_revisions_parameter if {
 	inp := object.union(testing.review(workload("Deployment", {"revisionHistoryLimit": 3}), parameters), {"parameters": {"min_revisions": 5}})
 	v := revision_history.violation with input as inp
-	{x.details | some x in v} == {{"revision_history_limit": 3, "min_revisions": 5}}
+	{x.details | some x in v} == {{"revision_history_limit": 3, "min_revisions": 5, "path": "spec.revisionHistoryLimit"}}
 
 	relaxed := object.union(testing.review(workload("Deployment", {"revisionHistoryLimit": 0}), parameters), {"parameters": {"min_revisions": 0}})
 	count(revision_history.violation) == 0 with input as relaxed

@@ -38,7 +38,7 @@ test_recreate_is_reported if {
 	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage",
-		"details": {"strategy": "Recreate"},
+		"details": {"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"},
 	}}
 }
 
@@ -51,7 +51,7 @@ test_recreate_allowed_by_parameter if {
 test_deploymentconfig_recreate_is_reported if {
 	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Recreate"}}), {"apiVersion": "apps.openshift.io/v1"})
 	v := rolling_update.violation with input as testing.request(obj, create, params)
-	{x.details | some x in v} == {{"strategy": "Recreate"}}
+	{x.details | some x in v} == {{"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"}}
 }
 
 test_on_delete_is_reported_for_statefulsets_and_daemonsets if {
@@ -59,7 +59,7 @@ test_on_delete_is_reported_for_statefulsets_and_daemonsets if {
 		v := rolling_update.violation with input as testing.request(workload(kind, {"updateStrategy": {"type": "OnDelete"}}), create, params)
 		v == {{
 			"msg": "updateStrategy type OnDelete never rolls out a template change: old pods keep running until someone deletes them",
-			"details": {"update_strategy": "OnDelete"},
+			"details": {"update_strategy": "OnDelete", "case": "on_delete", "path": "spec.updateStrategy.type"},
 		}}
 	}
 }
@@ -79,6 +79,8 @@ test_both_zero_is_reported if {
 			"max_unavailable": 0,
 			"resolved_max_surge": 0,
 			"resolved_max_unavailable": 0,
+			"case": "no_room",
+			"path": "spec.strategy.rollingUpdate.maxSurge",
 		},
 	}}
 }
@@ -94,6 +96,8 @@ test_percentage_rounding_down_to_zero_is_reported_as_both_zero if {
 			"max_unavailable": "20%",
 			"resolved_max_surge": 0,
 			"resolved_max_unavailable": 0,
+			"case": "no_room",
+			"path": "spec.strategy.rollingUpdate.maxSurge",
 		},
 	}}
 }
@@ -111,6 +115,8 @@ test_too_many_unavailable_is_reported_with_numbers if {
 			"available": 2,
 			"available_percent": 66,
 			"min_available_percent": 75,
+			"case": "too_many_unavailable",
+			"path": "spec.strategy.rollingUpdate.maxUnavailable",
 		},
 	}}
 }
@@ -131,6 +137,8 @@ test_percentages_round_surge_up_and_unavailable_down if {
 			"available": 7,
 			"available_percent": 70,
 			"min_available_percent": 75,
+			"case": "too_many_unavailable",
+			"path": "spec.strategy.rollingUpdate.maxUnavailable",
 		},
 	}}
 }
@@ -149,6 +157,8 @@ test_unavailable_is_capped_at_replicas if {
 			"available": 0,
 			"available_percent": 0,
 			"min_available_percent": 75,
+			"case": "too_many_unavailable",
+			"path": "spec.strategy.rollingUpdate.maxUnavailable",
 		},
 	}}
 }
@@ -202,6 +212,8 @@ test_replica_based_canary_is_judged if {
 			"available": 2,
 			"available_percent": 50,
 			"min_available_percent": 75,
+			"case": "too_many_unavailable",
+			"path": "spec.strategy.canary.maxUnavailable",
 		},
 	}}
 }
@@ -220,7 +232,7 @@ test_traffic_routed_canary_and_blue_green_are_not_judged if {
 test_deploymentconfig_rolling_params if {
 	obj := workload("DeploymentConfig", {"replicas": 2, "strategy": {"type": "Rolling", "rollingParams": {"maxSurge": 0, "maxUnavailable": "50%"}}})
 	v := rolling_update.violation with input as testing.request(obj, create, params)
-	{x.details.available_percent | some x in v} == {50}
+	{[x.details.available_percent, x.details.path] | some x in v} == {[50, "spec.strategy.rollingParams.maxUnavailable"]}
 }
 
 test_daemonset_defaults_pass if {
@@ -234,7 +246,12 @@ test_daemonset_both_zero_is_reported if {
 	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "maxSurge 0% and maxUnavailable 0 are both 0, so the rollout has no room to replace a pod",
-		"details": {"max_surge": "0%", "max_unavailable": 0},
+		"details": {
+			"max_surge": "0%",
+			"max_unavailable": 0,
+			"case": "daemonset_no_room",
+			"path": "spec.updateStrategy.rollingUpdate.maxUnavailable",
+		},
 	}}
 }
 
@@ -243,7 +260,13 @@ test_daemonset_percentage_unavailable_is_reported if {
 	v := rolling_update.violation with input as testing.request(obj, create, params)
 	v == {{
 		"msg": "maxUnavailable 50% keeps at most 50% of the DaemonSet's pods available during a rollout, below the minimum of 75%",
-		"details": {"max_unavailable": "50%", "available_percent_at_most": 50, "min_available_percent": 75},
+		"details": {
+			"max_unavailable": "50%",
+			"available_percent_at_most": 50,
+			"min_available_percent": 75,
+			"case": "daemonset_too_many_unavailable",
+			"path": "spec.updateStrategy.rollingUpdate.maxUnavailable",
+		},
 	}}
 
 	ok := workload("DaemonSet", {"updateStrategy": {"rollingUpdate": {"maxUnavailable": "25%"}}})
@@ -254,7 +277,13 @@ test_unknown_deployment_strategy_type_is_reported if {
 	v := rolling_update.violation with input as testing.request(workload("Deployment", {"replicas": 3, "strategy": {"type": "Rolling"}}), create, params)
 	v == {{
 		"msg": `spec.strategy.type "Rolling" is not a Deployment update strategy (Recreate or RollingUpdate): the API server rejects the Deployment, so the rollout fails at the apply step`,
-		"details": {"field": "spec.strategy.type", "type": "Rolling", "valid": ["Recreate", "RollingUpdate"]},
+		"details": {
+			"field": "spec.strategy.type",
+			"type": "Rolling",
+			"valid": ["Recreate", "RollingUpdate"],
+			"case": "unknown_type",
+			"path": "spec.strategy.type",
+		},
 	}}
 
 	# The field is case-sensitive.
@@ -267,7 +296,13 @@ test_unknown_update_strategy_type_is_reported_for_statefulsets_and_daemonsets if
 		v := rolling_update.violation with input as testing.request(workload(kind, {"replicas": 3, "updateStrategy": {"type": "Recreate"}}), create, params)
 		v == {{
 			"msg": sprintf(`spec.updateStrategy.type "Recreate" is not a %s update strategy (OnDelete or RollingUpdate): the API server rejects the %s, so the rollout fails at the apply step`, [kind, kind]),
-			"details": {"field": "spec.updateStrategy.type", "type": "Recreate", "valid": ["OnDelete", "RollingUpdate"]},
+			"details": {
+				"field": "spec.updateStrategy.type",
+				"type": "Recreate",
+				"valid": ["OnDelete", "RollingUpdate"],
+				"case": "unknown_type",
+				"path": "spec.updateStrategy.type",
+			},
 		}}
 	}
 }
@@ -275,7 +310,13 @@ test_unknown_update_strategy_type_is_reported_for_statefulsets_and_daemonsets if
 test_unknown_deploymentconfig_strategy_type_is_reported if {
 	obj := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "RollingUpdate"}}), {"apiVersion": "apps.openshift.io/v1"})
 	v := rolling_update.violation with input as testing.request(obj, create, params)
-	{x.details | some x in v} == {{"field": "spec.strategy.type", "type": "RollingUpdate", "valid": ["Custom", "Recreate", "Rolling"]}}
+	{x.details | some x in v} == {{
+		"field": "spec.strategy.type",
+		"type": "RollingUpdate",
+		"valid": ["Custom", "Recreate", "Rolling"],
+		"case": "unknown_type",
+		"path": "spec.strategy.type",
+	}}
 
 	custom := object.union(workload("DeploymentConfig", {"replicas": 3, "strategy": {"type": "Custom"}}), {"apiVersion": "apps.openshift.io/v1"})
 	count(rolling_update.violation) == 0 with input as testing.request(custom, create, params)
@@ -293,4 +334,87 @@ test_unset_empty_and_valid_strategy_types_pass_the_type_check if {
 test_non_string_strategy_type_is_reported if {
 	v := rolling_update.violation with input as testing.request(workload("DaemonSet", {"updateStrategy": {"type": 1}}), create, params)
 	{x.msg | some x in v} == {"spec.updateStrategy.type 1 is not a DaemonSet update strategy (OnDelete or RollingUpdate): the API server rejects the DaemonSet, so the rollout fails at the apply step"}
+}
+
+recreate_with(replicas, pod_spec) := workload("Deployment", object.union(
+	{"strategy": {"type": "Recreate"}, "template": {"spec": pod_spec}},
+	replicas,
+))
+
+claim_volume(name) := {"name": "data", "persistentVolumeClaim": {"claimName": name}}
+
+app := {"name": "app", "image": "app:1"}
+
+test_single_replica_with_a_claim_is_reported_low_as_required if {
+	# replicas unset: Kubernetes' default of 1.
+	obj := recreate_with({}, {"containers": [app], "volumes": [claim_volume("minio-pv-claim")]})
+	v := rolling_update.violation with input as testing.request(obj, create, params)
+	v == {{
+		"msg": `strategy type Recreate with a single replica that holds PersistentVolumeClaim "minio-pv-claim": a new pod could not attach a ReadWriteOnce volume or bind a host port the old one holds, so Recreate is the strategy that works; each rollout is still a short outage`,
+		"details": {
+			"strategy": "Recreate",
+			"case": "recreate_required",
+			"replicas": 1,
+			"claims": ["minio-pv-claim"],
+			"host_ports": [],
+			"path": "spec.strategy.type",
+		},
+	}}
+}
+
+test_single_replica_with_host_ports_is_reported_low_as_required if {
+	ported := object.union(app, {"ports": [{"containerPort": 9000, "hostPort": 9000}, {"containerPort": 8080}]})
+	obj := recreate_with({"replicas": 1}, {"containers": [ported], "volumes": [claim_volume("b"), claim_volume("a")]})
+	v := rolling_update.violation with input as testing.request(obj, create, params)
+	v == {{
+		"msg": `strategy type Recreate with a single replica that holds PersistentVolumeClaims "a", "b" and hostPort 9000: a new pod could not attach a ReadWriteOnce volume or bind a host port the old one holds, so Recreate is the strategy that works; each rollout is still a short outage`,
+		"details": {
+			"strategy": "Recreate",
+			"case": "recreate_required",
+			"replicas": 1,
+			"claims": ["a", "b"],
+			"host_ports": [9000],
+			"path": "spec.strategy.type",
+		},
+	}}
+
+	# Under hostNetwork every container port is a host port.
+	host := recreate_with({"replicas": 1}, {"hostNetwork": true, "containers": [object.union(app, {"ports": [{"containerPort": 53}, {"containerPort": 9153}]})]})
+	w := rolling_update.violation with input as testing.request(host, create, params)
+	{x.details.host_ports | some x in w} == {[53, 9153]}
+	{x.details.case | some x in w} == {"recreate_required"}
+}
+
+test_recreate_without_a_reason_stays_high if {
+	# Several replicas, or nothing two pods cannot share: Recreate is an avoidable outage.
+	every obj in [
+		recreate_with({"replicas": 2}, {"containers": [app], "volumes": [claim_volume("data")]}),
+		recreate_with({}, {"containers": [object.union(app, {"ports": [{"containerPort": 8080}]})]}),
+		recreate_with({}, {"containers": [app], "volumes": [
+			{"name": "cache", "emptyDir": {}},
+			{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}},
+			{"name": "odd", "persistentVolumeClaim": {"claimName": ""}},
+			"junk",
+		]}),
+		recreate_with({}, {"containers": [app], "volumes": "data"}),
+	] {
+		v := rolling_update.violation with input as testing.request(obj, create, params)
+		v == {{
+			"msg": "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage",
+			"details": {"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"},
+		}}
+	}
+}
+
+test_required_recreate_for_deploymentconfigs_and_allow_recreate if {
+	dc := object.union(
+		workload("DeploymentConfig", {"replicas": 1, "strategy": {"type": "Recreate"}, "template": {"spec": {"volumes": [claim_volume("data")]}}}),
+		{"apiVersion": "apps.openshift.io/v1"},
+	)
+	v := rolling_update.violation with input as testing.request(dc, create, params)
+	{x.details.claims | some x in v} == {["data"]}
+
+	obj := recreate_with({}, {"containers": [app], "volumes": [claim_volume("data")]})
+	inp := object.union(testing.request(obj, create, params), {"parameters": {"allow_recreate": true}})
+	count(rolling_update.violation) == 0 with input as inp
 }

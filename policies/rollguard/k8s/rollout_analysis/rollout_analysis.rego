@@ -17,10 +17,13 @@
 #   the change nor in the inventory is reported, not assumed to be fine.
 #   Metrics are classified by their name and provider (query, URL) with the
 #   case-insensitive patterns error_metric_pattern and latency_metric_pattern.
+#   Medium because a Rollout without automated analysis is no riskier than a
+#   plain Deployment, which rollguard does not block for lacking one: the
+#   analysis is the extra safety net progressive delivery adds.
 # scope: package
 # custom:
 #   id: k8s.rollout_analysis
-#   severity: high
+#   severity: medium
 #   controls: ["SOC2:CC8.1", "SOC2:CC7.2", "ISO27001:A.8.32", "NIST-800-53:CM-3", "NIST-800-53:SI-4"]
 #   remediation: >-
 #     Reference AnalysisTemplates from spec.strategy.canary.analysis or analysis
@@ -31,6 +34,44 @@
 #     (0 aborts on the first failed measurement) and below count. Add a pause
 #     or analysis step after the first setWeight below 100, and keep
 #     abortScaleDownDelaySeconds unset (30s) or between 1 and the maximum.
+#   case_remediation:
+#     no_analysis: >-
+#       Add an automated analysis to the {{ strategy }} strategy (canary:
+#       spec.strategy.canary.analysis or an analysis step; blueGreen:
+#       prePromotionAnalysis) referencing AnalysisTemplates with an error-rate
+#       metric (for example successCondition: result[0] >= 0.99 on the share of
+#       non-5xx responses) and a latency metric (for example failureCondition:
+#       result[0] > 0.5 on a p99 histogram_quantile), each with failureLimit
+#       set.
+#     missing_template: >-
+#       Add {{ template }} to the change (or create it in the cluster first), or
+#       correct the reference in {{ referenced_in }}.
+#     reference_without_name: >-
+#       Give the template reference at {{ field }} a templateName, or remove
+#       it.
+#     no_templates: >-
+#       Reference at least one AnalysisTemplate from {{ field }}, or remove the
+#       empty analysis.
+#     metric_coverage: >-
+#       Give {{ templates }} a metric of category {{ category }} that can abort
+#       the rollout: a successCondition or failureCondition, failureLimit set
+#       (0 aborts on the first failed measurement) and below count, and not in
+#       dryRun.
+#     no_partial_step: >-
+#       Shift part of the traffic first and hold there: for example steps
+#       setWeight: 10, pause: {duration: 5m}, setWeight: 50, pause: {duration:
+#       5m}, or an analysis step instead of a pause.
+#     no_pause: >-
+#       Add a pause with a non-zero duration, or an analysis step, after
+#       steps[{{ first_partial_step }}] (setWeight {{ first_partial_weight }})
+#       and before the rollout reaches full traffic.
+#     auto_promotion: >-
+#       Add a prePromotionAnalysis to the blueGreen strategy, or set
+#       autoPromotionEnabled: false (or autoPromotionSeconds) so the new version
+#       is promoted only after a check.
+#     abort_delay: >-
+#       Set {{ field }} to a number of seconds between 1 and {{ max_seconds }},
+#       or remove it (30s).
 #   applies_to: [Rollout]
 #   # Kinds read from data.inventory, by the kind being judged.
 #   inventory: {Rollout: [AnalysisTemplate, ClusterAnalysisTemplate]}
@@ -158,12 +199,21 @@ canary_steps := [s | some s in strategy.steps] if {
 # --- Template references --------------------------------------------------------------------
 
 # One entry per referenced template, with every field that references it.
-refs contains {"name": name, "cluster": cluster, "fields": fields} if {
+refs contains {"name": name, "cluster": cluster, "fields": fields, "paths": paths} if {
 	some key in ref_keys
 	[name, cluster] := key
 	fields := sort([a.field |
 		some a in analysis_blocks
 		some t in block_templates(a)
+		ref_key(t) == key
+	])
+
+	# Each reference entry, for `details.path`: `spec.strategy.canary.analysis.templates[0]`.
+	paths := sort([sprintf("%s.%s[%d]", [a.field, a.list, i]) |
+		some a in analysis_blocks
+		is_array(a.block[a.list])
+		some i, t in a.block[a.list]
+		is_object(t)
 		ref_key(t) == key
 	])
 }
@@ -314,9 +364,10 @@ effective(category) if {
 
 # --- Violations: analysis -------------------------------------------------------------------
 
-violation contains {"msg": msg, "details": {"strategy": strategy_name, "missing": "analysis"}} if {
+violation contains {"msg": msg, "details": d} if {
 	strategy_name
 	count(analysis_blocks) == 0
+	d := {"strategy": strategy_name, "missing": "analysis", "case": "no_analysis", "path": analysis_paths[strategy_name]}
 	msg := sprintf("%s has no automated analysis in its %s strategy (%s): nothing rolls it back on an error-rate or latency breach", [k8s.display, strategy_name, analysis_fields[strategy_name]])
 }
 
@@ -325,9 +376,21 @@ analysis_fields := {
 	"blueGreen": "prePromotionAnalysis or postPromotionAnalysis",
 }
 
+# Where a missing analysis belongs.
+analysis_paths := {
+	"canary": "spec.strategy.canary.analysis",
+	"blueGreen": "spec.strategy.blueGreen.prePromotionAnalysis",
+}
+
 violation contains {"msg": msg, "details": d} if {
 	some ref in unresolved
-	d := {"template": template_display(ref), "kind": template_kind(ref), "referenced_in": ref.fields}
+	d := {
+		"template": template_display(ref),
+		"kind": template_kind(ref),
+		"referenced_in": ref.fields,
+		"case": "missing_template",
+		"path": sprintf("%s.templateName", [ref.paths[0]]),
+	}
 	msg := sprintf("%s references %s, which is neither in the change nor in the inventory: its error-rate and latency conditions cannot be verified", [k8s.display, template_display(ref)])
 }
 
@@ -338,13 +401,14 @@ violation contains {"msg": msg, "details": d} if {
 	some i, t in templates
 	not valid_reference(t)
 	field := sprintf("%s.%s[%d]", [a.field, a.list, i])
-	d := {"field": field, "reference": t}
+	d := {"field": field, "reference": t, "case": "reference_without_name", "path": field}
 	msg := sprintf("%s has an analysis template reference without a templateName in %s", [k8s.display, field])
 }
 
-violation contains {"msg": msg, "details": {"field": a.field, "templates": []}} if {
+violation contains {"msg": msg, "details": d} if {
 	some a in analysis_blocks
 	count(block_templates(a)) == 0
+	d := {"field": a.field, "templates": [], "case": "no_templates", "path": sprintf("%s.%s", [a.field, a.list])}
 	msg := sprintf("%s has an analysis in %s that references no AnalysisTemplate, so it measures nothing", [k8s.display, a.field])
 }
 
@@ -364,7 +428,13 @@ violation contains {"msg": msg, "details": d} if {
 		in_category(e, category)
 	])
 	templates := sort([template_display(ref) | some ref in refs])
-	d := {"category": category, "templates": templates, "metrics": candidates}
+	d := {
+		"category": category,
+		"templates": templates,
+		"metrics": candidates,
+		"case": "metric_coverage",
+		"path": min({p | some ref in refs; some p in ref.paths}),
+	}
 	msg := coverage_message(category, templates, candidates)
 }
 
@@ -381,16 +451,18 @@ coverage_message(category, _, candidates) := sprintf("%s has no %s metric that c
 
 # --- Violations: steps and promotion --------------------------------------------------------
 
-violation contains {"msg": msg, "details": {"strategy": "canary", "steps": 0}} if {
+violation contains {"msg": msg, "details": d} if {
 	strategy_name == "canary"
 	count(canary_steps) == 0
+	d := {"strategy": "canary", "steps": 0, "case": "no_partial_step", "path": "spec.strategy.canary.steps"}
 	msg := sprintf("%s is a canary without steps: it goes straight to 100%s of traffic with no pause or analysis", [k8s.display, "%"])
 }
 
-violation contains {"msg": msg, "details": {"strategy": "canary", "first_partial_step": null}} if {
+violation contains {"msg": msg, "details": d} if {
 	strategy_name == "canary"
 	count(canary_steps) > 0
 	not first_partial
+	d := {"strategy": "canary", "first_partial_step": null, "case": "no_partial_step", "path": "spec.strategy.canary.steps"}
 	msg := sprintf("%s is a canary whose steps never set a partial weight (setWeight between 1 and 99): no step exposes only part of the traffic to the new version", [k8s.display])
 }
 
@@ -399,7 +471,14 @@ violation contains {"msg": msg, "details": d} if {
 	i := first_partial
 	not holds_between(i, full_weight_step)
 	w := canary_steps[i].setWeight
-	d := {"strategy": "canary", "first_partial_step": i, "first_partial_weight": w, "full_weight_step": full_weight_step}
+	d := {
+		"strategy": "canary",
+		"first_partial_step": i,
+		"first_partial_weight": w,
+		"full_weight_step": full_weight_step,
+		"case": "no_pause",
+		"path": sprintf("spec.strategy.canary.steps[%d]", [i]),
+	}
 	msg := sprintf("%s moves from setWeight %v (steps[%d]) to full traffic with no pause or analysis step in between", [k8s.display, w, i])
 }
 
@@ -452,12 +531,18 @@ zero_duration(d) if {
 	regex.match(`^0+(s|m|h)?$`, d)
 }
 
-violation contains {"msg": msg, "details": {"strategy": "blueGreen", "auto_promotion_enabled": auto}} if {
+violation contains {"msg": msg, "details": d} if {
 	strategy_name == "blueGreen"
 	not has_pre_promotion_analysis
 	auto := object.get(strategy, "autoPromotionEnabled", true)
 	auto != false
 	not auto_promotion_delayed
+	d := {
+		"strategy": "blueGreen",
+		"auto_promotion_enabled": auto,
+		"case": "auto_promotion",
+		"path": "spec.strategy.blueGreen.autoPromotionEnabled",
+	}
 	msg := sprintf("%s is promoted to all traffic as soon as its pods are ready: it has no prePromotionAnalysis, and autoPromotionEnabled is not false", [k8s.display])
 }
 
@@ -488,7 +573,13 @@ max_abort_delay := n if {
 
 zero_abort_delay_allowed if input.parameters.allow_zero_abort_scale_down_delay == true
 
-abort_details(v) := {"field": abort_delay_field, "value": v, "max_seconds": max_abort_delay}
+abort_details(v) := {
+	"field": abort_delay_field,
+	"value": v,
+	"max_seconds": max_abort_delay,
+	"case": "abort_delay",
+	"path": abort_delay_field,
+}
 
 violation contains {"msg": msg, "details": abort_details(v)} if {
 	abort_delay_applies

@@ -63,7 +63,13 @@ test_cluster_scope_templates_resolve_from_the_cluster if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web references ClusterAnalysisTemplate http-slo, which is neither in the change nor in the inventory: its error-rate and latency conditions cannot be verified",
-		"details": {"template": "ClusterAnalysisTemplate http-slo", "kind": "ClusterAnalysisTemplate", "referenced_in": ["spec.strategy.canary.analysis"]},
+		"details": {
+			"template": "ClusterAnalysisTemplate http-slo",
+			"kind": "ClusterAnalysisTemplate",
+			"referenced_in": ["spec.strategy.canary.analysis"],
+			"case": "missing_template",
+			"path": "spec.strategy.canary.analysis.templates[0].templateName",
+		},
 	}}
 }
 
@@ -71,7 +77,13 @@ test_missing_template_is_reported_not_passed if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", canary({}), {}) with data.inventory as {}
 	v == {{
 		"msg": "Rollout shop/web references AnalysisTemplate shop/http-slo, which is neither in the change nor in the inventory: its error-rate and latency conditions cannot be verified",
-		"details": {"template": "AnalysisTemplate shop/http-slo", "kind": "AnalysisTemplate", "referenced_in": ["spec.strategy.canary.analysis"]},
+		"details": {
+			"template": "AnalysisTemplate shop/http-slo",
+			"kind": "AnalysisTemplate",
+			"referenced_in": ["spec.strategy.canary.analysis"],
+			"case": "missing_template",
+			"path": "spec.strategy.canary.analysis.templates[0].templateName",
+		},
 	}}
 }
 
@@ -86,7 +98,7 @@ test_canary_without_analysis if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as {}
 	v == {{
 		"msg": "Rollout shop/web has no automated analysis in its canary strategy (spec.strategy.canary.analysis or an analysis step): nothing rolls it back on an error-rate or latency breach",
-		"details": {"strategy": "canary", "missing": "analysis"},
+		"details": {"strategy": "canary", "missing": "analysis", "case": "no_analysis", "path": "spec.strategy.canary.analysis"},
 	}}
 }
 
@@ -94,7 +106,13 @@ test_missing_latency_metric if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", canary({}), {}) with data.inventory as testing.inventory([template("http-slo", [error_metric])])
 	v == {{
 		"msg": "Rollout shop/web has no latency metric in AnalysisTemplate shop/http-slo: nothing aborts it on a latency breach",
-		"details": {"category": "latency", "templates": ["AnalysisTemplate shop/http-slo"], "metrics": []},
+		"details": {
+			"category": "latency",
+			"templates": ["AnalysisTemplate shop/http-slo"],
+			"metrics": [],
+			"case": "metric_coverage",
+			"path": "spec.strategy.canary.analysis.templates[0]",
+		},
 	}}
 }
 
@@ -112,6 +130,8 @@ test_metric_without_failure_limit_or_condition if {
 			"category": "errors",
 			"templates": ["AnalysisTemplate shop/http-slo"],
 			"metrics": [{"template": "AnalysisTemplate shop/http-slo", "metric": "error-rate", "problems": ["no failureLimit", "no successCondition or failureCondition"]}],
+			"case": "metric_coverage",
+			"path": "spec.strategy.canary.analysis.templates[0]",
 		},
 	}}
 }
@@ -163,7 +183,7 @@ test_canary_without_steps if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web is a canary without steps: it goes straight to 100% of traffic with no pause or analysis",
-		"details": {"strategy": "canary", "steps": 0},
+		"details": {"strategy": "canary", "steps": 0, "case": "no_partial_step", "path": "spec.strategy.canary.steps"},
 	}}
 }
 
@@ -172,14 +192,28 @@ test_canary_without_hold_before_full_weight if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", canary({"steps": steps}), {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web moves from setWeight 20 (steps[0]) to full traffic with no pause or analysis step in between",
-		"details": {"strategy": "canary", "first_partial_step": 0, "first_partial_weight": 20, "full_weight_step": 1},
+		"details": {
+			"strategy": "canary",
+			"first_partial_step": 0,
+			"first_partial_weight": 20,
+			"full_weight_step": 1,
+			"case": "no_pause",
+			"path": "spec.strategy.canary.steps[0]",
+		},
 	}}
 }
 
 test_pause_before_first_partial_weight_or_of_zero_does_not_hold if {
 	steps := [{"pause": {}}, {"setWeight": 20}, {"pause": {"duration": "0s"}}, {"setWeight": 60}]
 	v := rollout_analysis.violation with input as testing.review_in("shop", canary({"steps": steps}), {}) with data.inventory as testing.inventory([slo])
-	{x.details | some x in v} == {{"strategy": "canary", "first_partial_step": 1, "first_partial_weight": 20, "full_weight_step": 4}}
+	{x.details | some x in v} == {{
+		"strategy": "canary",
+		"first_partial_step": 1,
+		"first_partial_weight": 20,
+		"full_weight_step": 4,
+		"case": "no_pause",
+		"path": "spec.strategy.canary.steps[1]",
+	}}
 }
 
 test_indefinite_pause_and_analysis_steps_hold if {
@@ -196,7 +230,7 @@ test_canary_without_partial_weight if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", canary({"steps": steps}), {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web is a canary whose steps never set a partial weight (setWeight between 1 and 99): no step exposes only part of the traffic to the new version",
-		"details": {"strategy": "canary", "first_partial_step": null},
+		"details": {"strategy": "canary", "first_partial_step": null, "case": "no_partial_step", "path": "spec.strategy.canary.steps"},
 	}}
 }
 
@@ -205,7 +239,7 @@ test_reference_without_template_name if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web has an analysis template reference without a templateName in spec.strategy.canary.analysis.templates[1]",
-		"details": {"field": "spec.strategy.canary.analysis.templates[1]", "reference": {"clusterScope": true}},
+		"details": {"field": "spec.strategy.canary.analysis.templates[1]", "reference": {"clusterScope": true}, "case": "reference_without_name", "path": "spec.strategy.canary.analysis.templates[1]"},
 	}}
 }
 
@@ -214,7 +248,7 @@ test_analysis_without_templates if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web has an analysis in spec.strategy.canary.analysis that references no AnalysisTemplate, so it measures nothing",
-		"details": {"field": "spec.strategy.canary.analysis", "templates": []},
+		"details": {"field": "spec.strategy.canary.analysis", "templates": [], "case": "no_templates", "path": "spec.strategy.canary.analysis.templates"},
 	}}
 }
 
@@ -232,7 +266,7 @@ test_blue_green_without_analysis if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as {}
 	v == {{
 		"msg": "Rollout shop/web has no automated analysis in its blueGreen strategy (prePromotionAnalysis or postPromotionAnalysis): nothing rolls it back on an error-rate or latency breach",
-		"details": {"strategy": "blueGreen", "missing": "analysis"},
+		"details": {"strategy": "blueGreen", "missing": "analysis", "case": "no_analysis", "path": "spec.strategy.blueGreen.prePromotionAnalysis"},
 	}}
 }
 
@@ -241,7 +275,7 @@ test_blue_green_post_promotion_only_needs_a_hold if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web is promoted to all traffic as soon as its pods are ready: it has no prePromotionAnalysis, and autoPromotionEnabled is not false",
-		"details": {"strategy": "blueGreen", "auto_promotion_enabled": true},
+		"details": {"strategy": "blueGreen", "auto_promotion_enabled": true, "case": "auto_promotion", "path": "spec.strategy.blueGreen.autoPromotionEnabled"},
 	}}
 
 	manual := rollout({"blueGreen": {"activeService": "web", "autoPromotionEnabled": false, "postPromotionAnalysis": {"templates": [{"templateName": "http-slo"}]}}})
@@ -262,7 +296,13 @@ test_abort_scale_down_delay if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", blue_green({"abortScaleDownDelaySeconds": 3600}), {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web has abortScaleDownDelaySeconds 3600, above the maximum of 600: an aborted version keeps its pods that long",
-		"details": {"field": "spec.strategy.blueGreen.abortScaleDownDelaySeconds", "value": 3600, "max_seconds": 600},
+		"details": {
+			"field": "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+			"value": 3600,
+			"max_seconds": 600,
+			"case": "abort_delay",
+			"path": "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+		},
 	}}
 }
 
@@ -271,7 +311,13 @@ test_abort_scale_down_delay_zero if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web has abortScaleDownDelaySeconds 0: an aborted version is never scaled down and keeps running, and serving its consumers and jobs, until someone removes it",
-		"details": {"field": "spec.strategy.canary.abortScaleDownDelaySeconds", "value": 0, "max_seconds": 600},
+		"details": {
+			"field": "spec.strategy.canary.abortScaleDownDelaySeconds",
+			"value": 0,
+			"max_seconds": 600,
+			"case": "abort_delay",
+			"path": "spec.strategy.canary.abortScaleDownDelaySeconds",
+		},
 	}}
 
 	allowed := object.union(testing.review_in("shop", r, {}), {"parameters": {"allow_zero_abort_scale_down_delay": true}})
@@ -287,7 +333,13 @@ test_abort_scale_down_delay_malformed_and_parameter if {
 
 	strict := object.union(testing.review_in("shop", blue_green({"abortScaleDownDelaySeconds": 120}), {}), {"parameters": {"max_abort_scale_down_delay_seconds": 60}})
 	u := rollout_analysis.violation with input as strict with data.inventory as testing.inventory([slo])
-	{x.details | some x in u} == {{"field": "spec.strategy.blueGreen.abortScaleDownDelaySeconds", "value": 120, "max_seconds": 60}}
+	{x.details | some x in u} == {{
+		"field": "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+		"value": 120,
+		"max_seconds": 60,
+		"case": "abort_delay",
+		"path": "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+	}}
 }
 
 test_basic_canary_ignores_abort_scale_down_delay if {
@@ -329,7 +381,13 @@ test_experiment_step_with_analyses_is_analysis_and_hold if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", r, {}) with data.inventory as testing.inventory([template("http-slo", [error_metric])])
 	v == {{
 		"msg": "Rollout shop/web has no latency metric in AnalysisTemplate shop/http-slo: nothing aborts it on a latency breach",
-		"details": {"category": "latency", "templates": ["AnalysisTemplate shop/http-slo"], "metrics": []},
+		"details": {
+			"category": "latency",
+			"templates": ["AnalysisTemplate shop/http-slo"],
+			"metrics": [],
+			"case": "metric_coverage",
+			"path": "spec.strategy.canary.steps[1].experiment.analyses[0]",
+		},
 	}}
 }
 
@@ -338,7 +396,13 @@ test_experiment_step_references_must_resolve if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", rollout({"canary": {"steps": steps}}), {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web references ClusterAnalysisTemplate http-slo, which is neither in the change nor in the inventory: its error-rate and latency conditions cannot be verified",
-		"details": {"template": "ClusterAnalysisTemplate http-slo", "kind": "ClusterAnalysisTemplate", "referenced_in": ["spec.strategy.canary.steps[1].experiment"]},
+		"details": {
+			"template": "ClusterAnalysisTemplate http-slo",
+			"kind": "ClusterAnalysisTemplate",
+			"referenced_in": ["spec.strategy.canary.steps[1].experiment"],
+			"case": "missing_template",
+			"path": "spec.strategy.canary.steps[1].experiment.analyses[0].templateName",
+		},
 	}}
 }
 
@@ -349,19 +413,33 @@ test_experiment_step_without_analyses_neither_analyses_nor_holds if {
 	v == {
 		{
 			"msg": "Rollout shop/web has no automated analysis in its canary strategy (spec.strategy.canary.analysis or an analysis step): nothing rolls it back on an error-rate or latency breach",
-			"details": {"strategy": "canary", "missing": "analysis"},
+			"details": {"strategy": "canary", "missing": "analysis", "case": "no_analysis", "path": "spec.strategy.canary.analysis"},
 		},
 		{
 			"msg": "Rollout shop/web moves from setWeight 20 (steps[0]) to full traffic with no pause or analysis step in between",
-			"details": {"strategy": "canary", "first_partial_step": 0, "first_partial_weight": 20, "full_weight_step": 2},
+			"details": {
+			"strategy": "canary",
+			"first_partial_step": 0,
+			"first_partial_weight": 20,
+			"full_weight_step": 2,
+			"case": "no_pause",
+			"path": "spec.strategy.canary.steps[0]",
+		},
 		},
 	}
 
 	empty := [{"setWeight": 20}, experiment_step([])]
 	w := rollout_analysis.violation with input as testing.review_in("shop", rollout({"canary": {"steps": empty}}), {}) with data.inventory as testing.inventory([slo])
 	{x.details | some x in w} == {
-		{"strategy": "canary", "missing": "analysis"},
-		{"strategy": "canary", "first_partial_step": 0, "first_partial_weight": 20, "full_weight_step": 2},
+		{"strategy": "canary", "missing": "analysis", "case": "no_analysis", "path": "spec.strategy.canary.analysis"},
+		{
+			"strategy": "canary",
+			"first_partial_step": 0,
+			"first_partial_weight": 20,
+			"full_weight_step": 2,
+			"case": "no_pause",
+			"path": "spec.strategy.canary.steps[0]",
+		},
 	}
 }
 
@@ -370,7 +448,7 @@ test_experiment_step_reference_without_template_name if {
 	v := rollout_analysis.violation with input as testing.review_in("shop", rollout({"canary": {"steps": steps}}), {}) with data.inventory as testing.inventory([slo])
 	v == {{
 		"msg": "Rollout shop/web has an analysis template reference without a templateName in spec.strategy.canary.steps[1].experiment.analyses[1]",
-		"details": {"field": "spec.strategy.canary.steps[1].experiment.analyses[1]", "reference": {"name": "other"}},
+		"details": {"field": "spec.strategy.canary.steps[1].experiment.analyses[1]", "reference": {"name": "other"}, "case": "reference_without_name", "path": "spec.strategy.canary.steps[1].experiment.analyses[1]"},
 	}}
 }
 

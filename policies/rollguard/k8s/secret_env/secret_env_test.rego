@@ -19,14 +19,14 @@ secret_env_var := {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name":
 test_secret_key_ref_is_reported if {
 	judge([{"name": "app", "image": "app:1", "env": [{"name": "MODE", "value": "prod"}, secret_env_var]}]) == {{
 		"msg": `container "app" reads key password of Secret db-credentials into env var DB_PASSWORD: rotating the Secret needs a restart`,
-		"details": {"container": "app", "source": "env", "env": "DB_PASSWORD", "secret": "db-credentials", "key": "password"},
+		"details": {"container": "app", "source": "env", "env": "DB_PASSWORD", "secret": "db-credentials", "key": "password", "path": "spec.template.spec.containers[0].env[1]"},
 	}}
 }
 
 test_env_from_secret_is_reported if {
 	judge([{"name": "app", "image": "app:1", "envFrom": [{"configMapRef": {"name": "settings"}}, {"prefix": "DB_", "secretRef": {"name": "db-credentials"}}]}]) == {{
 		"msg": `container "app" loads Secret db-credentials into its environment (envFrom): rotating the Secret needs a restart`,
-		"details": {"container": "app", "source": "envFrom", "secret": "db-credentials"},
+		"details": {"container": "app", "source": "envFrom", "secret": "db-credentials", "path": "spec.template.spec.containers[0].envFrom[1]"},
 	}}
 }
 
@@ -51,6 +51,7 @@ test_init_and_ephemeral_containers_are_judged if {
 	])
 	v := secret_env.violation with input as testing.review(o, {})
 	{[x.details.container, x.details.source] | some x in v} == {["migrate", "env"], ["debug", "envFrom"]}
+	{x.details.path | some x in v} == {"spec.template.spec.initContainers[0].env[0]", "spec.template.spec.ephemeralContainers[0].envFrom[0]"}
 }
 
 test_every_reference_is_reported if {
@@ -63,7 +64,7 @@ test_incomplete_references_are_still_reported if {
 	v := judge([{"name": "app", "image": "app:1", "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "token", "optional": true}}}]}])
 	v == {{
 		"msg": `container "app" reads key token of Secret null into env var TOKEN: rotating the Secret needs a restart`,
-		"details": {"container": "app", "source": "env", "env": "TOKEN", "secret": null, "key": "token"},
+		"details": {"container": "app", "source": "env", "env": "TOKEN", "secret": null, "key": "token", "path": "spec.template.spec.containers[0].env[0]"},
 	}}
 }
 

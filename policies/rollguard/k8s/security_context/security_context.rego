@@ -12,18 +12,32 @@
 #   without ALL; and, once per pod, hostNetwork, hostPID or hostIPC true.
 #   Judges Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
 #   ReplicationControllers, Jobs, CronJobs, Argo Rollouts and DeploymentConfigs.
+#   Medium for the hardening settings (runAsNonRoot, allowPrivilegeEscalation,
+#   readOnlyRootFilesystem, dropping ALL capabilities), which limit what a
+#   compromise can do; high for a privileged container (case privileged) and a
+#   pod in the node's network, PID or IPC namespace (case host_namespace), which
+#   hand a compromised container the node.
 # scope: package
 # custom:
 #   id: k8s.security_context
-#   severity: high
+#   severity: medium
+#   case_severity: {privileged: high, host_namespace: high}
 #   controls: ["NIST-800-53:AC-6", "NIST-800-53:CM-7", "ISO27001:A.8.2", "CIS-K8S:5.2.2", "CIS-K8S:5.2.3", "CIS-K8S:5.2.4", "CIS-K8S:5.2.5", "CIS-K8S:5.2.6", "CIS-K8S:5.2.7", "CIS-K8S:5.2.9"]
 #   remediation: >-
-#     Set pod securityContext.runAsNonRoot: true and, on every container,
-#     securityContext {allowPrivilegeEscalation: false, readOnlyRootFilesystem:
-#     true, capabilities: {drop: [ALL]}} without privileged: true (add back
-#     single capabilities such as NET_BIND_SERVICE only if needed, mount an
-#     emptyDir where the application writes); remove hostNetwork, hostPID and
-#     hostIPC.
+#     Set {{ field }} of container {{ container }} to its hardened value:
+#     runAsNonRoot: true (on the pod or the container), allowPrivilegeEscalation:
+#     false, readOnlyRootFilesystem: true (mount an emptyDir where the
+#     application writes) and capabilities: {drop: [ALL]} (add back single
+#     capabilities such as NET_BIND_SERVICE only if needed).
+#   case_remediation:
+#     privileged: >-
+#       Remove privileged: true from the securityContext of container
+#       {{ container }}; add back only the capabilities it needs
+#       (capabilities.add) and drop ALL others.
+#     host_namespace: >-
+#       Remove {{ field }} from the pod spec (it defaults to false): reach the
+#       pods through a Service and their container ports, not through the
+#       node's network, process or IPC namespace.
 #   applies_to: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -48,7 +62,7 @@ package rollguard.k8s.security_context
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": details(c, "runAsNonRoot", v, true)} if {
+violation contains {"msg": msg, "details": object.union(details(c, "runAsNonRoot", v, true), {"path": run_as_non_root_path(c)})} if {
 	some c in k8s.obj_all_containers
 	v := run_as_non_root(c)
 	v != true
@@ -62,7 +76,7 @@ violation contains {"msg": msg, "details": details(c, "allowPrivilegeEscalation"
 	msg := sprintf("container %q does not set allowPrivilegeEscalation: false", [c.name])
 }
 
-violation contains {"msg": msg, "details": details(c, "privileged", true, false)} if {
+violation contains {"msg": msg, "details": object.union(details(c, "privileged", true, false), {"case": "privileged"})} if {
 	some c in k8s.obj_all_containers
 	setting(c, "privileged") == true
 	msg := sprintf("container %q runs privileged", [c.name])
@@ -82,19 +96,40 @@ violation contains {"msg": msg, "details": details(c, "capabilities.drop", v, ["
 	msg := sprintf("container %q does not drop ALL capabilities", [c.name])
 }
 
-violation contains {"msg": msg, "details": {"field": field, "value": true, "expected": false}} if {
+violation contains {"msg": msg, "details": d} if {
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
 	k8s.obj_pod_spec[field] == true
+	d := {
+		"field": field,
+		"value": true,
+		"expected": false,
+		"case": "host_namespace",
+		"path": sprintf("%s.%s", [k8s.obj_pod_spec_path, field]),
+	}
 	msg := sprintf("pod shares the node's namespace: %s is true", [field])
 }
 
-details(c, field, v, expected) := {"container": c.name, "field": concat(".", ["securityContext", field]), "value": v, "expected": expected}
+details(c, field, v, expected) := {
+	"container": c.name,
+	"field": concat(".", ["securityContext", field]),
+	"value": v,
+	"expected": expected,
+	"path": k8s.container_field_path(c, concat(".", ["securityContext", field])),
+}
 
 # Container-level value, else null (these fields do not exist at pod level).
 setting(c, field) := c.securityContext[field] if {
 	is_object(c.securityContext)
 	c.securityContext[field] != null
 } else := null
+
+# Where the runAsNonRoot in force is: the container's, else the pod's; the container's when
+# neither sets it.
+run_as_non_root_path(c) := sprintf("%s.securityContext.runAsNonRoot", [k8s.obj_pod_spec_path]) if {
+	setting(c, "runAsNonRoot") == null
+	is_object(k8s.obj_pod_spec.securityContext)
+	k8s.obj_pod_spec.securityContext.runAsNonRoot != null
+} else := k8s.container_field_path(c, "securityContext.runAsNonRoot")
 
 # Container-level runAsNonRoot overrides the pod-level one.
 run_as_non_root(c) := setting(c, "runAsNonRoot") if {

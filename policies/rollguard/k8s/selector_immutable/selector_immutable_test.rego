@@ -23,7 +23,7 @@ test_changed_selector_is_reported if {
 	v := selector_immutable.violation with input as update(workload("Deployment", web), workload("Deployment", changed))
 	v == {{
 		"msg": "spec.selector changes on update: apps/v1 rejects the change, and where it is accepted the pods of the old selector are orphaned",
-		"details": {"old_selector": web, "new_selector": changed},
+		"details": {"old_selector": web, "new_selector": changed, "path": "spec.selector"},
 	}}
 }
 
@@ -71,7 +71,7 @@ test_map_selectors_of_replication_controllers if {
 
 	changed := object.union(workload("ReplicationController", {"app": "web", "track": "stable"}), {"apiVersion": "v1"})
 	v := selector_immutable.violation with input as update(old, changed)
-	{x.details | some x in v} == {{"old_selector": {"app": "web"}, "new_selector": {"app": "web", "track": "stable"}}}
+	{x.details | some x in v} == {{"old_selector": {"app": "web"}, "new_selector": {"app": "web", "track": "stable"}, "path": "spec.selector"}}
 }
 
 test_missing_selector_on_either_side_is_not_judged if {

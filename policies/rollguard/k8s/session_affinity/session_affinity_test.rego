@@ -28,7 +28,7 @@ judge(svc, objs) := v if {
 test_client_ip_in_front_of_deployment_is_reported if {
 	judge(sticky, [workload("Deployment")]) == {{
 		"msg": "pins each client to one pod (sessionAffinity: ClientIP) of Deployment checkout: sessions drop when a rollout replaces the pods",
-		"details": {"sessionAffinity": "ClientIP", "workload_kind": "Deployment", "workload": "checkout"},
+		"details": {"sessionAffinity": "ClientIP", "workload_kind": "Deployment", "workload": "checkout", "path": "spec.sessionAffinity"},
 	}}
 }
 

@@ -13,7 +13,9 @@
 #   carries excludes its own replicas): a term that selects other pods keeps
 #   the replicas away from those, not from each other. Covers Deployments,
 #   StatefulSets, ReplicaSets, ReplicationControllers, Argo Rollouts and
-#   DeploymentConfigs (DaemonSets already run one pod per node).
+#   DeploymentConfigs (DaemonSets already run one pod per node). Medium because
+#   the default scheduler already spreads replicas softly, and the risk is a
+#   correlated node loss rather than the rollout itself.
 # scope: package
 # custom:
 #   id: k8s.spread
@@ -24,6 +26,18 @@
 #     (maxSkew 1) and a labelSelector matching the pods, or a
 #     podAntiAffinity term on topologyKey kubernetes.io/hostname whose
 #     labelSelector matches the pod template's own labels.
+#   case_remediation:
+#     no_spread: >-
+#       Spread the {{ replicas }} replicas over nodes: add a
+#       topologySpreadConstraint with topologyKey kubernetes.io/hostname
+#       (maxSkew 1) and a labelSelector matching the pod template labels, or a
+#       podAntiAffinity term on topologyKey kubernetes.io/hostname whose
+#       labelSelector matches them.
+#     anti_affinity_misses_own_pods: >-
+#       Make the labelSelector of the podAntiAffinity term on
+#       kubernetes.io/hostname match the pod template's own labels, or add a
+#       topologySpreadConstraint with topologyKey kubernetes.io/hostname
+#       (maxSkew 1), so the {{ replicas }} replicas keep away from each other.
 #   applies_to: [Deployment, StatefulSet, ReplicaSet, ReplicationController, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -50,12 +64,18 @@ import data.rollguard.lib.k8s
 
 hostname_key := "kubernetes.io/hostname"
 
-violation contains {"msg": msg, "details": {"replicas": desired, "topology_key": hostname_key}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind in spread_kinds
 	desired := k8s.obj_replicas
 	desired >= 2
 	not spread_configured
 	count(hostname_terms) == 0
+	d := {
+		"replicas": desired,
+		"topology_key": hostname_key,
+		"case": "no_spread",
+		"path": sprintf("%s.topologySpreadConstraints", [k8s.obj_pod_spec_path]),
+	}
 	msg := sprintf(
 		"%v replicas have neither podAntiAffinity on %s nor topologySpreadConstraints: one node drain can take them all down",
 		[desired, hostname_key],
@@ -74,6 +94,8 @@ violation contains {"msg": msg, "details": details} if {
 		"topology_key": hostname_key,
 		"anti_affinity": [{"field": t.field, "labelSelector": object.get(t.term, "labelSelector", null)} | some t in hostname_terms],
 		"pod_labels": k8s.obj_pod_labels,
+		"case": "anti_affinity_misses_own_pods",
+		"path": sprintf("%s.labelSelector", [hostname_terms[0].field]),
 	}
 	msg := sprintf(
 		"%v replicas have podAntiAffinity on %s whose labelSelector does not select the pod's own labels (%s), and no topologySpreadConstraints: it keeps them away from other pods, not from each other, so one node drain can take them all down",
@@ -94,7 +116,7 @@ spread_configured if {
 	selects_own_pods(t.term)
 }
 
-anti_affinity_field := "spec.template.spec.affinity.podAntiAffinity"
+anti_affinity_field := sprintf("%s.affinity.podAntiAffinity", [k8s.obj_pod_spec_path])
 
 # podAntiAffinity terms on the hostname, required and preferred, with the field they sit in.
 hostname_terms := array.concat(

@@ -19,7 +19,12 @@ test_unspread_replicas_are_reported if {
 	v := spread.violation with input as testing.review(workload("Deployment", 3, {}), {})
 	v == {{
 		"msg": "3 replicas have neither podAntiAffinity on kubernetes.io/hostname nor topologySpreadConstraints: one node drain can take them all down",
-		"details": {"replicas": 3, "topology_key": "kubernetes.io/hostname"},
+		"details": {
+			"replicas": 3,
+			"topology_key": "kubernetes.io/hostname",
+			"case": "no_spread",
+			"path": "spec.template.spec.topologySpreadConstraints",
+		},
 	}}
 }
 
@@ -39,7 +44,12 @@ test_required_and_preferred_anti_affinity_on_hostname_pass if {
 test_anti_affinity_on_another_key_is_reported if {
 	zone := {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "topology.kubernetes.io/zone", "labelSelector": selector}]}}}
 	v := spread.violation with input as testing.review(workload("Deployment", 2, zone), {})
-	{x.details | some x in v} == {{"replicas": 2, "topology_key": "kubernetes.io/hostname"}}
+	{x.details | some x in v} == {{
+		"replicas": 2,
+		"topology_key": "kubernetes.io/hostname",
+		"case": "no_spread",
+		"path": "spec.template.spec.topologySpreadConstraints",
+	}}
 
 	affinity_only := {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname", "labelSelector": selector}]}}}
 	count(spread.violation) == 1 with input as testing.review(workload("Deployment", 2, affinity_only), {})
@@ -79,11 +89,14 @@ test_anti_affinity_selecting_other_pods_is_reported if {
 			"topology_key": "kubernetes.io/hostname",
 			"anti_affinity": [{"field": "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]", "labelSelector": other}],
 			"pod_labels": {"app": "web", "tier": "front"},
+			"case": "anti_affinity_misses_own_pods",
+			"path": "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector",
 		},
 	}}
 
 	w := spread.violation with input as testing.review(workload("Rollout", 2, preferred_term(hostname_term(other))), {})
 	{x.details.anti_affinity | some x in w} == {[{"field": "spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm", "labelSelector": other}]}
+	{x.details.path | some x in w} == {"spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.labelSelector"}
 }
 
 test_anti_affinity_match_expressions_follow_label_selector_semantics if {

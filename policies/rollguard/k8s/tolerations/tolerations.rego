@@ -9,17 +9,19 @@
 #   lost replicas are not rescheduled. Only DaemonSets, which must run on every
 #   node, may tolerate everything. Covers Pods, Deployments, StatefulSets,
 #   ReplicaSets, ReplicationControllers, Jobs, CronJobs, Argo Rollouts and
-#   DeploymentConfigs.
+#   DeploymentConfigs. Medium because a blanket toleration misplaces pods onto
+#   nodes being drained or lost rather than taking capacity down at once, and
+#   some agents need one.
 # scope: package
 # custom:
 #   id: k8s.tolerations
 #   severity: medium
 #   controls: ["ISO27001:A.8.9", "NIST-800-53:CM-6", "NIST-800-53:CM-7"]
 #   remediation: >-
-#     Replace the blanket toleration with tolerations for the specific taint
-#     keys the workload needs (for example key: dedicated, operator: Equal,
-#     value: batch, effect: NoSchedule), or run the workload as a DaemonSet if it
-#     really must run on every node.
+#     Replace toleration {{ index }} (operator Exists without a key) with
+#     tolerations for the specific taint keys the workload needs (for example
+#     key: dedicated, operator: Equal, value: batch, effect: NoSchedule), or run
+#     the workload as a DaemonSet if it really must run on every node.
 #   applies_to: [Pod, Deployment, StatefulSet, ReplicaSet, ReplicationController, Job, CronJob, Rollout, DeploymentConfig]
 #   parameters:
 #     type: object
@@ -38,7 +40,7 @@ package rollguard.k8s.tolerations
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"index": i, "effect": effect}} if {
+violation contains {"msg": msg, "details": d} if {
 	k8s.kind in k8s.workload_kinds
 	k8s.kind != "DaemonSet"
 	tolerations := k8s.obj_pod_spec.tolerations
@@ -48,6 +50,7 @@ violation contains {"msg": msg, "details": {"index": i, "effect": effect}} if {
 	t.operator == "Exists"
 	not has_key(t)
 	effect := effect_of(t)
+	d := {"index": i, "effect": effect, "path": sprintf("%s.tolerations[%d]", [k8s.obj_pod_spec_path, i])}
 	msg := sprintf("toleration %d has operator Exists and no key, so it tolerates %s", [i, consequence(effect)])
 }
 

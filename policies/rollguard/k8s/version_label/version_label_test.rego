@@ -3,26 +3,46 @@ package rollguard.k8s.version_label_test
 import data.rollguard.k8s.version_label
 import data.rollguard.lib.testing
 
-deployment(labels) := {
+workload(kind, labels) := {
 	"apiVersion": "apps/v1",
-	"kind": "Deployment",
+	"kind": kind,
 	"metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/version": "1.0.0"}},
 	"spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
 }
 
-parameters := {"label": "app.kubernetes.io/version"}
+deployment(labels) := workload("Deployment", labels)
+
+default_labels := ["app.kubernetes.io/version", "version", "tags.datadoghq.com/version"]
+
+parameters := {"labels": default_labels}
+
+with_labels(inp, names) := object.union(inp, {"parameters": {"labels": names}})
 
 test_missing_label_is_reported if {
-	# A label on the Deployment itself does not reach the pods.
-	v := version_label.violation with input as testing.review(deployment({"app.kubernetes.io/name": "web"}), parameters)
+	# A label on the Deployment itself does not reach the pods; an instance label names no version.
+	v := version_label.violation with input as testing.review(deployment({"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "web-prod"}), parameters)
 	v == {{
-		"msg": `pod template has no "app.kubernetes.io/version" label`,
-		"details": {"label": "app.kubernetes.io/version"},
+		"msg": `pod template has none of the version labels "app.kubernetes.io/version", "version", "tags.datadoghq.com/version"`,
+		"details": {"labels": default_labels, "case": "missing", "path": "spec.template.metadata.labels"},
 	}}
 }
 
-test_labelled_template_passes if {
-	count(version_label.violation) == 0 with input as testing.review(deployment({"app.kubernetes.io/version": "2.4.1"}), parameters)
+test_any_label_of_the_list_passes if {
+	every labels in [
+		{"app.kubernetes.io/version": "2.4.1"},
+		{"app": "reviews", "version": "v2"},
+		{"tags.datadoghq.com/version": "2024.06.1"},
+		{"version": "", "app.kubernetes.io/version": "2.4.1"},
+	] {
+		count(version_label.violation) == 0 with input as testing.review(deployment(labels), parameters)
+	}
+}
+
+test_every_rolled_kind_is_judged if {
+	every kind in ["Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig"] {
+		v := version_label.violation with input as testing.review(workload(kind, {"app": "web"}), parameters)
+		{x.details | some x in v} == {{"labels": default_labels, "case": "missing", "path": "spec.template.metadata.labels"}}
+	}
 }
 
 test_empty_label_is_reported if {
@@ -30,34 +50,64 @@ test_empty_label_is_reported if {
 		v := version_label.violation with input as testing.review(deployment({"app.kubernetes.io/version": value}), parameters)
 		v == {{
 			"msg": `pod template label "app.kubernetes.io/version" is empty`,
-			"details": {"label": "app.kubernetes.io/version"},
+			"details": {
+				"labels": default_labels,
+				"empty": ["app.kubernetes.io/version"],
+				"case": "empty",
+				"path": `spec.template.metadata.labels["app.kubernetes.io/version"]`,
+			},
 		}}
+	}
+
+	w := version_label.violation with input as testing.review(deployment({"version": "", "app.kubernetes.io/version": null}), parameters)
+	w == {{
+		"msg": `pod template labels "app.kubernetes.io/version", "version" are empty`,
+		"details": {
+			"labels": default_labels,
+			"empty": ["app.kubernetes.io/version", "version"],
+			"case": "empty",
+			"path": `spec.template.metadata.labels["app.kubernetes.io/version"]`,
+		},
+	}}
+}
+
+test_objects_that_are_not_rolled_are_not_judged if {
+	pod := {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": []}}
+	count(version_label.violation) == 0 with input as testing.review(pod, parameters)
+
+	cron := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {}}}}}}}
+	count(version_label.violation) == 0 with input as testing.review(cron, parameters)
+
+	every kind in ["Job", "ReplicaSet", "ReplicationController"] {
+		count(version_label.violation) == 0 with input as testing.review(workload(kind, {"app": "web"}), parameters)
 	}
 }
 
-test_bare_pod_and_cronjob_are_judged if {
-	pod := {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one"}, "spec": {"containers": []}}
-	v := version_label.violation with input as testing.review(pod, parameters)
-	{x.msg | some x in v} == {`pod has no "app.kubernetes.io/version" label`}
+test_labels_parameter if {
+	inp := with_labels(testing.review(deployment({"app.kubernetes.io/version": "2.4.1"}), parameters), ["app.example.com/release"])
+	v := version_label.violation with input as inp
+	v == {{
+		"msg": `pod template has no "app.example.com/release" label`,
+		"details": {"labels": ["app.example.com/release"], "case": "missing", "path": "spec.template.metadata.labels"},
+	}}
 
-	labelled := object.union(pod, {"metadata": {"labels": {"app.kubernetes.io/version": "3"}}})
-	count(version_label.violation) == 0 with input as testing.review(labelled, parameters)
-
-	cron := {"kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {"app.kubernetes.io/version": "7"}}}}}}}
-	count(version_label.violation) == 0 with input as testing.review(cron, parameters)
+	count(version_label.violation) == 0 with input as with_labels(testing.review(deployment({"app.example.com/release": "r7"}), parameters), ["app.example.com/release"])
 }
 
-test_label_parameter if {
-	inp := object.union(testing.review(deployment({"app.kubernetes.io/version": "2.4.1"}), parameters), {"parameters": {"label": "version"}})
-	v := version_label.violation with input as inp
-	v == {{"msg": `pod template has no "version" label`, "details": {"label": "version"}}}
+test_malformed_labels_parameter_falls_back_to_the_default_list if {
+	every names in ["version", [], [3, ""], null] {
+		v := version_label.violation with input as with_labels(testing.review(deployment({"app": "web"}), parameters), names)
+		{x.details.labels | some x in v} == {default_labels}
+	}
 }
 
 test_missing_template_metadata_and_other_kinds if {
 	bare := {"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": {"spec": {}}}}
-	count(version_label.violation) == 1 with input as testing.review(bare, parameters)
+	v := version_label.violation with input as testing.review(bare, parameters)
+	{x.details | some x in v} == {{"labels": default_labels, "case": "missing", "path": "spec.template.metadata.labels"}}
 	malformed := {"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": {"metadata": {"labels": "v1"}}}}
-	count(version_label.violation) == 1 with input as testing.review(malformed, parameters)
+	w := version_label.violation with input as testing.review(malformed, parameters)
+	{x.details | some x in w} == {{"labels": default_labels, "case": "missing", "path": "spec.template.metadata.labels"}}
 	service := {"kind": "Service", "metadata": {"name": "web"}, "spec": {}}
 	count(version_label.violation) == 0 with input as testing.review(service, parameters)
 }

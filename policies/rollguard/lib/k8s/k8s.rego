@@ -92,6 +92,43 @@ obj_containers := containers(obj)
 
 obj_all_containers := all_containers(obj)
 
+# Where the pod spec of the object under review is, as a path for `details.path` (a finding
+# names the line of the field it is about).
+obj_pod_spec_path := "spec" if {
+	obj.kind == "Pod"
+} else := "spec.jobTemplate.spec.template.spec" if {
+	obj.kind == "CronJob"
+} else := "spec.template.spec"
+
+# The path of each container of the object under review, by name: `spec.template.spec.containers[1]`.
+# The API server keeps names unique across a pod's containers, init and ephemeral containers; a
+# file may still repeat one, and then the first keeps it rather than every policy failing.
+obj_container_paths := {name: paths[0] |
+	some e in container_path_list
+	name := e.name
+	paths := [x.path | some x in container_path_list; x.name == name]
+}
+
+container_path_list := [{"name": c.name, "path": sprintf("%s.%s[%d]", [obj_pod_spec_path, field, i])} |
+	some field in ["containers", "initContainers", "ephemeralContainers"]
+	list := object.get(obj_pod_spec, field, [])
+	is_array(list)
+	some i, c in list
+	is_object(c)
+	is_string(c.name)
+]
+
+# The path of `field` of container `c` of the object under review, for `details.path`:
+# container_field_path(c, "image") is `spec.template.spec.containers[1].image`.
+container_field_path(c, field) := sprintf("%s.%s", [obj_container_paths[c.name], field])
+
+# Where the pod template's metadata (the pods' labels and annotations) is: `spec.template.metadata`.
+obj_pod_metadata_path := "metadata" if {
+	obj.kind == "Pod"
+} else := "spec.jobTemplate.spec.template.metadata" if {
+	obj.kind == "CronJob"
+} else := "spec.template.metadata"
+
 obj_pod_labels := pod_labels(obj)
 
 obj_replicas := replicas(obj)
@@ -193,3 +230,87 @@ candidate_refs(index, labels) := {ref |
 	some k, v in labels
 	some ref in index.by_label[k][v]
 } | {ref | some ref in index.unindexed}
+
+# The Services among `candidates` whose selector picks pods labelled `labels`, sorted by name.
+# Callers pass selector_candidates(namespace, "Service", obj_pod_labels), so the kind they read
+# from the inventory stays visible in their own source.
+pod_services(candidates, labels) := [by_name[n] | some n in sort(object.keys(by_name))] if {
+	by_name := {n: svc |
+		some svc in candidates
+		n := svc.metadata.name
+		is_string(n)
+		map_selector_matches(svc.spec.selector, labels)
+	}
+}
+
+# Whether container `c` says it listens. Kubernetes treats the ports list as information (a
+# container may listen without one), but a container that declares a port means to serve on it.
+declares_ports(c) if {
+	is_array(c.ports)
+	count(c.ports) > 0
+}
+
+# Whether Service `svc` sends traffic to container `c` of a pod whose containers are
+# `containers`: one of its ports targets (targetPort, else port) a port name or number `c`
+# declares, or a number no container of the pod declares while `c` declares none (such
+# containers are the only candidates for the undeclared listener). A Service without ports
+# (headless, DNS only) hands out the pod's address, so any container may be the one answering.
+service_routes_to(svc, _, _) if not has_service_ports(svc)
+
+service_routes_to(svc, c, containers) if {
+	some p in svc.spec.ports
+	targets_container(service_target(p), c, containers)
+}
+
+has_service_ports(svc) if {
+	is_array(svc.spec.ports)
+	count(svc.spec.ports) > 0
+}
+
+service_target(p) := p.targetPort if {
+	p.targetPort != null
+} else := p.port
+
+targets_container(target, c, _) if {
+	is_string(target)
+	some p in container_ports(c)
+	p.name == target
+}
+
+targets_container(target, c, _) if {
+	is_number(target)
+	some p in container_ports(c)
+	p.containerPort == target
+}
+
+targets_container(target, c, containers) if {
+	is_number(target)
+	not declared_by_any(target, containers)
+	not declares_ports(c)
+}
+
+declared_by_any(number, containers) if {
+	some c in containers
+	some p in container_ports(c)
+	p.containerPort == number
+}
+
+# The port declarations of container `c`; a malformed list gives none.
+container_ports(c) := [p | some p in c.ports; is_object(p)] if {
+	is_array(c.ports)
+} else := []
+
+# Whether container `c` serves traffic, in a pod of a `pod_kind` object whose containers are
+# `containers` and which the Services `services` (pod_services) select: a Service routes to it,
+# or it declares a port in a workload that is rolled or scaled (rollouts and availability count
+# on its readiness). A bare Pod serves only through a Service: nothing else waits for it to be
+# ready. Pure in its arguments, so one evaluation over many documents cannot mix them up.
+serving_container(c, pod_kind, _, _) if {
+	pod_kind != "Pod"
+	declares_ports(c)
+}
+
+serving_container(c, _, containers, services) if {
+	some svc in services
+	service_routes_to(svc, c, containers)
+}

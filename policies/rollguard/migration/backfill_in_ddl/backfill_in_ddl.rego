@@ -8,7 +8,9 @@
 #   rewrites or locks every row in one long transaction, blocking the old
 #   version's writes to them. Bookkeeping tables of migration tools (parameter
 #   ignore_tables) and tables created earlier in the same file or in a pending
-#   file of the change are not judged.
+#   file of the change are not judged. Medium because how long the lock is held
+#   depends on how many rows the backfill touches, which the SQL alone does not
+#   show.
 # scope: package
 # custom:
 #   id: migration.backfill_in_ddl

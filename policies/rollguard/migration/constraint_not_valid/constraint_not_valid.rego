@@ -10,7 +10,9 @@
 #   in the same transaction as its ADD keeps the ADD's lock for the whole scan
 #   and is reported too. A column added with an inline REFERENCES or CHECK is
 #   judged the same way (it cannot be NOT VALID). Tables created earlier in the
-#   same file or in a pending file of the change are not judged.
+#   same file or in a pending file of the change are not judged. High: the
+#   validating scan blocks writes of both running versions (and to the
+#   referenced table) for as long as it takes, an outage on a large table.
 # scope: package
 # custom:
 #   id: migration.constraint_not_valid

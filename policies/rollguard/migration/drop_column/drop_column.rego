@@ -8,7 +8,9 @@
 #   INSERTs listing the column). Drop a column only in a contract-phase
 #   migration, deployed after no running version uses the column. A column of a
 #   table created earlier in the same file or in a pending file of the change is
-#   not judged.
+#   not judged. High: the old version, still serving during the rollout, fails
+#   on every query that touches the column, and a rollback cannot restore its
+#   data.
 # scope: package
 # custom:
 #   id: migration.drop_column

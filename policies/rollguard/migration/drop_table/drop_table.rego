@@ -9,6 +9,8 @@
 #   pending file of the change may be dropped anywhere). TRUNCATE ... CASCADE is
 #   reported in every phase: it also empties every table that references the
 #   truncated ones through a foreign key, which the statement does not name.
+#   High: the old version breaks at once and the data is gone for good, so a
+#   rollback cannot restore it.
 # scope: package
 # custom:
 #   id: migration.drop_table

@@ -5,7 +5,9 @@
 #   transaction block: the migration fails when its tool wraps the file in a
 #   transaction, leaving a half-applied deployment. From PostgreSQL 12 it may
 #   run in a transaction (the new value just cannot be used before the commit).
-#   The version is the pg_version parameter.
+#   The version is the pg_version parameter. Medium because PostgreSQL refuses
+#   the statement outright, so the migration fails visibly instead of blocking
+#   traffic, and only before PostgreSQL 12.
 # scope: package
 # custom:
 #   id: migration.enum_value

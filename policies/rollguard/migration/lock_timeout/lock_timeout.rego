@@ -11,7 +11,9 @@
 #   when they do not name it, and so do LOCK TABLE, VACUUM and CLUSTER (which
 #   take table locks explicitly); CONCURRENTLY statements and statements on no
 #   table (CREATE TYPE, CREATE FUNCTION) are not judged. With require_statement_timeout
-#   a statement_timeout must be in force as well.
+#   a statement_timeout must be in force as well. Medium because the statement
+#   only causes an outage when a long transaction holds the table at that
+#   moment, and the fix is one setting.
 # scope: package
 # custom:
 #   id: migration.lock_timeout

@@ -8,7 +8,9 @@
 #   updatable); a column rename is accepted when its table is renamed in the
 #   same file and a view with the table's old name is created, the usual way to
 #   present the old shape to the old version. Tables created earlier in the same
-#   file or in a pending file of the change are not judged.
+#   file or in a pending file of the change are not judged. High: every query of
+#   the old version on the old name fails as soon as the migration runs, while
+#   that version still serves.
 # scope: package
 # custom:
 #   id: migration.rename

@@ -6,7 +6,9 @@
 #   the column: every INSERT it makes fails with a not-null violation (and on a
 #   table that already has rows the ALTER itself fails). Serial columns and stored
 #   generated columns fill themselves and are accepted; tables created earlier in
-#   the same file or in a pending file of the change are not judged.
+#   the same file or in a pending file of the change are not judged. High: every
+#   INSERT of the old version fails while it still serves, or the ALTER itself
+#   fails on a table with rows.
 # scope: package
 # custom:
 #   id: migration.required_column

@@ -12,7 +12,9 @@
 #   change counts when the constraint's name contains the column's name (as in
 #   users_email_not_null). Before PostgreSQL 12 (parameter pg_version) every SET
 #   NOT NULL on an existing table is reported. Tables created earlier in the
-#   same file or in a pending file of the change are not judged.
+#   same file or in a pending file of the change are not judged. High: the scan
+#   holds an ACCESS EXCLUSIVE lock, blocking every read and write of both
+#   versions for its length.
 # scope: package
 # custom:
 #   id: migration.set_not_null

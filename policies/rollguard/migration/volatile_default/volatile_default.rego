@@ -8,7 +8,10 @@
 #   (parameter pg_version) every non-null default does. Meanwhile both running
 #   versions wait. Which defaults are volatile is the loader's judgement
 #   (default_volatile). Tables created earlier in the same file or in a pending
-#   file of the change are not judged.
+#   file of the change are not judged. Medium because which defaults are
+#   volatile is the loader's judgement (a function it does not know counts), so
+#   the rewrite is likely rather than certain; migration.observed_rewrite blocks
+#   it once a real run shows it.
 # scope: package
 # custom:
 #   id: migration.volatile_default

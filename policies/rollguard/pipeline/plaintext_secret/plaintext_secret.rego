@@ -7,7 +7,9 @@
 #   entry whose name looks like a credential (name_pattern, default password,
 #   passwd, token, secret, api_key, access_key) and whose value is a literal:
 #   non-empty and without any `${{ ... }}` expression or `$VAR` reference. The
-#   value itself is never repeated in the finding.
+#   value itself is never repeated in the finding. Critical: the credential is
+#   already exposed to everyone who can read the repository and its history, and
+#   must be rotated.
 # scope: package
 # custom:
 #   id: pipeline.plaintext_secret

@@ -18,7 +18,9 @@
 #   redhat-actions/buildah-build (the `builds_images` of docs/pipelines.md).
 #   A job that declares no environment is judged by the one inferred from its
 #   name, kubectl/helm namespace or context, helm release or deploy command
-#   (`inferred_environment`).
+#   (`inferred_environment`). Medium because a rebuild of the same commit
+#   usually differs only in base images and dependencies: the risk is untested
+#   drift, not a broken rollout.
 # scope: package
 # custom:
 #   id: pipeline.promote_not_rebuild

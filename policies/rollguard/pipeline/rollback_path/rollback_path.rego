@@ -13,6 +13,8 @@
 #   job itself or needs it. A job that declares no environment is judged by
 #   the one inferred from its name, kubectl/helm namespace or context, helm
 #   release or deploy command (`inferred_environment`, docs/pipelines.md).
+#   Medium because a failed rollout can still be rolled back by hand; an
+#   automatic path only shortens the time it stays half done.
 # scope: package
 # custom:
 #   id: pipeline.rollback_path

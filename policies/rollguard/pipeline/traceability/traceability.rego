@@ -18,7 +18,8 @@
 #   tag with the commit themselves, such as GitLab's Auto DevOps
 #   `auto-deploy deploy`). Image builds do not count: tagging the image built
 #   says nothing about what is deployed. Jobs that only tear a deployment
-#   down are not judged.
+#   down are not judged. Low because it affects diagnosis after the fact, not
+#   the rollout.
 # scope: package
 # custom:
 #   id: pipeline.traceability

@@ -15,7 +15,9 @@
 #   in the plan: a new template version then leaves the group's own
 #   attributes unchanged, so the group never sees a change to roll, no
 #   instance refresh starts, and old and new versions run side by side until
-#   instances happen to be replaced.
+#   instances happen to be replaced. Medium because without a refresh the new
+#   launch settings roll out late rather than wrongly: running instances keep
+#   the old ones until they are replaced.
 # scope: package
 # custom:
 #   id: terraform.asg_instance_refresh

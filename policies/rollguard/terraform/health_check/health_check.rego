@@ -11,7 +11,9 @@
 #   set, or an aws_autoscaling_attachment or
 #   aws_autoscaling_traffic_source_attachment naming it), and whose
 #   health_check_type is not ELB (unset means EC2). A type computed only
-#   during apply is not judged.
+#   during apply is not judged. Medium because EC2 health checks still replace
+#   dead instances; only instances whose application fails on a running machine
+#   are missed.
 # scope: package
 # custom:
 #   id: terraform.health_check

@@ -15,7 +15,8 @@
 #   rule forwards to, or a launch template or launch configuration that such an
 #   Auto Scaling group launches from. The order ["create", "delete"] means
 #   create_before_destroy is in effect, set on the resource or inherited from a
-#   resource that depends on it.
+#   resource that depends on it. High: traffic behind the load balancer has
+#   nowhere to go from the destroy until the replacement is created and healthy.
 # scope: package
 # custom:
 #   id: terraform.replace_without_create_before_destroy
