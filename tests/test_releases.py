@@ -15,7 +15,7 @@ from rollguard.cli import main
 from rollguard.errors import ConfigError
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
-from rollguard.model import ChangeSet, Decision
+from rollguard.model import ChangeSet, Decision, Release, Resource
 from rollguard.releases import check_release_by, group_releases
 
 
@@ -182,6 +182,28 @@ def _cross_project_links(decision: Decision, change: ChangeSet, root: Path) -> l
     return linked
 
 
+def _cross_release_links(decision: Decision, releases: tuple[Release, ...]) -> list[str]:
+    """Findings that name an object (`Kind namespace/name`) of another release but not of their own."""
+    where: dict[str, set[str]] = {}
+    release_of: dict[tuple[str, Resource], str] = {}
+    for release in releases:
+        for a in release.artifacts:
+            r = a.resource
+            where.setdefault(f"{r.kind} {r.namespace or 'default'}/{r.name}", set()).add(release.name)
+            release_of[(a.file, r)] = release.name
+    linked = []
+    for f in decision.findings:
+        own = release_of.get((f.file or "", f.resource))
+        if own is None:
+            continue  # a migration, pipeline or scan: judged against the whole change
+        text = f"{f.message} {json.dumps(dict(f.details), default=str)}"
+        for kind, name in _OBJECT.findall(text):
+            named = where.get(f"{kind} {name}", set())
+            if named and own not in named:
+                linked.append(f"{f.policy} on {f.file}:{f.line} names {kind} {name} of {sorted(named)}")
+    return linked
+
+
 def test_no_finding_links_objects_of_two_corpus_projects(corpus: Path, gates: dict[str, Gate]) -> None:
     """The whole manifest corpus in one run, as a monorepo: with releases, a finding never names
     an object of another project; judged as one change, it does (which shows the check can fail)."""
@@ -194,8 +216,13 @@ def test_no_finding_links_objects_of_two_corpus_projects(corpus: Path, gates: di
     ), "every project has at least one release of its own"
     for release in releases:
         assert len({_project(a.file, root) for a in release.artifacts}) == 1, release.name
-    assert _cross_project_links(gate.judge(change, releases=releases), change, root) == []
-    assert _cross_project_links(gate.judge(change), change, root) != []
+    judged = gate.judge(change, releases=releases)
+    assert _cross_project_links(judged, change, root) == []
+    # Within a project too: a kustomize component is not compared with another's objects.
+    assert _cross_release_links(judged, releases) == []
+    whole = gate.judge(change)
+    assert _cross_project_links(whole, change, root) != []
+    assert _cross_release_links(whole, releases) != []
 
 
 def test_an_object_defined_in_two_releases_is_not_a_duplicate(tmp_path: Path) -> None:
