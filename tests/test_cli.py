@@ -94,6 +94,13 @@ def test_version_names_engine() -> None:
     assert "engine: regorus (regorus" in run("version", "--engine", "regorus").output
 
 
+def test_version_option_prints_the_installed_version() -> None:
+    from importlib import metadata
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.output == f"rollguard {metadata.version('rollguard')}\n"
+
+
 def test_policy_list_json_matches_catalogue() -> None:
     listed = json.loads(run("policy", "list", "--format", "json").output)
     ids = [p["id"] for p in listed]

@@ -8,6 +8,7 @@ from rollguard.cli import audit, check, drift, gatekeeper, migrate, plan, policy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rollguard", prog_name="rollguard", message="%(prog)s %(version)s")
 def main() -> None:
     """rollguard: a policy gate for safe rolling deployments."""
 
