@@ -8,8 +8,13 @@ STAMP  := $(VENV)/.installed
 # ships it; the sarif-pydantic source distribution does, so it is taken from there.
 SARIF_SCHEMA := $(VENV)/sarif-schema-2.1.0.json
 SYSTEM_DEPS := $(VENV)/.system-deps
+# The package version (pyproject.toml): the image's tag and version label.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE   ?= rollguard:$(VERSION)
+# The first container builder on PATH, in this order of preference.
+CONTAINER_BUILDER = $(firstword $(foreach tool,docker podman buildah,$(shell command -v $(tool) >/dev/null 2>&1 && echo $(tool))))
 
-.PHONY: install demo test test-rego lint bench bench-events bench-cluster bench-webhook docs clean
+.PHONY: install demo test test-rego lint bench bench-events bench-cluster bench-webhook docs image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +79,11 @@ compare-squawk: $(STAMP)
 bench-webhook: $(STAMP)
 	@command -v hey >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; } || { echo "install hey (Debian package hey) to run this benchmark" >&2; exit 2; }
 	$(BIN)/python benchmarks/bench_webhook.py
+
+# The container image of `rollguard serve` (Dockerfile; docs/webhook.md); IMAGE=... names another tag.
+image:
+	$(if $(CONTAINER_BUILDER),,@echo "make image needs docker, podman or buildah on PATH; install one of them" >&2; exit 2)
+	$(CONTAINER_BUILDER) build --build-arg VERSION=$(VERSION) --build-arg OPA_BINDINGS=$(OPA_BINDINGS) --tag $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ SPLIT_UNITS = ("audit.record", "audit.store")
 
 # Lower layers first. A unit is a top-level module or package of rollguard.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"model", "errors", "generated", "schemas"}),
+    frozenset({"model", "errors", "generated", "schemas", "fingerprint"}),
     frozenset({"kube", "contract"}),
     frozenset(
         {
@@ -33,11 +33,12 @@ LAYERS: tuple[frozenset[str], ...] = (
             "plan",
             "migrate",
             "scanners",
+            "baseline",
             *SPLIT_UNITS,
         }
     ),
     frozenset({"gate", "parallel"}),
-    frozenset({"audit", "webhook", "gatekeeper"}),
+    frozenset({"audit", "webhook", "gatekeeper", "external"}),
     frozenset({"cli"}),
 )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +14,13 @@ from click.testing import CliRunner, Result
 
 from rollguard.cli import main
 from rollguard.policy.bundle import PolicyBundle
-from rollguard.webhook.manifest import KIND_RESOURCES, WEBHOOK_PORT, flat_policy_name, policy_folder
+from rollguard.webhook.manifest import (
+    KIND_RESOURCES,
+    PLACEHOLDER_IMAGE,
+    WEBHOOK_PORT,
+    flat_policy_name,
+    policy_folder,
+)
 
 from .conftest import ROOT, assert_current
 
@@ -78,6 +83,9 @@ def test_the_gate_really_judges_deploy(tmp_path: Path, remove: str, policy: str)
     copy = tmp_path / "deploy"
     shutil.copytree(DEPLOY, copy)
     (copy / remove).unlink()
+    # Out of the kustomization too: a folder with one is judged as kustomize renders it.
+    kustomization = copy / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(f"  - {remove}\n", ""))
     result, report = check(str(copy), "--fail-on", "low")
     assert result.exit_code == 1
     assert policy in {f["policy"] for f in report["findings"]}
@@ -95,7 +103,8 @@ def test_deployment_matches_the_release_and_the_webhook() -> None:
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     version = metadata.version("rollguard")
-    assert re.fullmatch(rf"ghcr\.io/rollguard/rollguard:{re.escape(version)}@sha256:[0-9a-f]{{64}}", container["image"])
+    # The placeholder `webhook manifest --image` replaces: the release's tag, pinned by a zero digest.
+    assert container["image"] == f"{PLACEHOLDER_IMAGE}:{version}@sha256:{'0' * 64}"
     assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == version
 
     args = dict(a.removeprefix("--").split("=", 1) for a in container["args"][1:])

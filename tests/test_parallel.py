@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from rollguard.cli import main
 from rollguard.parallel import MIN_BYTES_PER_JOB, Job, auto_jobs, judge
+from rollguard.policy.bundle import PolicySources
 from rollguard.policy.config import Config
 
 from .conftest import FIXTURES, NOW, POLICIES
@@ -20,7 +21,7 @@ from .conftest import FIXTURES, NOW, POLICIES
 @pytest.mark.parametrize("engine", ["opa", "regorus"])
 def test_two_jobs_match_one(engine: str) -> None:
     job = Job(
-        policy_dir=POLICIES,
+        policies=PolicySources(base=POLICIES),
         settings=Config().resolve(None),
         engine=engine,
         now=NOW,
@@ -33,7 +34,13 @@ def test_two_jobs_match_one(engine: str) -> None:
 
 
 def test_auto_jobs_stays_single_for_small_inputs() -> None:
-    job = Job(policy_dir=POLICIES, settings=Config().resolve(None), engine="opa", now=NOW, paths=(str(FIXTURES),))
+    job = Job(
+        policies=PolicySources(base=POLICIES),
+        settings=Config().resolve(None),
+        engine="opa",
+        now=NOW,
+        paths=(str(FIXTURES),),
+    )
     assert auto_jobs(job) == 1
     big = Job(**{**job.__dict__, "extra": (("big.yaml", "x" * 8_000_000),)})
     assert auto_jobs(big) == min(os.cpu_count() or 1, 8_000_000 // MIN_BYTES_PER_JOB)

@@ -33,7 +33,7 @@ from rollguard.gatekeeper.evaluate import TemplateEvaluator
 from rollguard.gatekeeper.tree import fixture_parameters
 from rollguard.inputs import load_change_set
 from rollguard.model import Artifact
-from rollguard.policy.bundle import PolicyInfo, load_bundle
+from rollguard.policy.bundle import PolicyInfo, PolicySources, load_bundle
 from rollguard.policy.config import load_config
 from rollguard.webhook.app import create_app
 from rollguard.webhook.certs import issue_certificates, write_certificates
@@ -70,7 +70,9 @@ class Webhook:
         """Serve with only this case's policy, its parameters, and the fixture's other objects as inventory."""
         config = self.config_dir / f"{case.info.name}-{case.fixture.stem}.yaml"
         config.write_text(yaml.safe_dump(config_for(case)))
-        self.service.source = PolicySource(policy_dir=POLICIES, config_path=config, environment=None, engine="opa")
+        self.service.source = PolicySource(
+            policies=PolicySources(base=POLICIES), config_path=config, environment=None, engine="opa"
+        )
         inventory = build_inventory(others)
         kinds = frozenset(k for k in inventory_kinds(case.info))
         self.service.inventory = lambda: (inventory, kinds)
@@ -96,7 +98,7 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
     store = f"sqlite:///{work / 'decisions.db'}"
     metrics = Metrics()
     service = AdmissionService(
-        PolicySource(policy_dir=POLICIES, config_path=None, environment=None, engine="opa"),
+        PolicySource(policies=PolicySources(base=POLICIES), config_path=None, environment=None, engine="opa"),
         metrics=metrics,
         recorder=DecisionRecorder(store, metrics),
     )

@@ -54,7 +54,7 @@ violation contains {"msg": msg, "details": d} if {
 	previous
 	promotion.store != true
 	d := {"environment": environment, "previous": previous}
-	msg := sprintf("cannot verify promotion: no decision store given (--store); images deployed to %s must have passed %s first", [environment, previous])
+	msg := sprintf("cannot verify promotion: no decision store (give --store, or `store:` in rollguard.yaml, or record into .rollguard/decisions.db); images deployed to %s must have passed %s first", [environment, previous])
 }
 
 violation contains {"msg": msg, "details": d} if {

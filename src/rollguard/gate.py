@@ -14,6 +14,7 @@ from rollguard.governance.change import CHANGE_KIND, change_request
 from rollguard.inputs.yamltext import line_at
 from rollguard.links import artifact_links
 from rollguard.model import (
+    ARTIFACT_KINDS,
     Artifact,
     ChangeSet,
     Decision,
@@ -21,7 +22,7 @@ from rollguard.model import (
     InputProblem,
     Release,
 )
-from rollguard.policy.bundle import PolicyBundle, PolicyInfo
+from rollguard.policy.bundle import ANY_KUBERNETES_KIND, PolicyBundle, PolicyInfo
 from rollguard.policy.config import Settings
 from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
 from rollguard.policy.waivers import applied, apply_waivers
@@ -65,6 +66,7 @@ class Gate:
             for kind in p.applies_to:
                 dispatch.setdefault(kind, []).append(p.id)
         self.dispatch = dispatch
+        self._any_kind = dispatch.get(ANY_KUBERNETES_KIND, [])
         modules = dict(self.bundle.runtime_modules())
         for info in self.policies:
             modules[info.file] = bind_parameters(info, modules[info.file])
@@ -79,6 +81,11 @@ class Gate:
         )
         if self.warm:
             self._warm()
+
+    def policies_for(self, kind: str) -> list[str]:
+        """Ids of the selected policies that judge `kind` (with the any-kind ones for Kubernetes kinds)."""
+        named = self.dispatch.get(kind, [])
+        return [*named, *self._any_kind] if self._any_kind and kind not in ARTIFACT_KINDS else named
 
     def _set_data(
         self,
@@ -161,20 +168,24 @@ class Gate:
         *,
         inventory: Mapping[str, Any] | None = None,
         releases: Sequence[Release] = (),
+        judged: Sequence[Artifact] | None = None,
     ) -> Decision:
-        """Judge every artifact of `change` with every selected policy.
+        """Judge every artifact of `change` (or only those `judged`) with every selected policy.
 
         `inventory` defaults to the change's own Kubernetes objects (the cluster's, when connected).
-        With several `releases`, each is judged as its own change (`evaluate_releases`).
+        With several `releases`, each is judged as its own change (`evaluate_releases`). Artifacts
+        left out of `judged` (unchanged files, `check --since`) still fill the inventory and the
+        change set: cross-object rules see them, but no finding names them.
         """
+        share = list(change.artifacts if judged is None else judged)
         if len(releases) > 1:
-            findings = self.evaluate_releases(change.artifacts, change, releases)
-            return replace(self.decide(change, findings), releases=tuple(releases))
+            findings = self.evaluate_releases(share, change, releases)
+            return replace(self.decide(change, findings, judged=judged), releases=tuple(releases))
         if inventory is None:
             inventory = build_inventory(a.document for a in change.artifacts if a.kind == "k8s")
         changeset = self.changeset if self.changeset is not None else build_changeset(change.artifacts)
-        findings = self.evaluate(list(change.artifacts), inventory=inventory, changeset=changeset)
-        return self.decide(change, findings)
+        findings = self.evaluate(share, inventory=inventory, changeset=changeset)
+        return self.decide(change, findings, judged=judged)
 
     def evaluate_releases(
         self, share: Sequence[Artifact], change: ChangeSet, releases: Sequence[Release]
@@ -292,7 +303,7 @@ class Gate:
     def _flag_unsynced(self, artifact: Artifact, findings: list[Finding], synced: frozenset[str]) -> list[Finding]:
         """Replace the findings of policies that read kinds the inventory lacks with one that says so."""
         kind = artifact.document["kind"]
-        for pid in self.dispatch.get(kind, []):
+        for pid in self.policies_for(kind):
             info = self._by_id[pid]
             missing = [k for k in info.required_inventory_for(kind) if k not in synced]
             if missing:
@@ -303,13 +314,23 @@ class Gate:
                 findings.append(self._finding(info, artifact, message, {"unsynced": missing}))
         return findings
 
-    def decide(self, change: ChangeSet, findings: list[Finding], *, now: dt.datetime | None = None) -> Decision:
+    def decide(
+        self,
+        change: ChangeSet,
+        findings: list[Finding],
+        *,
+        now: dt.datetime | None = None,
+        judged: Sequence[Artifact] | None = None,
+    ) -> Decision:
         """Apply waivers (expiring at `now`, default the gate's time) to raw findings and build the decision.
 
         With an environment, the decision carries the change request its second pass judged.
+        `judged` (default: every artifact of `change`) are the artifacts the findings come from:
+        they alone count as resources and make the change request.
         """
         when = now or self.now
-        artifacts = list(change.artifacts)
+        judged = list(change.artifacts if judged is None else judged)
+        artifacts = list(judged)
         problems = list(change.problems)
         findings = self._apply_waivers(findings, artifacts, problems, now=when)
         request = self._change_request(artifacts, findings)
@@ -331,7 +352,7 @@ class Gate:
             expired_waivers=tuple(applied(w, "expired") for w in self.settings.waivers if w.expired(on=when)),
             links=artifact_links(change.artifacts),
             approval=approval,
-            unjudged=tuple(a.resource for a in change.artifacts if not self.dispatch.get(_document_kind(a))),
+            unjudged=tuple(a.resource for a in judged if not self.policies_for(_document_kind(a))),
             change_request=request,
         )
 
@@ -379,7 +400,7 @@ class Gate:
     def _judge_alone(self, artifact: Artifact, policy_input: Mapping[str, Any]) -> list[Finding]:
         """Each policy on its own for one document (`{"review": ...}` or `{"artifact": ...}`)."""
         findings: list[Finding] = []
-        for pid in self.dispatch.get(artifact.document["kind"], []):
+        for pid in self.policies_for(artifact.document["kind"]):
             info = self._by_id[pid]
             try:
                 violations = self.engine.evaluate(f"{info.package}.violation", dict(policy_input))

@@ -150,7 +150,12 @@ class AppliedWaiver:
     reason: str
     owner: str
     ticket: str | None
-    expires: str
+    expires: str  # "" for an exception a policy itself grants (Conftest's `exception` rules)
+
+    @property
+    def label(self) -> str:
+        """`waived by W-1 until 2027-01-31`, or without the date when the waiver does not expire."""
+        return f"waived by {self.id} until {self.expires}" if self.expires else f"waived by {self.id}"
 
     def to_json(self) -> dict[str, Any]:
         """The `waiver` object of a finding in the JSON output."""
@@ -161,6 +166,43 @@ class AppliedWaiver:
             "owner": self.owner,
             "ticket": self.ticket,
             "expires": self.expires,
+        }
+
+
+@dataclass(frozen=True)
+class AppliedBaseline:
+    """The baseline entry that matched a finding: `baselined` accepts it, `expired` (older than
+    `baseline_max_age`) does not."""
+
+    status: Literal["baselined", "expired"]
+    since: str  # ISO date the finding was first baselined
+    expires: str | None = None  # ISO date the entry stops accepting it; None without a maximum age
+
+    def to_json(self) -> dict[str, Any]:
+        """The `baseline` object of a finding in the JSON output."""
+        return {"status": self.status, "since": self.since, "expires": self.expires}
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """A finding a baseline file accepts (docs/baseline.md): its fingerprint, what it said, and since when."""
+
+    fingerprint: str
+    policy: str
+    resource: str  # `Kind namespace/name`, as reports show it
+    file: str | None
+    message: str
+    since: str  # ISO date
+
+    def to_json(self) -> dict[str, Any]:
+        """An entry of a baseline file's `findings`, and of the JSON output's `baseline.fixed`."""
+        return {
+            "fingerprint": self.fingerprint,
+            "policy": self.policy,
+            "resource": self.resource,
+            "file": self.file,
+            "message": self.message,
+            "since": self.since,
         }
 
 
@@ -181,11 +223,22 @@ class Finding:
     waiver: AppliedWaiver | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     error: bool = False  # True when the policy could not be evaluated for this resource
+    baseline: AppliedBaseline | None = None  # the `check --baseline` entry that matched it
 
     @property
     def waived(self) -> bool:
         """Whether an unexpired waiver silences this finding."""
         return self.waiver is not None and self.waiver.status == "applied"
+
+    @property
+    def baselined(self) -> bool:
+        """Whether an unexpired baseline entry accepts this finding."""
+        return self.baseline is not None and self.baseline.status == "baselined"
+
+    @property
+    def accepted(self) -> bool:
+        """Waived or baselined: still reported, but neither counted as a finding nor blocking."""
+        return self.waived or self.baselined
 
     def is_about(self, artifact: Artifact) -> bool:
         """Whether this finding is about `artifact`: by file and resource, since its line is the
@@ -194,7 +247,7 @@ class Finding:
 
     def blocks(self, fail_on: Severity) -> bool:
         """Whether this finding alone makes the verdict `fail` at threshold `fail_on`."""
-        return self.enforcement == "deny" and not self.waived and (self.error or self.severity >= fail_on)
+        return self.enforcement == "deny" and not self.accepted and (self.error or self.severity >= fail_on)
 
     def to_json(self) -> dict[str, Any]:
         """One entry of the JSON output's `findings` list."""
@@ -212,6 +265,8 @@ class Finding:
             "waiver": self.waiver.to_json() if self.waiver else None,
             "details": dict(self.details),
             "error": self.error,
+            # Only when a baseline entry matched, so findings of checks without one stay as they were.
+            **({"baseline": self.baseline.to_json()} if self.baseline is not None else {}),
         }
 
 
@@ -226,6 +281,26 @@ class Link:
     def to_json(self) -> dict[str, Any]:
         """An entry of the JSON output's `links` list."""
         return {"source": self.source, "relation": self.relation, "target": self.target}
+
+
+@dataclass(frozen=True)
+class SinceScope:
+    """`check --since REF`: the files changed since `ref` were judged; the unchanged ones only gave context
+    (their documents filled the inventory and the change set, and no finding names them)."""
+
+    ref: str
+    judged_files: int
+    context_files: int
+    context_resources: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON output's `summary.since`."""
+        return {
+            "ref": self.ref,
+            "judged_files": self.judged_files,
+            "context_files": self.context_files,
+            "context_resources": self.context_resources,
+        }
 
 
 @dataclass(frozen=True)
@@ -247,6 +322,9 @@ class Decision:
     # The change as a whole (with an environment), as the governance policies judged it.
     change_request: Artifact | None = None
     releases: tuple[Release, ...] = ()  # when the run held several, each judged as its own change
+    since: SinceScope | None = None  # `check --since`: only the changed files were judged
+    baseline: str | None = None  # the baseline file applied (`check --baseline`)
+    baseline_fixed: tuple[BaselineEntry, ...] = ()  # its entries that no finding matches any more
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -273,19 +351,22 @@ class Decision:
         """Counts used by every output format."""
         by_severity = {s.label: 0 for s in sorted(Severity, reverse=True)}
         for f in self.findings:
-            if not f.waived:
+            if not f.accepted:
                 by_severity[f.severity.label] += 1
         return {
             "resources": self.resources,
             "policies": self.policies,
-            "findings": sum(1 for f in self.findings if not f.waived),
+            "findings": sum(1 for f in self.findings if not f.accepted),
             "blocking": sum(1 for f in self.findings if f.blocks(self.fail_on)),
             "waived": sum(1 for f in self.findings if f.waived),
+            # Only with a baseline, so reports of checks without one stay as they were.
+            **({"baselined": sum(1 for f in self.findings if f.baselined)} if self.baseline is not None else {}),
             "errors": len(self.errors),
             "input_errors": len(self.problems),
             "unjudged": len(self.unjudged),
             "by_severity": by_severity,
             "fail_on": self.fail_on.label,
+            **({"since": self.since.to_json()} if self.since is not None else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -296,7 +377,7 @@ class Decision:
             "engine": self.engine,
             "environment": self.environment,
             "summary": self.summary(),
-            "findings": [f.to_json() for f in self.findings],
+            "findings": [self._finding_json(f) for f in self.findings],
             "errors": [p.to_json() for p in self.problems],
             "expired_waivers": [w.to_json() for w in self.expired_waivers],
             "links": [link.to_json() for link in self.links],
@@ -304,4 +385,14 @@ class Decision:
             **({"approval": self.approval} if self.approval else {}),
             **({"unjudged": [r.to_json() for r in self.unjudged]} if self.unjudged else {}),
             **({"releases": [r.to_json() for r in self.releases]} if self.releases else {}),
+            **({"baseline": self._baseline_json()} if self.baseline is not None else {}),
         }
+
+    def _finding_json(self, finding: Finding) -> dict[str, Any]:
+        found = finding.to_json()
+        if self.baseline is not None:
+            found.setdefault("baseline", None)  # with a baseline, every finding says whether an entry matched
+        return found
+
+    def _baseline_json(self) -> dict[str, Any]:
+        return {"file": self.baseline, "fixed": [e.to_json() for e in self.baseline_fixed]}

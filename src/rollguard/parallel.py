@@ -13,14 +13,14 @@ import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from rollguard.contract import build_changeset, build_inventory
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
 from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
-from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Release
-from rollguard.policy.bundle import load_bundle
+from rollguard.inputs.pending import UnchangedInputs
+from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Release, SinceScope
+from rollguard.policy.bundle import PolicySources
 from rollguard.policy.config import Settings
 from rollguard.releases import duplicates_per_release, group_releases
 
@@ -33,7 +33,7 @@ MIN_BYTES_PER_JOB = 384 * 1024
 class Job:
     """Everything a process needs to judge its share of one change."""
 
-    policy_dir: Path
+    policies: PolicySources
     settings: Settings
     engine: str
     now: dt.datetime
@@ -44,6 +44,7 @@ class Job:
     reading: ReadOptions = ReadOptions()
     problems: tuple[InputProblem, ...] = ()  # met before the job (stdin that is not text)
     release_by: str = "auto"  # releases.group_releases
+    unchanged: UnchangedInputs | None = None  # `--since`: inputs that only give context, not judged
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, ...]]:
@@ -60,7 +61,7 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, 
     releases = group_releases(artifacts, job.release_by)
     change = duplicates_per_release(change, releases)
     gate = Gate(
-        bundle=load_bundle(job.policy_dir),
+        bundle=job.policies.load(),
         engine=create_engine(job.engine, **dict(job.engine_options)),
         settings=job.settings,
         now=job.now,
@@ -71,10 +72,33 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, 
     return gate, change, artifacts, releases
 
 
+def _judged(job: Job, artifacts: list[Artifact]) -> list[Artifact]:
+    """The artifacts to judge: all of them, or with `--since` those of the changed inputs."""
+    if job.unchanged is None:
+        return artifacts
+    names = job.unchanged.names
+    return [a for a in artifacts if a.file not in names]
+
+
+def _scoped(job: Job, decision: Decision, artifacts: list[Artifact], judged: list[Artifact]) -> Decision:
+    """`decision` saying, with `--since`, how many files were judged and how many gave context."""
+    if job.unchanged is None:
+        return decision
+    judged_ids = {id(a) for a in judged}
+    context = [a for a in artifacts if id(a) not in judged_ids]
+    scope = SinceScope(
+        ref=job.unchanged.ref,
+        judged_files=len({a.file for a in judged}),
+        context_files=len({a.file for a in context}),
+        context_resources=len(context),
+    )
+    return replace(decision, since=scope)
+
+
 def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
-    """Worker entry point: raw findings for every `jobs`-th document starting at `rank`."""
+    """Worker entry point: raw findings for every `jobs`-th document to judge, starting at `rank`."""
     gate, change, artifacts, releases = _prepare(job)
-    return _evaluate(gate, change, artifacts[rank::jobs], releases)
+    return _evaluate(gate, change, _judged(job, artifacts)[rank::jobs], releases)
 
 
 def _evaluate(gate: Gate, change: ChangeSet, share: list[Artifact], releases: tuple[Release, ...]) -> list[Finding]:
@@ -109,15 +133,20 @@ class Judgement:
 def judge(job: Job, *, jobs: int) -> Judgement:
     """Judge the change described by `job` on `jobs` processes (this one included)."""
     if jobs <= 1:
-        gate, change, _, releases = _prepare(job)
-        return Judgement(gate, change, gate.judge(change, inventory=gate.inventory, releases=releases))
+        gate, change, artifacts, releases = _prepare(job)
+        judged = _judged(job, artifacts)
+        scope = None if job.unchanged is None else judged
+        decision = gate.judge(change, inventory=gate.inventory, releases=releases, judged=scope)
+        return Judgement(gate, change, _scoped(job, decision, artifacts, judged))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
         # Workers start first so their start-up overlaps this process's own share.
         futures: list[Future[list[Finding]]] = [pool.submit(_work, job, rank, jobs) for rank in range(1, jobs)]
         gate, change, artifacts, releases = _prepare(job)
-        findings = _evaluate(gate, change, artifacts[0::jobs], releases)
+        judged = _judged(job, artifacts)
+        findings = _evaluate(gate, change, judged[0::jobs], releases)
         for future in futures:
             findings.extend(future.result())
-    decision = gate.decide(change, findings)
-    return Judgement(gate, change, replace(decision, releases=releases) if len(releases) > 1 else decision)
+    decision = gate.decide(change, findings, judged=None if job.unchanged is None else judged)
+    decision = replace(decision, releases=releases) if len(releases) > 1 else decision
+    return Judgement(gate, change, _scoped(job, decision, artifacts, judged))

@@ -17,11 +17,12 @@ from typing import Any
 
 from rollguard.errors import ConfigError
 from rollguard.inputs import duplicate_objects
+from rollguard.inputs.render import CHART_FILE, KUSTOMIZATION_FILES, rendered_folder
 from rollguard.model import Artifact, ChangeSet, Release
 
 RELEASE_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/instance")
 # Files that mark the root of a Kustomize base or overlay, or of a Helm chart.
-RELEASE_ROOT_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml")
+RELEASE_ROOT_FILES = (*KUSTOMIZATION_FILES, CHART_FILE)
 RELEASE_BY_HELP = (
     "How documents are grouped into releases, each judged as its own change: auto (the "
     "app.kubernetes.io/part-of or /instance label, else the Kustomize or Helm chart directory, else "
@@ -92,7 +93,8 @@ def _labels(artifact: Artifact) -> Mapping[str, Any]:
 
 
 def _directory(artifact: Artifact) -> str:
-    return os.path.dirname(artifact.file) or "."
+    # A rendered kustomization or chart is named after its own folder, not the one holding it.
+    return rendered_folder(artifact.file) or os.path.dirname(artifact.file) or "."
 
 
 @functools.lru_cache(maxsize=1024)

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from rollguard.audit.record import ChangeIdentity, Source, build_record
 from rollguard.audit.render import REPORT_FORMATS, render_report, write_report
 from rollguard.audit.render.csv_format import COLUMNS
-from rollguard.audit.render.labels import SECTIONS
+from rollguard.audit.render.labels import SECTION_ORDER, SECTIONS
 from rollguard.audit.report import Report
 from rollguard.audit.report_build import build_report, report_from_store
 from rollguard.audit.store import open_store, redact_url
@@ -119,6 +119,10 @@ def _body(
     actor: str | None = "alice",
     commit: str | None = None,
     expired: Sequence[AppliedWaiver] = (),
+    approval: str | None = None,
+    ci: dict[str, str] | None = None,
+    run_id: str | None = None,
+    config_digest: str | None = None,
 ) -> dict[str, object]:
     decision = Decision(
         findings=tuple(findings),
@@ -129,6 +133,7 @@ def _body(
         policies=len(POLICY_SET),
         environment=environment,
         expired_waivers=tuple(expired),
+        approval=approval,
     )
     artifacts = [Artifact("k8s", {}, "deploy/app.yaml", 1, r) for r in resources]
     return build_record(
@@ -139,12 +144,22 @@ def _body(
         artifacts=artifacts,
         bundle_digest="sha256:" + "ab" * 32,
         rollguard_version="0.1.0",
-        change=ChangeIdentity(commit=commit, run_id=None, images=("registry.example.com/shop/web:1.4.2",)),
+        change=ChangeIdentity(commit=commit, run_id=run_id, images=("registry.example.com/shop/web:1.4.2",), ci=ci),
         actor=actor,
+        config_digest=config_digest,
     )
 
 
 RBAC_MESSAGE = 'Role shop/deployer grants "escalate" on <secrets> | *all* namespaces'
+RBAC_STAGING = 'Role shop/deployer grants "bind" on roles'
+GITHUB_RUN = {"system": "github", "server_url": "https://github.com", "repository": "shop/web", "run_id": "7711"}
+GITLAB_RUN = {
+    "system": "gitlab",
+    "project_url": "https://gitlab.example.com/shop/web",
+    "pipeline_url": "https://gitlab.example.com/shop/web/-/pipelines/4242",
+}
+CONFIG_A = "sha256:" + "c1" * 32
+CONFIG_B = "sha256:" + "c2" * 32
 
 
 def synthetic_bodies() -> list[dict[str, object]]:
@@ -157,18 +172,35 @@ def synthetic_bodies() -> list[dict[str, object]]:
             environment="prod",
             resources=[WEB, WORKER],
             commit="1111111",
+            approval="CHG-1001",
+            ci=GITHUB_RUN,
+            run_id="github:7711",
+            config_digest=CONFIG_A,
             findings=[
                 _finding(READINESS, WEB, 'container "web" has no readinessProbe'),
                 _finding(PDB_COVERAGE, WORKER, "no PodDisruptionBudget selects the pods", W1),
             ],
         ),
-        _body(day(25, 10), environment="staging", resources=[WEB], source="admission", actor="system:admin"),
+        # Passes: the rbac finding is medium, below the high threshold, so the Role goes through.
+        _body(
+            day(25, 10),
+            environment="staging",
+            resources=[WEB, ROLE],
+            source="admission",
+            actor="system:admin",
+            config_digest=CONFIG_A,
+            findings=[_finding(RBAC, ROLE, RBAC_STAGING)],
+        ),
         _body(
             day(26, 8),
             environment="prod",
             resources=[WEB, PDB, ROLE],
             actor="bob",
             commit="3333333",
+            approval="CHG-1002",
+            ci=GITLAB_RUN,
+            run_id="gitlab:99",
+            config_digest=CONFIG_B,
             findings=[
                 _finding(PDB_COVERAGE, PDB, "minAvailable is 100%: no pod can be evicted", W2),
                 _finding(RBAC, ROLE, RBAC_MESSAGE),
@@ -232,8 +264,8 @@ def test_totals_trend_and_top_policies(synthetic_store: str) -> None:
     assert report.generated_at == "2026-11-30T12:00:00.000000Z"
     t = report.totals
     assert (t.decisions, t.passed, t.failed) == (4, 1, 3)
-    # Unwaived: the readiness finding, the PDB finding whose waiver had expired, the rbac finding.
-    assert (t.findings, t.blocking, t.waived_findings) == (3, 2, 1)
+    # Unwaived: the readiness finding, the PDB finding whose waiver had expired, both rbac findings.
+    assert (t.findings, t.blocking, t.waived_findings, t.passed_with_waivers) == (4, 2, 1, 0)
     assert dict(t.by_source) == {"admission": 1, "ci": 3}
     assert [(e.label, e.passed, e.failed) for e in report.environments] == [("prod", 0, 3), ("staging", 1, 0)]
     # Every day of the period is there, quiet ones too, so the chart shows the gaps.
@@ -250,7 +282,7 @@ def test_totals_trend_and_top_policies(synthetic_store: str) -> None:
     assert [(p.policy, p.blocking, p.findings, p.decisions) for p in report.top_policies] == [
         ("k8s.pdb_coverage", 1, 1, 1),
         ("k8s.readiness_probe", 1, 1, 1),
-        ("k8s.rbac", 0, 1, 1),
+        ("k8s.rbac", 0, 2, 2),
     ]
 
 
@@ -279,28 +311,93 @@ def test_failed_and_waived_decisions_carry_their_findings(synthetic_store: str) 
     assert third.errors == ("deploy/bad.yaml:3: invalid YAML: mapping values are not allowed here",)
 
 
-def test_control_evidence_counts_passes_and_fails(synthetic_store: str) -> None:
+def test_control_evidence_counts_each_outcome(synthetic_store: str) -> None:
     controls = {c.control: c for c in synthetic_report(synthetic_store).controls}
     assert list(controls) == ["CIS-K8S:5.1.1", "ISO27001:A.8.32", "SOC2:A1.2", "SOC2:CC8.1"]
-    # Decision 2 judged web and worker, 3 judged web, 4 judged web, the PDB and the Role.
-    # readiness_probe: web fails in 2; worker (2), web (3) and web (4) pass.
-    # pdb_coverage: web and the waived worker (2), web (3), web (4) pass; the PDB (4) fails.
+    # Decision 2 (prod, failed) judged web and worker, 3 (staging, passed) web and the Role,
+    # 4 (prod, failed) web, the PDB and the Role.
+    # readiness_probe: web's finding in 2 was stopped with its change; worker (2), web (3) and
+    # web (4) passed.
+    # pdb_coverage: web (2, 3, 4) passed; the worker's finding was waived (2); the PDB's finding
+    # (its waiver had expired) was stopped with decision 4.
     cc81 = controls["SOC2:CC8.1"]
-    assert (cc81.passes, cc81.fails, cc81.decisions, cc81.decisions_failed) == (7, 2, 3, 2)
-    assert [(p.policy, p.passes, p.fails) for p in cc81.policies] == [
-        ("k8s.pdb_coverage", 4, 1),
-        ("k8s.readiness_probe", 3, 1),
+    assert (cc81.title, cc81.framework) == ("Change management", "SOC 2 (AICPA Trust Services Criteria)")
+    assert (cc81.passes, cc81.blocked, cc81.waived, cc81.fails) == (6, 2, 1, 0)
+    assert (cc81.decisions, cc81.decisions_blocked, cc81.decisions_failed) == (3, 2, 0)
+    # The gate stopped both bad changes: the control operated.
+    assert cc81.result == "operating"
+    assert [(p.policy, p.passes, p.blocked, p.waived, p.fails) for p in cc81.policies] == [
+        ("k8s.pdb_coverage", 3, 1, 1, 0),
+        ("k8s.readiness_probe", 3, 1, 0, 0),
     ]
-    assert [(f.seq, f.policy, f.resource.display(), f.messages) for f in cc81.failures] == [
-        (2, "k8s.readiness_probe", "Deployment shop/web", ('container "web" has no readinessProbe',)),
-        (4, "k8s.pdb_coverage", "PodDisruptionBudget shop/web", ("minAvailable is 100%: no pod can be evicted",)),
+    assert [(f.seq, f.policy, f.resource.display(), f.outcome, f.messages) for f in cc81.findings] == [
+        (2, "k8s.pdb_coverage", "Deployment shop/worker", "waived", ("no PodDisruptionBudget selects the pods",)),
+        (2, "k8s.readiness_probe", "Deployment shop/web", "blocked", ('container "web" has no readinessProbe',)),
+        (
+            4,
+            "k8s.pdb_coverage",
+            "PodDisruptionBudget shop/web",
+            "blocked",
+            ("minAvailable is 100%: no pod can be evicted",),
+        ),
     ]
     iso = controls["ISO27001:A.8.32"]
-    assert (iso.passes, iso.fails, [p.policy for p in iso.policies]) == (3, 1, ["k8s.readiness_probe"])
+    assert (iso.title, iso.passes, iso.blocked, iso.fails, [p.policy for p in iso.policies]) == (
+        "Change management",
+        3,
+        1,
+        0,
+        ["k8s.readiness_probe"],
+    )
     a12 = controls["SOC2:A1.2"]
-    assert (a12.passes, a12.fails, a12.decisions_failed) == (4, 1, 1)
+    assert (a12.passes, a12.blocked, a12.waived, a12.fails, a12.result) == (3, 1, 1, 0, "operating")
+    # The rbac findings are medium, below the high threshold: decision 3 passed, so its Role went
+    # through as it was (an exception); decision 4 failed on other findings and stopped its Role too.
     cis = controls["CIS-K8S:5.1.1"]
-    assert (cis.passes, cis.fails, cis.decisions, [f.seq for f in cis.failures]) == (0, 1, 1, [4])
+    assert cis.title == "Ensure that the cluster-admin role is only used where required"
+    assert (cis.passes, cis.blocked, cis.waived, cis.fails) == (0, 1, 0, 1)
+    assert (cis.decisions, cis.decisions_blocked, cis.decisions_failed, cis.result) == (2, 1, 1, "exceptions")
+    assert [(f.seq, f.verdict, f.outcome, f.messages) for f in cis.findings] == [
+        (3, "pass", "failed", (RBAC_STAGING,)),
+        (4, "fail", "blocked", (RBAC_MESSAGE,)),
+    ]
+
+
+def test_a_control_with_only_waived_findings_is_waived_not_passed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with open_store(url) as store:
+        store.append(
+            _body(
+                dt.datetime(2026, 11, 24, tzinfo=UTC),
+                environment="prod",
+                resources=[ROLE],
+                findings=[_finding(RBAC, ROLE, RBAC_MESSAGE, W1)],
+            )
+        )
+        report = report_from_store(store, since=SINCE, until=UNTIL, environment=None, now=NOW, rollguard_version="x")
+    cis = {c.control: c for c in report.controls}["CIS-K8S:5.1.1"]
+    assert (cis.passes, cis.blocked, cis.waived, cis.fails, cis.result) == (0, 0, 1, 0, "waived")
+    assert (report.totals.passed, report.totals.passed_with_waivers, report.totals.waived_findings) == (1, 1, 1)
+
+
+def test_a_finding_on_a_live_object_is_a_failure_even_when_it_would_block(tmp_path: Path) -> None:
+    """A cluster audit stops nothing: what it finds is already running."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with open_store(url) as store:
+        store.append(
+            _body(
+                dt.datetime(2026, 11, 24, tzinfo=UTC),
+                environment=None,
+                resources=[WEB],
+                source="audit",
+                findings=[_finding(READINESS, WEB, 'container "web" has no readinessProbe')],
+            )
+        )
+        report = report_from_store(store, since=SINCE, until=UNTIL, environment=None, now=NOW, rollguard_version="x")
+    [finding] = report.decisions[0].findings
+    assert finding.blocking  # at the record's threshold it would have failed a check
+    cc81 = {c.control: c for c in report.controls}["SOC2:CC8.1"]
+    assert (cc81.blocked, cc81.fails, cc81.result) == (0, 1, "exceptions")
 
 
 def test_the_report_reads_every_store_backend(store_url: str) -> None:
@@ -310,7 +407,7 @@ def test_the_report_reads_every_store_backend(store_url: str) -> None:
             store.append(body)
     report = synthetic_report(store_url)
     assert (report.totals.decisions, report.totals.failed, report.chain.ok, report.chain.records) == (4, 3, True, 6)
-    assert {c.control: (c.passes, c.fails) for c in report.controls}["SOC2:CC8.1"] == (7, 2)
+    assert {c.control: (c.passes, c.blocked, c.waived, c.fails) for c in report.controls}["SOC2:CC8.1"] == (6, 2, 1, 0)
 
 
 def test_a_control_without_evaluations_is_listed_with_no_evidence(tmp_path: Path) -> None:
@@ -322,6 +419,7 @@ def test_a_control_without_evaluations_is_listed_with_no_evidence(tmp_path: Path
         )
     cis = {c.control: c for c in report.controls}["CIS-K8S:5.1.1"]
     assert (cis.passes, cis.fails, cis.decisions, [p.policy for p in cis.policies]) == (0, 0, 0, ["k8s.rbac"])
+    assert cis.result == "no evidence"
 
 
 def test_waivers_are_sorted_into_in_force_expiring_and_expired(synthetic_store: str) -> None:
@@ -379,10 +477,17 @@ def test_a_period_without_decisions_is_reported_as_empty(synthetic_store: str) -
 
 def test_json_is_the_versioned_model(synthetic_store: str) -> None:
     document = json.loads(render_report("json", synthetic_report(synthetic_store)))
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["totals"]["decisions"] == 4
     assert document["chain"]["ok"] is True and document["chain"]["records"] == 6
-    assert {c["control"]: (c["passes"], c["fails"]) for c in document["controls"]}["SOC2:CC8.1"] == (7, 2)
+    cc81 = {c["control"]: c for c in document["controls"]}["SOC2:CC8.1"]
+    assert (cc81["title"], cc81["passes"], cc81["blocked"], cc81["waived"], cc81["fails"]) == (
+        "Change management",
+        6,
+        2,
+        1,
+        0,
+    )
     assert [d["seq"] for d in document["decisions"]] == [2, 3, 4, 5]
 
 
@@ -464,34 +569,52 @@ def test_csv_has_one_row_per_decision_and_finding(synthetic_store: str) -> None:
     assert [(r["record_seq"], r["policy"]) for r in records] == [
         ("2", "k8s.readiness_probe"),
         ("2", "k8s.pdb_coverage"),
-        ("3", ""),  # a decision without findings still has its row
+        ("3", "k8s.rbac"),
         ("4", "k8s.pdb_coverage"),
         ("4", "k8s.rbac"),
-        ("5", ""),
+        ("5", ""),  # a decision without findings still has its row
     ]
     assert records[1]["waiver_id"] == "W-1" and records[1]["waiver_status"] == "applied"
     assert records[1]["blocking"] == "false" and records[0]["blocking"] == "true"
     assert records[3]["waiver_status"] == "expired" and records[3]["resource_kind"] == "PodDisruptionBudget"
     assert records[4]["message"] == RBAC_MESSAGE and records[4]["controls"] == "CIS-K8S:5.1.1"
     assert records[2]["environment"] == "staging" and records[2]["source"] == "admission"
-    assert all(records[2][c] == "" for c in COLUMNS[COLUMNS.index("policy") :])
+    assert all(records[5][c] == "" for c in COLUMNS[COLUMNS.index("policy") : COLUMNS.index("waiver_owner") + 1])
     assert records[5]["input_errors"] == "1" and records[5]["exit_code"] == "2"
+    # Every row of a decision carries its evidence.
+    evidence = ("approval", "commit_url", "run_url", "config_digest")
+    assert [records[1][c] for c in evidence] == [
+        "CHG-1001",
+        "https://github.com/shop/web/commit/1111111",
+        "https://github.com/shop/web/actions/runs/7711",
+        CONFIG_A,
+    ]
+    assert [records[2][c] for c in evidence] == ["", "", "", CONFIG_A]
+    assert [records[5][c] for c in (*evidence, "bundle_digest")] == ["", "", "", "", "sha256:" + "ab" * 32]
     assert records[5]["actor"] == "'=SUM(1+1)"  # never a formula in a spreadsheet
 
 
 def test_csv_columns_are_documented() -> None:
-    doc = (POLICIES.parent / "docs" / "compliance.md").read_text(encoding="utf-8")
-    missing = [c for c in COLUMNS if f"`{c}`" not in doc]
-    assert not missing, f"docs/compliance.md does not describe the CSV columns {missing}"
+    docs = POLICIES.parent / "docs"
+    # The columns of the first release are described in compliance.md, those added since in audit-evidence.md.
+    text = "".join((docs / name).read_text(encoding="utf-8") for name in ("compliance.md", "audit-evidence.md"))
+    missing = [c for c in COLUMNS if f"`{c}`" not in text]
+    assert not missing, f"docs/compliance.md and docs/audit-evidence.md do not describe the CSV columns {missing}"
 
 
 def test_markdown_has_every_section_as_tables(synthetic_store: str) -> None:
     text = render_report("markdown", synthetic_report(synthetic_store))
     headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
-    assert headings == [SECTIONS[k] for k in ("summary", "trend", "policies", "decisions", "waivers", "controls")] + [
-        SECTIONS["chain"]
-    ]
-    assert "| SOC2:CC8.1 | fail | 2 | 7 | 2 | 3 | 2 |" in text
+    assert headings == [SECTIONS[k] for k in SECTION_ORDER]
+    assert "| SOC2:CC8.1 | Change management | OPERATING | 2 | 6 | 2 | 1 | 0 | 3 |" in text
+    assert "| CIS-K8S:5.1.1 | Ensure that the cluster-admin role is only used where required | EXCEPTIONS |" in text
+    # Every decision of the period is in the register, passed ones too, with its evidence.
+    assert (
+        "| 2 | 2026-11-24T09:00:00.000000Z | prod | ci | FAIL (waivers) | CHG-1001 | alice "
+        "| [1111111](https://github.com/shop/web/commit/1111111) "
+        "| [github:7711](https://github.com/shop/web/actions/runs/7711) | sha256:c1c1c1c1c1c1 |"
+    ) in text
+    assert "| 3 | 2026-11-25T10:00:00.000000Z | staging | admission | PASS | — | system:admin | — | — |" in text
     assert "### Expired but still referenced (1)" in text and "### Expiring within 30 days (1)" in text
     assert "### Decision 4: FAIL · prod · 2026-11-26T08:00:00.000000Z" in text
     # Table cells cannot be broken by the text they hold.
@@ -500,13 +623,23 @@ def test_markdown_has_every_section_as_tables(synthetic_store: str) -> None:
 
 def test_html_is_self_contained_and_escapes_what_it_shows(synthetic_store: str) -> None:
     page = render_report("html", synthetic_report(synthetic_store))
-    # The only URL on the page is the store it reports on, shown as text.
-    assert re.findall(r"[a-z][a-z0-9+.-]*://", page) == ["postgresql://"]
+    # Besides the store it reports on (shown as text), the only URLs are the links to the
+    # decisions' commits and CI runs: plain anchors, each shown twice (register and details).
+    outside = sorted(set(re.findall(r'<a href="(https://[^"]+)" rel="noreferrer">', page)))
+    assert outside == [
+        "https://github.com/shop/web/actions/runs/7711",
+        "https://github.com/shop/web/commit/1111111",
+        "https://gitlab.example.com/shop/web/-/commit/3333333",
+        "https://gitlab.example.com/shop/web/-/pipelines/4242",
+    ]
+    shown = re.findall(r"[a-z][a-z0-9+.-]*://", page)
+    assert sorted(set(shown)) == ["https://", "postgresql://"] and shown.count("postgresql://") == 1
+    assert len(re.findall(r"\bhref=\"(?!#)", page)) == len(re.findall(r"https://", page)) == 8
     assert "url(" not in page and "@import" not in page
     assert not re.search(r"<(script|link|img|iframe|object)\b", page)
-    assert not re.search(r"\b(src|href)=\"(?!#)", page)  # only links within the page
+    assert not re.search(r"\bsrc=", page)  # nothing is loaded from anywhere
     assert "&lt;secrets&gt;" in page and "<secrets>" not in page
-    for key in ("summary", "trend", "policies", "decisions", "waivers", "controls", "chain"):
+    for key in SECTION_ORDER:
         assert f"<h2>{SECTIONS[key]}</h2>" in page
     assert page.count("<svg") == 2 and "@media print" in page and "break-before: page" in page
 
@@ -663,27 +796,39 @@ def test_report_of_real_gate_decisions(demo_log: tuple[str, Path]) -> None:
 
 
 def test_soc2_change_management_evidence_from_real_decisions(demo_log: tuple[str, Path]) -> None:
-    """ "Show me evidence for SOC 2 CC8.1": passes and failures, per policy and per decision."""
+    """ "Show me evidence for SOC 2 CC8.1": each outcome, per policy and per decision."""
     report = demo_report(demo_log)
     cc81 = {c.control: c for c in report.controls}["SOC2:CC8.1"]
+    assert cc81.title == "Change management"
     bundle = load_bundle(POLICIES)
     expected_policies = sorted(p.id for p in bundle.policies if "SOC2:CC8.1" in p.controls)
     assert [p.policy for p in cc81.policies] == expected_policies
     by_policy = {p.policy: p for p in cc81.policies}
-    # The clean app (decision 4) passes rolling_update on its Deployment; the demo's
-    # Deployment fails it in all three demo runs (staging too: a finding below the threshold
-    # is still a finding).
-    assert (by_policy["k8s.rolling_update"].passes, by_policy["k8s.rolling_update"].fails) == (1, 3)
-    # image_registry is waived on the demo's Deployment: a pass, four times.
-    assert (by_policy["k8s.image_registry"].passes, by_policy["k8s.image_registry"].fails) == (4, 0)
-    # pdb_coverage fails on the demo's Deployment and its PDB each time, passes on the clean app.
-    assert by_policy["k8s.pdb_coverage"].fails == 6
-    assert cc81.decisions == 4 and cc81.decisions_failed == 3
+
+    def outcomes(policy: str) -> tuple[int, int, int, int]:
+        row = by_policy[policy]
+        return row.passes, row.blocked, row.waived, row.fails
+
+    # The clean app (decision 4) passes rolling_update on its Deployment; the failing prod runs
+    # (2 and 5) stopped the demo's Deployment; the staging run (3) let it through, since staging
+    # fails only on critical findings: that one is an exception.
+    assert outcomes("k8s.rolling_update") == (1, 2, 0, 1)
+    # image_registry is waived on the demo's Deployment (three times), never counted as a pass.
+    assert outcomes("k8s.image_registry") == (1, 0, 3, 0)
+    # pdb_coverage finds the demo's Deployment and its PDB each time, and passes the clean app.
+    assert outcomes("k8s.pdb_coverage") == (2, 4, 0, 2)
+    assert (cc81.decisions, cc81.decisions_blocked, cc81.decisions_failed) == (4, 2, 1)
+    assert cc81.result == "exceptions"  # the staging run let findings through
     assert cc81.passes == sum(p.passes for p in cc81.policies) and cc81.passes > cc81.fails
-    failing = {(f.seq, f.policy, f.resource.display()) for f in cc81.failures}
-    assert (2, "k8s.rolling_update", "Deployment shop/storefront") in failing
-    assert (5, "k8s.pdb_coverage", "PodDisruptionBudget shop/storefront") in failing
-    assert not any(f.seq == 4 for f in cc81.failures)
+    listed = {(f.seq, f.policy, f.resource.display()): f.outcome for f in cc81.findings}
+    assert listed[(2, "k8s.rolling_update", "Deployment shop/storefront")] == "blocked"
+    assert listed[(3, "k8s.rolling_update", "Deployment shop/storefront")] == "failed"
+    assert listed[(5, "k8s.pdb_coverage", "PodDisruptionBudget shop/storefront")] == "blocked"
+    assert listed[(5, "k8s.image_registry", "Deployment shop/storefront")] == "waived"
+    assert not any(f.seq == 4 for f in cc81.findings)
+    # In prod alone every finding was stopped with its change: the control operated.
+    prod = {c.control: c for c in demo_report(demo_log, environment="prod").controls}["SOC2:CC8.1"]
+    assert (prod.fails, prod.blocked, prod.result) == (0, cc81.blocked, "operating") and cc81.blocked == 12
 
 
 def test_cli_writes_every_format(demo_log: tuple[str, Path], tmp_path: Path) -> None:
@@ -711,8 +856,12 @@ def test_cli_writes_every_format(demo_log: tuple[str, Path], tmp_path: Path) -> 
         assert result.exit_code == 0, result.output
         assert f"wrote the {name} report of 3 decisions to {out}" in result.stderr
     document = json.loads((tmp_path / "report.json").read_text())
-    assert document["version"] == 1 and document["environment"] == "prod"
-    assert document["period"] == {"since": "2026-11-20T00:00:00.000000Z", "until": "2026-11-27T00:00:00.000000Z"}
+    assert document["version"] == 2 and document["environment"] == "prod"
+    assert document["period"] == {
+        "since": "2026-11-20T00:00:00.000000Z",
+        "until": "2026-11-27T00:00:00.000000Z",
+        "note": None,
+    }
     assert document["config"] == str(config)
     assert [d["seq"] for d in document["decisions"]] == [2, 4, 5]
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
@@ -900,6 +1049,7 @@ def test_html_report_renders_in_chromium(synthetic_store: str, tmp_path: Path) -
         "Summary",
         "Daily trend",
         "Top failing policies",
+        "Decisions",
         "Failed and waived decisions",
         "Waivers",
         "Controls",
@@ -921,5 +1071,5 @@ def test_html_report_renders_in_chromium(synthetic_store: str, tmp_path: Path) -
     document = pdf.read_bytes()
     assert document.startswith(b"%PDF-")
     pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", document))
-    # Seven sections, each starting on a new page when printed.
-    assert pages >= 7, f"{pages} pages"
+    # Eight sections, each starting on a new page when printed.
+    assert pages >= 8, f"{pages} pages"

@@ -136,7 +136,7 @@ def test_promotion_without_a_store_says_so(change: Path) -> None:
     assert governance(report) == [
         (
             "governance.promotion",
-            "cannot verify promotion: no decision store given (--store); images deployed to prod must have passed staging first",
+            "cannot verify promotion: no decision store (give --store, or `store:` in rollguard.yaml, or record into .rollguard/decisions.db); images deployed to prod must have passed staging first",
         )
     ]
     # The first environment of the path has nothing to verify.

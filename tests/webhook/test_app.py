@@ -26,7 +26,7 @@ import yaml
 from rollguard.audit.store import open_store
 from rollguard.contract import build_inventory
 from rollguard.inputs import load_change_set
-from rollguard.policy.bundle import load_bundle
+from rollguard.policy.bundle import PolicySources, load_bundle
 from rollguard.webhook.app import create_app
 from rollguard.webhook.evaluation import PoolOptions
 from rollguard.webhook.metrics import Metrics
@@ -109,7 +109,7 @@ def make_service(
     if recorder is None and store is not None:
         recorder = DecisionRecorder(store, metrics)
     service = AdmissionService(
-        PolicySource(policy_dir=policies, config_path=config_path, environment=None, engine=engine),
+        PolicySource(policies=PolicySources(base=policies), config_path=config_path, environment=None, engine=engine),
         metrics=metrics,
         recorder=recorder,
         own_namespace="rollguard-system",
@@ -549,7 +549,8 @@ def test_health_readiness_and_metrics(tmp_path: Path) -> None:
 
 def test_an_unloaded_service_is_not_ready(tmp_path: Path) -> None:
     svc = AdmissionService(
-        PolicySource(policy_dir=POLICIES, config_path=None, environment=None, engine="opa"), metrics=Metrics()
+        PolicySource(policies=PolicySources(base=POLICIES), config_path=None, environment=None, engine="opa"),
+        metrics=Metrics(),
     )
     assert call(svc, "/readyz", None, method="GET").status_code == 503
 

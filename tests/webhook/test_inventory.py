@@ -24,6 +24,7 @@ import yaml
 
 from rollguard.contract import CLUSTER_SCOPED_KINDS, build_inventory
 from rollguard.errors import ClusterError
+from rollguard.policy.bundle import PolicySources
 from rollguard.webhook.inventory import KNOWN_KINDS, InventorySync
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.service import AdmissionService, PolicySource
@@ -646,7 +647,7 @@ def pdb_coverage_says(service: AdmissionService) -> list[str]:
 
 
 def service_on(sync: InventorySync) -> AdmissionService:
-    source = PolicySource(policy_dir=POLICIES, config_path=None, environment=None, engine="opa")
+    source = PolicySource(policies=PolicySources(base=POLICIES), config_path=None, environment=None, engine="opa")
     service = AdmissionService(source, metrics=sync.metrics, inventory=sync.snapshot)
     service.inventory_ready = lambda: sync.ready
     return service

@@ -415,12 +415,13 @@ def audit_cluster(
 
 
 def _judged_kinds(gate: Gate, scope: AuditScope) -> frozenset[str]:
+    named = frozenset(gate.dispatch) - {"*"}
     if not scope.kinds:
-        return frozenset(gate.dispatch)
-    unknown = [k for k in scope.kinds if k not in gate.dispatch]
+        return named
+    unknown = [k for k in scope.kinds if not gate.policies_for(k)]
     if unknown:
         raise ConfigError(
-            f"--kinds: no selected policy judges {', '.join(unknown)}; kinds judged: {', '.join(sorted(gate.dispatch))}"
+            f"--kinds: no selected policy judges {', '.join(unknown)}; kinds judged: {', '.join(sorted(named))}"
         )
     return frozenset(scope.kinds)
 

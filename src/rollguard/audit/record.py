@@ -78,12 +78,17 @@ def chain_hash_text(seq: int, prev: str, body_text: str) -> str:
 
 @dataclass(frozen=True)
 class ChangeIdentity:
-    """What was deployed: commit, pipeline run and the images with their digests when pinned."""
+    """What was deployed: commit, pipeline run and the images with their digests when pinned.
+
+    `ci` is what the CI system said about its run (`ci_run`), kept so a report can link the
+    commit and the run long after the variables are gone.
+    """
 
     commit: str | None = None
     run_id: str | None = None
     images: tuple[str, ...] = ()
     description: str | None = None
+    ci: Mapping[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `change` object of a record."""
@@ -92,6 +97,7 @@ class ChangeIdentity:
             "run_id": self.run_id,
             "description": self.description,
             "images": [{"image": i, "digest": ImageRef.parse(i).sha256} for i in self.images],
+            "ci": dict(self.ci) if self.ci is not None else None,
         }
 
 
@@ -163,12 +169,14 @@ def build_record(
     dry_run: bool = False,
     admission: Mapping[str, Any] | None = None,
     resources: Sequence[Resource] | None = None,
+    config_digest: str | None = None,
 ) -> dict[str, Any]:
     """The JSON content of the record for `decision` (docs/decision-log.md describes each field).
 
     `admission` (webhook decisions only) carries the request uid, operation and, when the
     request could not be judged, the failure reason and the answer the failure mode gave.
     `resources` replaces the artifacts' identities when the artifacts were not kept (a cluster audit).
+    `config_digest` is the digest of the settings the gate judged with (`audit.recording.config_digest`).
     """
     waivers: dict[tuple[str, str], AppliedWaiver] = {}
     for f in decision.findings:
@@ -189,6 +197,7 @@ def build_record(
         "engine": decision.engine,
         "rollguard_version": rollguard_version,
         "bundle_digest": bundle_digest,
+        "config_digest": config_digest,
         "policies": [
             {"id": p.id, "severity": p.severity.label, "controls": list(p.controls), "applies_to": list(p.applies_to)}
             for p in policies
@@ -225,6 +234,94 @@ def ci_identity(environ: Mapping[str, str] | None = None) -> tuple[str | None, s
             return env.get(commit_var), f"{system}:{run}" if run else None, f"{system}:{actor}" if actor else system
     user = env.get("USER") or env.get("USERNAME") or _login_name()
     return _git_commit(), None, f"local:{user}" if user else None
+
+
+def ci_run(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """What the CI system says about its run, to link the commit and the run later; None outside CI.
+
+    Only the variables are kept (base URLs, repository, run id): `ci_links` builds the links,
+    so a record never holds a URL that was not checked.
+    """
+    env = os.environ if environ is None else environ
+    for system, marker, fields in _CI_RUN:
+        if env.get(marker):
+            found = {key: env[var] for key, var in fields if env.get(var)}
+            return {"system": system, **found}
+    return None
+
+
+# CI systems and the variables a run's links are built from (`ci_links`).
+_CI_RUN: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "github",
+        "GITHUB_ACTIONS",
+        (
+            ("server_url", "GITHUB_SERVER_URL"),
+            ("repository", "GITHUB_REPOSITORY"),
+            ("run_id", "GITHUB_RUN_ID"),
+            ("run_attempt", "GITHUB_RUN_ATTEMPT"),
+        ),
+    ),
+    (
+        "gitlab",
+        "GITLAB_CI",
+        (("project_url", "CI_PROJECT_URL"), ("pipeline_url", "CI_PIPELINE_URL"), ("job_url", "CI_JOB_URL")),
+    ),
+    ("jenkins", "JENKINS_URL", (("run_url", "BUILD_URL"),)),
+    ("buildkite", "BUILDKITE", (("run_url", "BUILDKITE_BUILD_URL"),)),
+)
+
+
+@dataclass(frozen=True)
+class CiLinks:
+    """Links to the commit and the CI run of a decision, when the record holds what they are built from."""
+
+    commit_url: str | None = None
+    run_url: str | None = None
+
+
+# No quotes, brackets, spaces or `|`: a checked URL is safe as an HTML attribute and a Markdown link.
+_WEB_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%!$&*+,;=:@/-]*)?", re.ASCII)
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", re.ASCII)
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,64}", re.ASCII)
+_RUN_NUMBER = re.compile(r"[0-9]{1,20}", re.ASCII)
+
+
+def ci_links(ci: Mapping[str, Any] | None, *, commit: str | None) -> CiLinks:
+    """Links to `commit` and the run from a record's `change.ci`: GitHub Actions and GitLab CI
+    give both, Jenkins and Buildkite the run.
+
+    Every part is checked before it becomes a link (an http(s) URL without quotes or spaces, a
+    hex commit, a numeric run id): a report never links where a forged variable points.
+    """
+    if not ci:
+        return CiLinks()
+
+    def text(key: str, pattern: re.Pattern[str]) -> str | None:
+        value = ci.get(key)
+        return value if isinstance(value, str) and pattern.fullmatch(value) else None
+
+    sha = commit if commit is not None and _COMMIT.fullmatch(commit) else None
+    match ci.get("system"):
+        case "github":
+            server, repository = text("server_url", _WEB_URL), text("repository", _REPOSITORY)
+            if server is None or repository is None:
+                return CiLinks()
+            base = f"{server.rstrip('/')}/{repository}"
+            run = text("run_id", _RUN_NUMBER)
+            return CiLinks(
+                commit_url=f"{base}/commit/{sha}" if sha else None,
+                run_url=f"{base}/actions/runs/{run}" if run else None,
+            )
+        case "gitlab":
+            project = text("project_url", _WEB_URL)
+            return CiLinks(
+                commit_url=f"{project.rstrip('/')}/-/commit/{sha}" if project and sha else None,
+                run_url=text("pipeline_url", _WEB_URL),
+            )
+        case "jenkins" | "buildkite":
+            return CiLinks(run_url=text("run_url", _WEB_URL))
+    return CiLinks()
 
 
 def _login_name() -> str | None:

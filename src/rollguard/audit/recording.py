@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record
+from rollguard.audit.record import ChangeIdentity, Source, StoredRecord, build_record, canonical_json
 from rollguard.audit.store import open_store, redact_url
 from rollguard.gate import Gate
 from rollguard.kube.workloads import images_of
 from rollguard.model import Artifact, Decision, Resource
+from rollguard.policy.bundle import PolicyInfo
+from rollguard.policy.config import EXTERNAL_POLICY_PREFIXES, Settings
 
 
 def rollguard_version() -> str:
@@ -21,6 +25,68 @@ def rollguard_version() -> str:
         return metadata.version("rollguard")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def config_settings(settings: Settings, policies: Sequence[PolicyInfo]) -> dict[str, Any]:
+    """The resolved settings that decide a verdict, as the JSON `config_digest` is taken over.
+
+    Resolved values, not the file's text: each selected policy's parameters and enforcement as
+    the gate applies them, the waivers and exceptions that hold in the environment, the
+    threshold and the environment's schedule. Reformatting rollguard.yaml (or moving a
+    setting from a glob to the policy's own id) changes none of it; changing what decides does.
+    Facts of one run (`--approval`, the store's history) are not settings and are left out.
+    """
+    env = settings.environment
+    return {
+        "environment": env,
+        "risk": settings.risk,
+        "previous": settings.previous,
+        "fail_on": settings.fail_on.label,
+        "policies": {
+            p.id: {
+                "parameters": settings.parameters_of(p),
+                "enforcement": settings.enforcement_for(p.id, p.custom.get("enforcement", "deny")),
+            }
+            for p in policies
+        },
+        # Scanners' findings (`checkov.*`) are judged by patterns no policy of the bundle has.
+        "external_enforcement": [
+            [pattern, action]
+            for pattern, action in settings.enforcement.items()
+            if pattern.startswith(EXTERNAL_POLICY_PREFIXES)
+        ],
+        "waivers": [
+            {
+                "id": w.id,
+                "policy": w.policy,
+                "match": {"kind": w.kind, "namespace": w.namespace, "name": w.name},
+                "environments": list(w.environments),
+                "reason": w.reason,
+                "owner": w.owner,
+                "ticket": w.ticket,
+                "expires": w.expires.isoformat(),
+            }
+            for w in settings.waivers
+            if not w.environments or env in w.environments
+        ],
+        "vulnerability_exceptions": [
+            {k: v for k, v in e.to_json().items() if k != "expires_ns"} for e in settings.vulnerability_exceptions
+        ],
+        "windows": [dataclasses.asdict(w) for w in settings.windows],
+        "freezes": [
+            {"from": f.first.isoformat(), "to": f.last.isoformat(), "reason": f.reason, "timezone": f.timezone}
+            for f in settings.freezes
+        ],
+        "dependencies": {consumer: list(needs) for consumer, needs in settings.dependencies.items()},
+        "risks": dict(settings.risks),
+        "pipeline_environments": [[name, list(patterns)] for name, patterns in settings.pipeline_environments],
+    }
+
+
+def config_digest(settings: Settings, policies: Sequence[PolicyInfo]) -> str:
+    """`sha256:` over the canonical JSON of `config_settings`: which configuration was in force."""
+    text = canonical_json(config_settings(settings, policies))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def record_decision(
@@ -38,17 +104,20 @@ def record_decision(
     resources: Sequence[Resource] | None = None,
     images: Sequence[str] | None = None,
     description: str | None = None,
+    ci: Mapping[str, str] | None = None,
 ) -> StoredRecord:
     """Append `decision` to the store at `store_url` and return the stored record.
 
     A cluster audit keeps no artifacts: it passes the judged `resources` and the `images`
-    they run instead, and a `description` of what was audited.
+    they run instead, and a `description` of what was audited. `ci` is the CI run's own
+    account of itself (`audit.record.ci_run`), from which the report links commit and run.
     """
     change = ChangeIdentity(
         commit=commit,
         run_id=run_id,
         images=tuple(images) if images is not None else tuple(sorted(images_of(a.document for a in artifacts))),
         description=description,
+        ci=ci,
     )
     body = build_record(
         decision,
@@ -62,6 +131,7 @@ def record_decision(
         actor=actor,
         dry_run=dry_run,
         resources=resources,
+        config_digest=config_digest(gate.settings, gate.policies),
     )
     with open_store(store_url) as store:
         return store.append(body)

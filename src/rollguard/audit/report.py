@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from rollguard.model import Resource
 
-REPORT_VERSION = 1
+# 2: per-decision approval, links, digests; control titles and outcomes (passed, blocked,
+# waived, failed) instead of pass/fail; every decision of the period, and its configurations.
+REPORT_VERSION = 2
 NO_ENVIRONMENT = "(none)"
 
 WaiverState = Literal["in_force", "expiring", "expired_referenced", "expired"]
@@ -23,10 +25,14 @@ WAIVER_STATES: tuple[WaiverState, ...] = ("expired_referenced", "expiring", "in_
 
 @dataclass(frozen=True)
 class Period:
-    """The time window of the report: `since <= time < until`, either end open when None."""
+    """The time window of the report: `since <= time < until`, either end open when None.
+
+    `note` says how an end was chosen when the command line did not give it.
+    """
 
     since: str | None
     until: str | None
+    note: str | None = None
 
     def describe(self) -> str:
         """`2026-11-01 to 2026-11-30` for whole days, else the exact UTC times."""
@@ -83,6 +89,7 @@ class Totals:
     blocking: int
     waived_findings: int
     by_source: Mapping[str, int]
+    passed_with_waivers: int  # passed decisions with a finding an unexpired waiver silenced
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,11 @@ class DecisionEntry:
     resources: int
     findings: tuple[FindingEntry, ...]
     errors: tuple[str, ...]
+    approval: str | None  # the change-approval reference in force (`check --approval`, an annotation)
+    commit_url: str | None  # built from the CI run the record names (`audit.record.ci_links`)
+    run_url: str | None
+    config_digest: str | None  # None in records older than the field, and from the webhook
+    bundle_digest: str | None
 
     @property
     def waived(self) -> bool:
@@ -187,18 +199,32 @@ class WaiverEntry:
     decisions: int
 
 
+# What one (decision, policy, resource) evaluation shows of a control:
+# passed   the policy judged the object and found nothing;
+# blocked  it found something and the decision failed, so the change did not go through: the
+#          gate worked, the control operated;
+# waived   everything it found was silenced by an unexpired waiver (an owned, time-boxed exception);
+# failed   it found something and the change went through anyway (the decision passed: a warning,
+#          dryrun enforcement, a finding below the threshold), or the object was already running
+#          (a cluster audit).
+Outcome = Literal["passed", "blocked", "waived", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "blocked", "waived", "failed")
+
+
 @dataclass(frozen=True)
 class ControlPolicy:
-    """One policy's evidence for a control: its pass and fail evaluations."""
+    """One policy's evidence for a control: its evaluations by outcome."""
 
     policy: str
     passes: int
+    blocked: int
+    waived: int
     fails: int
 
 
 @dataclass(frozen=True)
-class ControlFailure:
-    """A (decision, policy, resource) that failed a control, with the findings' messages."""
+class ControlFinding:
+    """A (decision, policy, resource) that found something against a control, with what it found."""
 
     seq: int
     time: str
@@ -206,27 +232,48 @@ class ControlFailure:
     verdict: str
     policy: str
     resource: Resource
+    outcome: Outcome  # blocked, waived or failed
     messages: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ControlEvidence:
-    """Pass and fail evidence for one control id over the period."""
+    """The evidence for one control id over the period, by outcome."""
 
     control: str
+    framework: str | None  # from the control catalogue; None for an id it does not know
+    title: str | None
     passes: int
+    blocked: int
+    waived: int
     fails: int
     decisions: int  # decisions that evaluated the control at least once
-    decisions_failed: int
+    decisions_blocked: int  # ... in which it blocked the change
+    decisions_failed: int  # ... in which a deviation went through
     policies: tuple[ControlPolicy, ...]
-    failures: tuple[ControlFailure, ...]
+    findings: tuple[ControlFinding, ...]  # every evaluation that was not a pass, in chain order
 
     @property
     def result(self) -> str:
-        """`fail` when any evaluation failed, `pass` when some passed, else `no evidence`."""
+        """`exceptions` when a deviation went through, `operating` when the control passed or blocked
+        changes, `waived` when every finding was waived, else `no evidence`."""
         if self.fails:
-            return "fail"
-        return "pass" if self.passes else "no evidence"
+            return "exceptions"
+        if self.passes or self.blocked:
+            return "operating"
+        return "waived" if self.waived else "no evidence"
+
+
+@dataclass(frozen=True)
+class ConfigurationUse:
+    """One policy bundle and configuration that judged decisions of the period, and when."""
+
+    bundle_digest: str | None
+    config_digest: str | None
+    decisions: int
+    first: str  # the first and last decision's time
+    last: str
+    environments: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -259,6 +306,7 @@ class Report:
     waivers: tuple[WaiverEntry, ...]
     controls: tuple[ControlEvidence, ...]
     chain: ChainResult
+    configurations: tuple[ConfigurationUse, ...]
 
     @property
     def listed_decisions(self) -> tuple[DecisionEntry, ...]:
@@ -270,8 +318,8 @@ class Report:
         return tuple(w for w in self.waivers if w.state == state)
 
     def to_json(self) -> dict[str, Any]:
-        """The versioned `--format json` document."""
-        return {"version": REPORT_VERSION, **dataclasses.asdict(self)}
-
-
-# libpq connection parameters that carry a secret.
+        """The versioned `--format json` document; each control carries its `result` too."""
+        document = {"version": REPORT_VERSION, **dataclasses.asdict(self)}
+        for shown, control in zip(document["controls"], self.controls, strict=True):
+            shown["result"] = control.result
+        return document

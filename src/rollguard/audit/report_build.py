@@ -9,17 +9,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rollguard.audit.record import RECORD_SCHEMA, StoredRecord, format_time
+from rollguard.audit.controls import control_title
+from rollguard.audit.record import RECORD_SCHEMA, StoredRecord, ci_links, format_time
 from rollguard.audit.report import (
     NO_ENVIRONMENT,
     WAIVER_STATES,
     ChainResult,
+    ConfigurationUse,
     ControlEvidence,
-    ControlFailure,
+    ControlFinding,
     ControlPolicy,
     DayTrend,
     DecisionEntry,
     FindingEntry,
+    Outcome,
     Period,
     PolicyFailures,
     Report,
@@ -30,7 +33,7 @@ from rollguard.audit.report import (
     WaiverState,
 )
 from rollguard.audit.store import ChainReport, DecisionStore, redact_url
-from rollguard.errors import StoreError
+from rollguard.errors import ConfigError, StoreError
 from rollguard.model import Resource, Severity
 from rollguard.policy.config import Waiver
 
@@ -39,6 +42,31 @@ EXPIRING_DAYS = 30
 # Quiet days are drawn as empty bars so gaps show; past a year the chart would be unreadable,
 # so longer periods list only the days that have decisions.
 MAX_FILLED_DAYS = 366
+# The period of a report when the command line names neither end: what a monthly review reads.
+DEFAULT_PERIOD_DAYS = 30
+
+
+def report_period(
+    since: dt.datetime | None, until: dt.datetime | None, *, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime, str | None]:
+    """The report's `[since, until)`, with a note on the ends chosen for it when not given.
+
+    Without `until`, the period runs to the end of today (UTC); without `since`, it starts
+    DEFAULT_PERIOD_DAYS whole days before its end. A report is always about a stated period.
+    """
+    end_of_today = dt.datetime.combine(now.astimezone(dt.timezone.utc).date(), dt.time.min, tzinfo=dt.timezone.utc)
+    end_of_today += dt.timedelta(days=1)
+    span = dt.timedelta(days=DEFAULT_PERIOD_DAYS)
+    if since is None and until is None:
+        return end_of_today - span, end_of_today, f"the last {DEFAULT_PERIOD_DAYS} days: no --since or --until given"
+    if until is None:
+        assert since is not None
+        if since >= end_of_today:
+            raise ConfigError(f"--since {format_time(since)} is after today; give --until too")
+        return since, end_of_today, "up to today: no --until given"
+    if since is None:
+        return until - span, until, f"the {DEFAULT_PERIOD_DAYS} days before --until: no --since given"
+    return since, until, None
 
 
 def report_from_store(
@@ -51,6 +79,7 @@ def report_from_store(
     rollguard_version: str,
     config_waivers: Sequence[Waiver] = (),
     config: str | None = None,
+    period_note: str | None = None,
 ) -> Report:
     """Verify `store`'s chain and build the report of its decisions in the period."""
     # Read the records first, so the verification covers every record the report shows.
@@ -67,6 +96,7 @@ def report_from_store(
         rollguard_version=rollguard_version,
         config_waivers=config_waivers,
         config=config,
+        period_note=period_note,
     )
 
 
@@ -82,6 +112,7 @@ def build_report(
     rollguard_version: str,
     config_waivers: Sequence[Waiver] = (),
     config: str | None = None,
+    period_note: str | None = None,
 ) -> Report:
     """The report of `records` (already selected for the period and environment)."""
     parsed = [_parse(r) for r in records]
@@ -90,7 +121,7 @@ def build_report(
         generated_at=format_time(now),
         rollguard_version=rollguard_version,
         store=redact_url(store_url),
-        period=Period(format_time(since) if since else None, format_time(until) if until else None),
+        period=Period(format_time(since) if since else None, format_time(until) if until else None, note=period_note),
         environment=environment,
         config=config,
         totals=_totals(decisions),
@@ -108,6 +139,7 @@ def build_report(
             broken_at=chain.broken_at,
             problem=chain.problem,
         ),
+        configurations=_configurations(decisions),
     )
 
 
@@ -198,6 +230,11 @@ def _parse(record: StoredRecord) -> _Parsed:
     except ValueError as exc:
         raise StoreError(f"record {record.seq}: summary.fail_on: {exc}") from None
     change = fields.mapping(body, "change")
+    commit = fields.at("change").opt_text(change, "commit")
+    ci = change.get("ci")
+    if ci is not None and not isinstance(ci, dict):
+        raise fields.at("change").fail("ci", "an object or null")
+    links = ci_links(ci, commit=commit)
     findings = tuple(
         _finding(f, fields.at(f"findings[{i}]"), fail_on) for i, f in enumerate(fields.objects(body, "findings"))
     )
@@ -215,7 +252,7 @@ def _parse(record: StoredRecord) -> _Parsed:
         source=fields.text(body, "source"),
         environment=fields.opt_text(body, "environment"),
         actor=fields.opt_text(body, "actor"),
-        commit=fields.at("change").opt_text(change, "commit"),
+        commit=commit,
         run_id=fields.at("change").opt_text(change, "run_id"),
         verdict=fields.text(body, "verdict"),
         exit_code=fields.integer(body, "exit_code"),
@@ -224,6 +261,11 @@ def _parse(record: StoredRecord) -> _Parsed:
         resources=len(fields.objects(body, "resources")),
         findings=findings,
         errors=tuple(errors),
+        approval=fields.opt_text(body, "approval"),
+        commit_url=links.commit_url,
+        run_url=links.run_url,
+        config_digest=fields.opt_text(body, "config_digest"),
+        bundle_digest=fields.opt_text(body, "bundle_digest"),
     )
     policies = tuple(
         _PolicyRef(
@@ -268,6 +310,9 @@ def _finding(obj: Mapping[str, Any], fields: _Fields, fail_on: Severity) -> Find
     enforcement = fields.text(obj, "enforcement")
     error = obj.get("error") is True
     waived = waiver is not None and waiver.status == "applied"
+    # A finding a baseline accepted (`check --baseline`) did not block either, until its entry expired.
+    raw_baseline = obj.get("baseline")
+    baselined = isinstance(raw_baseline, dict) and raw_baseline.get("status") == "baselined"
     return FindingEntry(
         policy=fields.text(obj, "policy"),
         title=fields.text(obj, "title"),
@@ -276,7 +321,7 @@ def _finding(obj: Mapping[str, Any], fields: _Fields, fail_on: Severity) -> Find
         resource=_resource(fields.mapping(obj, "resource"), fields.at("resource")),
         enforcement=enforcement,
         # The same rule as Finding.blocks, at the threshold the decision was taken with.
-        blocking=enforcement == "deny" and not waived and (error or severity >= fail_on),
+        blocking=enforcement == "deny" and not waived and not baselined and (error or severity >= fail_on),
         error=error,
         controls=fields.strings(obj, "controls"),
         waiver=waiver,
@@ -300,6 +345,7 @@ def _totals(decisions: Sequence[DecisionEntry]) -> Totals:
         blocking=sum(1 for f in findings if f.blocking),
         waived_findings=sum(1 for f in findings if f.waived),
         by_source=dict(sorted(Counter(d.source for d in decisions).items())),
+        passed_with_waivers=sum(1 for d in decisions if d.verdict == "pass" and any(f.waived for f in d.findings)),
     )
 
 
@@ -441,62 +487,103 @@ def _waiver_entry(fact: _WaiverFacts, now: dt.datetime) -> WaiverEntry:
     )
 
 
+def _outcome(entry: DecisionEntry, findings: Sequence[FindingEntry]) -> Outcome:
+    """What one (decision, policy, resource) evaluation with `findings` shows of the policy's controls."""
+    if all(f.waived for f in findings):
+        return "waived" if findings else "passed"
+    # A failed decision stopped its change, this finding with it: the gate worked. A live
+    # object a cluster audit finds is already running, so nothing was stopped there.
+    return "blocked" if entry.verdict != "pass" and entry.source != "audit" else "failed"
+
+
 def _controls(parsed: Sequence[_Parsed]) -> tuple[ControlEvidence, ...]:
     # Every control a judging policy maps to is listed, even with no evaluation in the period:
     # a control without evidence is itself something an auditor needs to see.
     mapped: dict[str, set[str]] = {}
-    passes: Counter[tuple[str, str]] = Counter()  # (control, policy) -> evaluations without a finding
-    fails: Counter[tuple[str, str]] = Counter()
-    failures: dict[str, list[ControlFailure]] = {}
-    decided: dict[str, set[int]] = {}
-    failed: dict[str, set[int]] = {}
+    counts: Counter[tuple[str, str, Outcome]] = Counter()  # (control, policy, outcome) -> evaluations
+    found: dict[str, list[ControlFinding]] = {}
+    decided: dict[str, set[int]] = {}  # control -> decisions that evaluated it
+    decided_as: dict[tuple[str, Outcome], set[int]] = {}  # (control, outcome) -> decisions with one such
     for p in parsed:
         controls_of = {policy.id: policy.controls for policy in p.policies}
-        unwaived: dict[tuple[str, Resource], list[str]] = {}
+        by_object: dict[tuple[str, Resource], list[FindingEntry]] = {}
         for f in p.entry.findings:
-            if not f.waived:
-                unwaived.setdefault((f.policy, f.resource), []).append(f.message)
-                controls_of.setdefault(f.policy, f.controls)
+            by_object.setdefault((f.policy, f.resource), []).append(f)
+            controls_of.setdefault(f.policy, f.controls)
         for pid, controls in controls_of.items():
             for control in controls:
                 mapped.setdefault(control, set()).add(pid)
         evaluated = {(policy.id, r) for policy in p.policies for r in p.resources if r.kind in policy.applies_to}
         # A finding can name an object outside the policy's kinds (a namespace-wide check
-        # reported on a workload); it is still a failure of that policy's controls.
-        for pid, resource in sorted(evaluated | set(unwaived), key=lambda k: (k[0], k[1].display())):
-            messages = unwaived.get((pid, resource))
+        # reported on a workload); it is still evidence about that policy's controls.
+        for pid, resource in sorted(evaluated | set(by_object), key=lambda k: (k[0], k[1].display())):
+            findings = by_object.get((pid, resource), [])
+            outcome = _outcome(p.entry, findings)
             for control in controls_of.get(pid, ()):
+                counts[(control, pid, outcome)] += 1
                 decided.setdefault(control, set()).add(p.entry.seq)
-                if messages is None:
-                    passes[(control, pid)] += 1
+                decided_as.setdefault((control, outcome), set()).add(p.entry.seq)
+                if outcome == "passed":
                     continue
-                fails[(control, pid)] += 1
-                failed.setdefault(control, set()).add(p.entry.seq)
-                failures.setdefault(control, []).append(
-                    ControlFailure(
+                shown = findings if outcome == "waived" else [f for f in findings if not f.waived]
+                found.setdefault(control, []).append(
+                    ControlFinding(
                         seq=p.entry.seq,
                         time=p.entry.time,
                         environment=p.entry.environment,
                         verdict=p.entry.verdict,
                         policy=pid,
                         resource=resource,
-                        messages=tuple(messages),
+                        outcome=outcome,
+                        messages=tuple(f.message for f in shown),
                     )
                 )
     evidence = []
     for control in sorted(mapped):
         rows = tuple(
-            ControlPolicy(pid, passes[(control, pid)], fails[(control, pid)]) for pid in sorted(mapped[control])
+            ControlPolicy(
+                pid,
+                passes=counts[(control, pid, "passed")],
+                blocked=counts[(control, pid, "blocked")],
+                waived=counts[(control, pid, "waived")],
+                fails=counts[(control, pid, "failed")],
+            )
+            for pid in sorted(mapped[control])
         )
+        catalogued = control_title(control)
         evidence.append(
             ControlEvidence(
                 control=control,
+                framework=catalogued.framework if catalogued else None,
+                title=catalogued.title if catalogued else None,
                 passes=sum(r.passes for r in rows),
+                blocked=sum(r.blocked for r in rows),
+                waived=sum(r.waived for r in rows),
                 fails=sum(r.fails for r in rows),
                 decisions=len(decided.get(control, ())),
-                decisions_failed=len(failed.get(control, ())),
+                decisions_blocked=len(decided_as.get((control, "blocked"), ())),
+                decisions_failed=len(decided_as.get((control, "failed"), ())),
                 policies=rows,
-                failures=tuple(failures.get(control, ())),
+                findings=tuple(found.get(control, ())),
             )
         )
     return tuple(evidence)
+
+
+def _configurations(decisions: Sequence[DecisionEntry]) -> tuple[ConfigurationUse, ...]:
+    """Each (bundle, configuration) pair that took decisions in the period, oldest first use first."""
+    used: dict[tuple[str | None, str | None], list[DecisionEntry]] = {}
+    for d in decisions:
+        used.setdefault((d.bundle_digest, d.config_digest), []).append(d)
+    rows = [
+        ConfigurationUse(
+            bundle_digest=bundle,
+            config_digest=config,
+            decisions=len(entries),
+            first=min(d.time for d in entries),
+            last=max(d.time for d in entries),
+            environments=tuple(sorted({_env_label(d.environment) for d in entries})),
+        )
+        for (bundle, config), entries in used.items()
+    ]
+    return tuple(sorted(rows, key=lambda r: (r.first, r.last, r.bundle_digest or "", r.config_digest or "")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rollguard.cli import audit, check, drift, gatekeeper, migrate, plan, policy, scan, serve, version
+from rollguard.cli import audit, baseline, check, drift, gatekeeper, migrate, plan, policy, scan, serve, version
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +15,7 @@ def main() -> None:
 
 main.add_command(version.version)
 main.add_command(check.check)
+main.add_command(baseline.baseline)
 main.add_command(serve.serve)
 main.add_command(policy.policy)
 main.add_command(audit.audit)

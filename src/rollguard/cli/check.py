@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,34 +21,33 @@ from rollguard.cli.options import (
     fail_on_option,
     found_config,
     migration_format_option,
+    parse_now,
     pending_changes,
     pending_options,
     policies_option,
+    policy_sources,
     record_option,
+    report_options,
+    report_targets,
+    store_choice,
     store_option,
+    write_reports,
 )
 from rollguard.engine import resolve_engine_name
-from rollguard.errors import ConfigError, InputError, RollguardError
+from rollguard.errors import RollguardError
 from rollguard.formats import format_choices, render
 from rollguard.model import Severity
-from rollguard.policy.bundle import default_policy_dir
 from rollguard.policy.config import Settings
 from rollguard.releases import RELEASE_BY_HELP, check_release_by
 
 if TYPE_CHECKING:
     from rollguard import parallel
     from rollguard.audit.record import StoredRecord
+    from rollguard.baseline import Baseline
+    from rollguard.external import ExternalPolicies
+    from rollguard.inputs.pending import UnchangedInputs
     from rollguard.model import Decision
-
-
-def _parse_now(value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.timezone.utc)
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--now {value!r} is not an ISO 8601 time (e.g. 2026-11-26T12:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    from rollguard.policy.config import Config
 
 
 def _check_jobs(value: str) -> str:
@@ -58,26 +56,71 @@ def _check_jobs(value: str) -> str:
     return value
 
 
-def _kustomize(directory: str) -> tuple[str, str]:
-    kubectl = shutil.which("kubectl")
-    kustomize = shutil.which("kustomize")
-    # `--` ends the options: a directory named `-o...` is still a directory.
-    if kubectl:
-        cmd = [kubectl, "kustomize", "--", directory]
-    elif kustomize:
-        cmd = [kustomize, "build", "--", directory]
-    else:
-        raise InputError(
-            "--kustomize needs kubectl or kustomize on PATH; install one, or render the overlay yourself and pass the output",
-            file=directory,
+# `check`'s own options: its reports, its record and its baseline. `baseline create` takes every
+# other one (`judging_params`) and judges with `judge`, so both judge a change alike.
+CHECK_ONLY_OPTIONS = frozenset({"formats", "outputs", "color", "record", "actor", "commit", "run_id", "baseline_path"})
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What to judge and how: the values of `check`'s options but its own and `--store`."""
+
+    paths: Sequence[str]
+    policies: Path | None
+    config_path: Path | None
+    environment: str | None
+    engine: str
+    fail_on: str | None
+    kustomize_dirs: Sequence[str]
+    now_text: str | None
+    jobs: str
+    migration_format: str
+    dialect: str
+    include_down: bool
+    pending_from: str | None
+    since_ref: str | None
+    history_dsn: str | None
+    scan_images: bool
+    trivy_path: str | None
+    with_checkov: bool
+    checkov_path: str | None
+    approval: str | None
+    allow_empty: bool
+    max_input_size: int
+    release_by: str
+    gatekeeper_dirs: Sequence[Path]
+    namespaces: Sequence[str]
+    all_namespaces: bool
+    data_dirs: Sequence[Path]
+    combine: bool
+
+    def external(self, config: Config) -> ExternalPolicies:
+        """The Conftest and Gatekeeper options (with the config's `policies.gatekeeper`)."""
+        from rollguard.external import DEFAULT_NAMESPACES, ExternalPolicies
+
+        return ExternalPolicies(
+            namespaces=None if self.all_namespaces else tuple(self.namespaces) or DEFAULT_NAMESPACES,
+            data=tuple(self.data_dirs),
+            combine=self.combine,
+            gatekeeper=(*config.gatekeeper_paths, *self.gatekeeper_dirs),
         )
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise InputError("kustomize did not finish within 120 s", file=directory) from exc
-    if proc.returncode != 0:
-        raise InputError(f"kustomize failed: {proc.stderr.strip() or proc.returncode}", file=directory)
-    return f"{directory} (kustomize)", proc.stdout
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Judging:
+        """The judging options among a command's parameters; at least one input is required."""
+        judging = cls(**{f.name: params[f.name] for f in fields(cls)})
+        if not judging.paths and not judging.kustomize_dirs:
+            raise click.UsageError("give at least one file, directory or `-`, or --kustomize DIR")
+        return judging
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A judged change, the config it was judged with and the decision store chosen (`store_choice`)."""
+
+    config: Config
+    store: str
+    judgement: parallel.Judgement
 
 
 @click.command()
@@ -86,12 +129,7 @@ def _kustomize(directory: str) -> tuple[str, str]:
 @config_option()
 @env_option(help="Environment whose overrides apply (from `environments:` in the config).")
 @engine_option
-@click.option(
-    "--format", "formats", multiple=True, type=click.Choice(format_choices("check")), help="Output format; repeatable."
-)
-@click.option(
-    "--output", "outputs", multiple=True, help="File for the format in the same position (`-` for stdout); repeatable."
-)
+@report_options(format_choices("check"))
 @fail_on_option
 @click.option(
     "--kustomize",
@@ -133,6 +171,13 @@ def _kustomize(directory: str) -> tuple[str, str]:
 @click.option("--with-checkov", is_flag=True, help="Also run Checkov on the inputs; its failed checks become findings.")
 @click.option("--checkov", "checkov_path", default=None, help="Checkov executable (default: checkov on PATH).")
 @click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Baseline file (`rollguard baseline create`): the findings it holds are shown as baselined and do not fail.",
+)
+@click.option(
     "--approval", default=None, help="Change-approval reference (e.g. CHG-1234) for governance.change_approval."
 )
 @click.option(
@@ -148,91 +193,53 @@ def _kustomize(directory: str) -> tuple[str, str]:
     help="Largest input file read; a larger one is an input error (exit 2). Units: KiB, MiB, GiB.",
 )
 @click.option("--release-by", default="auto", show_default=True, metavar="HOW", help=RELEASE_BY_HELP)
+@click.option(
+    "--gatekeeper",
+    "gatekeeper_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Directory of Gatekeeper ConstraintTemplates and Constraints to judge the change with, as Gatekeeper would; repeatable.",
+)
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Conftest: the package whose deny/violation/warn rules judge (default: main); repeatable.",
+)
+@click.option("--all-namespaces", is_flag=True, help="Conftest: judge with the rules of every package.")
+@click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="Conftest: YAML/JSON files (or folders of them) loaded under `data`, as `conftest --data`; repeatable.",
+)
+@click.option("--combine", is_flag=True, help="Conftest: judge all documents as one input, as `conftest --combine`.")
 def check(
-    paths: Sequence[str],
-    policies: Path | None,
-    config_path: Path | None,
-    environment: str | None,
-    engine: str,
     formats: Sequence[str],
     outputs: Sequence[str],
-    fail_on: str | None,
-    kustomize_dirs: Sequence[str],
-    now_text: str | None,
     color: bool | None,
-    jobs: str,
-    migration_format: str,
-    dialect: str,
-    include_down: bool,
-    pending_from: str | None,
-    since_ref: str | None,
-    history_dsn: str | None,
     record: bool,
     store: str,
     actor: str | None,
     commit: str | None,
     run_id: str | None,
-    scan_images: bool = False,
-    trivy_path: str | None = None,
-    with_checkov: bool = False,
-    checkov_path: str | None = None,
-    approval: str | None = None,
-    allow_empty: bool = False,
-    max_input_size: int = 64 * 1024 * 1024,
-    release_by: str = "auto",
+    baseline_path: Path | None = None,
+    **options: Any,
 ) -> None:
     """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
-    from rollguard import parallel
-    from rollguard.inputs import MigrationOptions, ReadOptions, read_input
-    from rollguard.model import InputProblem
+    from rollguard.baseline import read_baseline
 
-    if not paths and not kustomize_dirs:
-        raise click.UsageError("give at least one file, directory or `-`, or --kustomize DIR")
-    formats = list(formats) or ["text"]
-    if len(outputs) > len(formats):
-        raise click.UsageError("more --output values than --format values; pair each --output with a --format")
+    judging = Judging.from_params(options)
+    report_targets(formats, outputs)  # a usage error before any work
     try:
-        config = found_config(config_path)
-        settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
-        settings = _governance_settings(settings, approval=approval, store=store if _store_given(record) else None)
-        extra = [_kustomize(d) for d in kustomize_dirs]
-        read_problems: list[InputProblem] = []
-        if "-" in paths:  # workers cannot read this process's stdin: pass the text along
-            text, problem = read_input("<stdin>", None, max_bytes=max_input_size)
-            if text is not None:
-                extra.append(("<stdin>", text))
-            if problem is not None:
-                read_problems.append(problem)
-        if scan_images:
-            from rollguard.scanners.trivy import scan_change_images
-
-            extra.extend(scan_change_images([p for p in paths if p != "-"], extra, trivy=trivy_path))
-        job = parallel.Job(
-            policy_dir=policies if policies is not None else default_policy_dir(),
-            settings=settings,
-            engine=resolve_engine_name(engine),
-            now=_parse_now(now_text),
-            paths=tuple(p for p in paths if p != "-"),
-            extra=tuple(extra),
-            engine_options=tuple(sorted(engine_options().items())),
-            migrations=MigrationOptions(
-                tool=migration_format,
-                dialect=dialect,
-                include_down=include_down,
-                pending=pending_changes(
-                    paths, pending_from=pending_from, since_ref=since_ref, history_dsn=history_dsn, dsn_flag="--dsn"
-                ),
-            ),
-            reading=ReadOptions(max_bytes=max_input_size, allow_empty=allow_empty),
-            release_by=check_release_by(release_by),
-            problems=tuple(read_problems),
-        )
-        workers = parallel.auto_jobs(job) if jobs == "auto" else int(jobs)
-        if workers > 1 and job.engine == "opa-server":
-            raise click.UsageError("--engine opa-server judges in one process; drop --jobs or use --jobs 1")
-        judgement = parallel.judge(job, jobs=workers)
-        if with_checkov:
-            judgement = _add_checkov(judgement, paths=job.paths, extra=extra, executable=checkov_path)
+        # Read before judging: a baseline that cannot be used fails at once, not after the run.
+        baseline = read_baseline(baseline_path) if baseline_path is not None else None
+        judged = judge(judging, store=store, record=record)
+        store, judgement = judged.store, judged.judgement
+        if baseline is not None:
+            judgement = _with_baseline(judgement, baseline, max_age=judged.config.baseline_max_age)
         decision = judgement.decision
     except RollguardError as exc:
         fail(exc)
@@ -246,14 +253,15 @@ def check(
             recorded = _record_check(judgement, store=store, actor=actor, commit=commit, run_id=run_id)
         except RollguardError as exc:
             not_recorded = exc
-    for i, name in enumerate(formats):
-        target = outputs[i] if i < len(outputs) else "-"
-        use_color = (sys.stdout.isatty() if color is None else color) if target == "-" else False
-        text = _check_report(name, decision, color=use_color, recorded=recorded, store=store)
-        if target == "-":
-            click.echo(text, nl=False)
-        else:
-            Path(target).write_text(text, encoding="utf-8")
+    try:
+        write_reports(
+            formats,
+            outputs,
+            lambda name, colour: _check_report(name, decision, color=colour, recorded=recorded, store=store),
+            color=color,
+        )
+    except RollguardError as exc:
+        fail(exc)
     if not_recorded is not None:
         fail(not_recorded)
     if recorded is not None:
@@ -261,6 +269,109 @@ def check(
 
         click.echo(recorded_line(recorded, store), err=True)
     sys.exit(decision.exit_code())
+
+
+def judging_params() -> list[click.Parameter]:
+    """`check`'s parameters but its own (CHECK_ONLY_OPTIONS): those of a command that judges as it does."""
+    return [p for p in check.params if p.name not in CHECK_ONLY_OPTIONS]
+
+
+def judge(judging: Judging, *, store: str, record: bool) -> Judged:
+    """Read and judge the change `judging` describes, as `check` does, Checkov's findings included.
+
+    `store` is the `--store` given; `record` says the decision will be recorded into it. Shared
+    with `baseline create`, so a baseline holds exactly the findings a check reports.
+    """
+    from rollguard import parallel
+    from rollguard.inputs import MigrationOptions, ReadOptions, read_input
+    from rollguard.inputs.pending import unchanged_since
+    from rollguard.inputs.render import kustomize
+    from rollguard.model import InputProblem
+
+    paths = judging.paths
+    config = found_config(judging.config_path)
+    settings = config.resolve(judging.environment, fail_on=Severity.parse(judging.fail_on) if judging.fail_on else None)
+    chosen = store_choice(store, config)
+    # A named store is read even when it cannot be (governance.promotion then says why); the
+    # default one only when it exists or this check records into it.
+    settings = _governance_settings(
+        settings, approval=judging.approval, store=chosen.url if record or chosen.found else None
+    )
+    extra = [kustomize(d) for d in judging.kustomize_dirs]
+    read_problems: list[InputProblem] = []
+    if "-" in paths:  # workers cannot read this process's stdin: pass the text along
+        text, problem = read_input("<stdin>", None, max_bytes=judging.max_input_size)
+        if text is not None:
+            extra.append(("<stdin>", text))
+        if problem is not None:
+            read_problems.append(problem)
+    if judging.scan_images:
+        from rollguard.scanners.trivy import scan_change_images
+
+        extra.extend(scan_change_images([p for p in paths if p != "-"], extra, trivy=judging.trivy_path))
+    since_ref = judging.since_ref
+    job = parallel.Job(
+        policies=policy_sources(judging.policies, config),
+        settings=settings,
+        engine=resolve_engine_name(judging.engine),
+        now=parse_now(judging.now_text),
+        paths=tuple(p for p in paths if p != "-"),
+        extra=tuple(extra),
+        engine_options=tuple(sorted(engine_options().items())),
+        migrations=MigrationOptions(
+            tool=judging.migration_format,
+            dialect=judging.dialect,
+            include_down=judging.include_down,
+            pending=pending_changes(
+                paths,
+                pending_from=judging.pending_from,
+                since_ref=since_ref,
+                history_dsn=judging.history_dsn,
+                dsn_flag="--dsn",
+            ),
+        ),
+        reading=ReadOptions(max_bytes=judging.max_input_size, allow_empty=judging.allow_empty),
+        release_by=check_release_by(judging.release_by),
+        problems=tuple(read_problems),
+        unchanged=unchanged_since(since_ref, paths, kustomize=judging.kustomize_dirs)
+        if since_ref is not None
+        else None,
+    )
+    workers = parallel.auto_jobs(job) if judging.jobs == "auto" else int(judging.jobs)
+    if workers > 1 and job.engine == "opa-server":
+        raise click.UsageError("--engine opa-server judges in one process; drop --jobs or use --jobs 1")
+    judgement = parallel.judge(job, jobs=workers)
+    if judging.with_checkov:
+        judgement = _add_checkov(
+            judgement, paths=job.paths, extra=extra, executable=judging.checkov_path, unchanged=job.unchanged
+        )
+    external = judging.external(config)
+    if judgement.gate.bundle.conftest_modules or external.gatekeeper or external.conftest_asked():
+        from rollguard.external import judge_external
+
+        judgement = judge_external(
+            judgement,
+            external,
+            paths=job.paths,
+            extra=extra,
+            engine="auto" if job.engine == "opa-server" else job.engine,
+            max_bytes=judging.max_input_size,
+            unchanged=job.unchanged.names if job.unchanged is not None else frozenset(),
+        )
+    return Judged(config=config, store=chosen.url, judgement=judgement)
+
+
+def _with_baseline(
+    judgement: parallel.Judgement, baseline: Baseline, *, max_age: dt.timedelta | None
+) -> parallel.Judgement:
+    """The judgement with the findings `baseline` holds marked, and its entries no finding matches listed as fixed."""
+    from dataclasses import replace
+
+    from rollguard.baseline import apply_baseline
+
+    return replace(
+        judgement, decision=apply_baseline(judgement.decision, baseline, now=judgement.gate.now, max_age=max_age)
+    )
 
 
 def _check_report(name: str, decision: Decision, *, color: bool, recorded: StoredRecord | None, store: str) -> str:
@@ -288,12 +399,6 @@ def _byte_size(value: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
-def _store_given(record: bool) -> bool:
-    """Whether the check has a decision store: `--store` or ROLLGUARD_STORE given, or `--record`."""
-    source = click.get_current_context().get_parameter_source("store")
-    return record or source not in (None, click.core.ParameterSource.DEFAULT)
-
-
 def _governance_settings(settings: Settings, *, approval: str | None, store: str | None) -> Settings:
     """`settings` with this run's approval reference and, with an environment and a store, its history."""
     from dataclasses import replace
@@ -307,22 +412,30 @@ def _governance_settings(settings: Settings, *, approval: str | None, store: str
 
 
 def _add_checkov(
-    judgement: parallel.Judgement, *, paths: Sequence[str], extra: Sequence[tuple[str, str]], executable: str | None
+    judgement: parallel.Judgement,
+    *,
+    paths: Sequence[str],
+    extra: Sequence[tuple[str, str]],
+    executable: str | None,
+    unchanged: UnchangedInputs | None = None,
 ) -> parallel.Judgement:
-    """The judgement with Checkov's failed checks on the same inputs added to its decision."""
+    """The judgement with Checkov's failed checks on the same inputs added to its decision (with `--since`,
+    those about changed files only)."""
     from dataclasses import replace
 
     from rollguard.scanners.checkov import run_checkov
 
     change = judgement.change
     found = run_checkov(paths, extra=extra, artifacts=change.artifacts, executable=executable)
+    if unchanged is not None:
+        found = [f for f in found if f.file not in unchanged.names]
     return replace(judgement, decision=judgement.gate.add_findings(judgement.decision, change, found))
 
 
 def _record_check(
     judgement: parallel.Judgement, *, store: str, actor: str | None, commit: str | None, run_id: str | None
 ) -> StoredRecord:
-    from rollguard.audit.record import ci_identity
+    from rollguard.audit.record import ci_identity, ci_run
     from rollguard.audit.recording import record_decision
 
     env_commit, env_run, env_actor = ci_identity()
@@ -336,4 +449,5 @@ def _record_check(
         actor=actor or env_actor,
         commit=commit or env_commit,
         run_id=run_id or env_run,
+        ci=ci_run(),
     )

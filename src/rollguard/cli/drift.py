@@ -14,7 +14,8 @@ from rollguard.cli.options import (
     fail,
     found_config,
     kubeconfig_option,
-    text_or_json_option,
+    report_options,
+    write_reports,
 )
 from rollguard.errors import RollguardError
 
@@ -24,9 +25,14 @@ from rollguard.errors import RollguardError
 @kubeconfig_option
 @context_option
 @config_option(help="rollguard.yaml, whose `drift.ignore` lists JSON Pointers to leave out (default: found upward).")
-@text_or_json_option
+@report_options(["text", "json"])
 def drift(
-    paths: Sequence[str], kubeconfig: str | None, context: str | None, config_path: Path | None, fmt: str
+    paths: Sequence[str],
+    kubeconfig: str | None,
+    context: str | None,
+    config_path: Path | None,
+    formats: Sequence[str],
+    outputs: Sequence[str],
 ) -> None:
     """Show how live objects differ from manifests, as JSON Patches; exit 1 on drift, 2 on errors."""
     from rollguard.audit import drift as drifts
@@ -37,7 +43,7 @@ def drift(
         change = drifts.load_desired(paths)
         with connect(kubeconfig=kubeconfig, context=context) as cluster:
             report = drifts.detect_drift(cluster, change, ignore=config.drift_ignore)
+        write_reports(formats, outputs, lambda name, _color: report.render(name))
     except RollguardError as exc:
         fail(exc)
-    click.echo(report.render(fmt), nl=False)
     sys.exit(report.exit_code())

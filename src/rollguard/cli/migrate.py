@@ -23,6 +23,8 @@ from rollguard.cli.options import (
     pending_options,
     policies_option,
     policy_bundle,
+    report_options,
+    write_reports,
 )
 from rollguard.errors import ConfigError, RollguardError
 from rollguard.formats import format_choices, render
@@ -49,13 +51,7 @@ def migrate() -> None:
 @config_option()
 @env_option()
 @engine_option
-@click.option(
-    "--format",
-    "formats",
-    multiple=True,
-    type=click.Choice(format_choices("migrate verify")),
-    help="Output format; repeatable.",
-)
+@report_options(format_choices("migrate verify"))
 @fail_on_option
 @color_option
 def migrate_verify(
@@ -71,6 +67,7 @@ def migrate_verify(
     environment: str | None,
     engine: str,
     formats: Sequence[str],
+    outputs: Sequence[str],
     fail_on: str | None,
     color: bool | None,
 ) -> None:
@@ -85,7 +82,7 @@ def migrate_verify(
         config = found_config(config_path)
         settings = config.resolve(environment, fail_on=Severity.parse(fail_on) if fail_on else None)
         gate = Gate(
-            bundle=policy_bundle(policies),
+            bundle=policy_bundle(policies, config),
             engine=make_engine(engine),
             settings=settings,
             now=dt.datetime.now(dt.timezone.utc),
@@ -109,8 +106,7 @@ def migrate_verify(
         artifacts, unreadable = load_migrations(sources, tool=migration_format, pending=pending)
         verified, failed = verify(dsn, artifacts, scratch=scratch, sources=dict(sources))
         decision = gate.judge(ChangeSet(artifacts=tuple(verified), problems=(*problems, *unreadable, *failed)))
+        write_reports(formats, outputs, lambda name, colour: render(name, decision, color=colour), color=color)
     except RollguardError as exc:
         fail(exc)
-    for name in list(formats) or ["text"]:
-        click.echo(render(name, decision, color=sys.stdout.isatty() if color is None else color), nl=False)
     sys.exit(decision.exit_code())

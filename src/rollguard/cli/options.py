@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,12 +12,13 @@ import click
 
 from rollguard.audit.store import DEFAULT_STORE
 from rollguard.engine import ENGINE_CHOICES, Engine, create_engine
-from rollguard.errors import EngineError, PolicyError, RollguardError
+from rollguard.errors import ConfigError, EngineError, PolicyError, RollguardError
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
-from rollguard.policy.bundle import PolicyBundle, default_policy_dir, load_bundle
+from rollguard.policy.bundle import PolicyBundle, PolicySources
 from rollguard.policy.config import Config, find_config, load_config
 
 if TYPE_CHECKING:
+    from rollguard.audit.store.locate import StoreChoice
     from rollguard.inputs.pending import PendingSelection
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
@@ -28,8 +30,11 @@ def fail(exc: RollguardError) -> NoReturn:
     sys.exit(code)
 
 
-def policy_bundle(policies: Path | None) -> PolicyBundle:
-    return load_bundle(policies if policies is not None else default_policy_dir())
+def policy_bundle(
+    policies: Path | None, config: Config | None = None, *, require_policies: bool = True
+) -> PolicyBundle:
+    """The bundle the policy options (and the config's `policies:`) give."""
+    return policy_sources(policies, config).load(require_policies=require_policies)
 
 
 _OPA_META = "rollguard.opa_server"
@@ -82,10 +87,21 @@ def make_engine(name: str) -> Engine:
 store_option = click.option(
     "--store",
     default=DEFAULT_STORE,
-    show_default=True,
     envvar="ROLLGUARD_STORE",
-    help="Decision store URL: sqlite:///path.db or postgresql://user@host/db (env ROLLGUARD_STORE).",
+    help="Decision store URL: sqlite:///path.db or postgresql://user@host/db (env ROLLGUARD_STORE; "
+    f"default: `store:` in rollguard.yaml, else {DEFAULT_STORE}).",
 )
+
+
+def store_choice(store: str, config: Config | None) -> StoreChoice:
+    """The store `--store`/ROLLGUARD_STORE names, else the config's `store:`, else the default."""
+    from rollguard.audit.store.locate import choose_store
+
+    source = click.get_current_context().get_parameter_source("store")
+    given = store if source not in (None, click.core.ParameterSource.DEFAULT) else None
+    if config is None:
+        return choose_store(given, configured=None)
+    return choose_store(given, configured=config.store, config_file=config.path, line=config.key_lines.get(("store",)))
 
 
 def config_option(
@@ -104,6 +120,17 @@ def env_option(
     return click.option("--env", "environment", default=None, help=help)
 
 
+def parse_now(value: str | None) -> dt.datetime:
+    """`--now`: an ISO 8601 time (UTC when it names no zone), or the current time when not given."""
+    if value is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now {value!r} is not an ISO 8601 time (e.g. 2026-11-26T12:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
 def found_config(config_path: Path | None) -> Config:
     """The config given with --config, else the nearest rollguard.yaml upward, else the defaults."""
     return load_config(config_path or find_config(Path.cwd()))
@@ -117,12 +144,47 @@ migration_format_option = click.option(
     help="How .sql migrations are named and ordered; alembic/django read `alembic upgrade --sql` / `sqlmigrate` output.",
 )
 
-policies_option = click.option(
-    "--policies",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Policy directory (default: the policies shipped with rollguard).",
-)
+_POLICY_META = "rollguard.policy_sources"
+
+
+def _remember_policies(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    ctx.meta.setdefault(_POLICY_META, {})[str(param.name)] = value
+
+
+def policies_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--policies DIR` (replaces the pack), `--policy DIR` (adds beside it, repeatable) and
+    `--no-builtin`; the command receives `policies`, `policy_sources` reads the rest."""
+    command = click.option(
+        "--no-builtin",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_policies,
+        help="Leave the bundled policies out: judge with the --policy directories alone.",
+    )(command)
+    command = click.option(
+        "--policy",
+        "policy_dirs",
+        multiple=True,
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        expose_value=False,
+        callback=_remember_policies,
+        help="Directory of your own policies (rollguard or Conftest Rego) to add beside the pack; repeatable.",
+    )(command)
+    return click.option(
+        "--policies",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Policy directory replacing the bundled pack (to add policies, use --policy).",
+    )(command)
+
+
+def policy_sources(policies: Path | None, config: Config | None = None) -> PolicySources:
+    """The pack (or --policies), plus --policy directories and the config's `policies.paths`."""
+    given = click.get_current_context().meta.get(_POLICY_META, {})
+    extra = tuple(config.policy_paths if config is not None else ()) + tuple(given.get("policy_dirs") or ())
+    builtin = not given.get("no_builtin") and (config is None or config.builtin_policies)
+    return PolicySources(base=policies, extra=extra, builtin=builtin)
+
 
 fail_on_option = click.option(
     "--fail-on",
@@ -138,8 +200,69 @@ color_option = click.option(
 record_option = click.option("--record", is_flag=True, help="Append the decision to the hash-chained decision store.")
 
 text_or_json_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format: text for people, json for tools.",
 )
+
+
+def report_options(
+    choices: Sequence[str], *, default: str = "text"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--format` and `--output`, alike on every command that writes a report: both repeatable,
+    each `--output` the file of the `--format` in the same position (`-` or none: stdout).
+    The command receives `formats` and `outputs`; `write_reports` writes them."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--output",
+            "-o",
+            "outputs",
+            multiple=True,
+            metavar="FILE",
+            help="File for the --format in the same position (`-`: stdout, the default); repeatable.",
+        )(command)
+        return click.option(
+            "--format",
+            "formats",
+            multiple=True,
+            type=click.Choice(list(choices)),
+            help=f"Report format (default: {default}); repeatable, each paired with an --output.",
+        )(command)
+
+    return decorate
+
+
+def report_targets(formats: Sequence[str], outputs: Sequence[str], *, default: str = "text") -> list[tuple[str, str]]:
+    """(format, target) pairs of `report_options`; more outputs than formats is a usage error."""
+    chosen = list(formats) or [default]
+    if len(outputs) > len(chosen):
+        raise click.UsageError("more --output values than --format values; pair each --output with a --format")
+    return [(name, outputs[i] if i < len(outputs) else "-") for i, name in enumerate(chosen)]
+
+
+def write_reports(
+    formats: Sequence[str],
+    outputs: Sequence[str],
+    render: Callable[[str, bool], str],
+    *,
+    default: str = "text",
+    color: bool | None = None,
+) -> None:
+    """Write each report: `render(format, colour)` to its --output, or to stdout (coloured only on
+    a terminal unless `color` says otherwise; files never)."""
+    for name, target in report_targets(formats, outputs, default=default):
+        if target == "-":
+            click.echo(render(name, sys.stdout.isatty() if color is None else color), nl=False)
+        else:
+            try:
+                Path(target).write_text(render(name, False), encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot write the {name} report to {target}: {exc.strerror or exc}") from exc
+
 
 kubeconfig_option = click.option(
     "--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)."
@@ -164,7 +287,8 @@ def pending_options(*dsn_flags: str) -> Callable[[Callable[..., Any]], Callable[
             "since_ref",
             metavar="GIT_REF",
             default=None,
-            help="Migrations added or changed since this git ref (and untracked ones) have not run yet; the others have.",
+            help="Files added or changed since this git ref (and untracked ones) are the change: `check` judges only "
+            "them (the others fill the inventory), and such migrations have not run yet; the others have.",
         )(command)
         return click.option(
             "--pending-from",

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from rollguard.cli.options import config_option, fail, found_config, migration_format_option, text_or_json_option
+from rollguard.cli.options import (
+    config_option,
+    fail,
+    found_config,
+    migration_format_option,
+    report_options,
+    write_reports,
+)
 from rollguard.errors import RollguardError
 from rollguard.model import EXIT_INPUT
 
@@ -22,9 +29,15 @@ def plan() -> None:
 @plan.command("order")
 @click.argument("paths", nargs=-1, required=True)
 @config_option()
-@text_or_json_option
+@report_options(["text", "json"])
 @migration_format_option
-def plan_order_command(paths: Sequence[str], config_path: Path | None, fmt: str, migration_format: str) -> None:
+def plan_order_command(
+    paths: Sequence[str],
+    config_path: Path | None,
+    formats: Sequence[str],
+    outputs: Sequence[str],
+    migration_format: str,
+) -> None:
     """Print the safe rollout order of a change: expand migrations, providers before consumers, contract
     migrations. Exit 2 on a dependency cycle or unreadable input."""
     from rollguard.inputs import MigrationOptions, load_change_set
@@ -34,9 +47,15 @@ def plan_order_command(paths: Sequence[str], config_path: Path | None, fmt: str,
         config = found_config(config_path)
         change = load_change_set(list(paths), migrations=MigrationOptions(tool=migration_format))
         result = plan_order(change, dependencies=config.dependencies)
+        write_reports(
+            formats,
+            outputs,
+            lambda name, _color: (
+                json.dumps(result.to_json(), indent=2) + "\n" if name == "json" else render_text(result)
+            ),
+        )
     except RollguardError as exc:
         fail(exc)
-    click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else render_text(result), nl=False)
     for p in result.problems:
         click.echo(f"rollguard: {p.display()}", err=True)
     sys.exit(EXIT_INPUT if result.problems else 0)

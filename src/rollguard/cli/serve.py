@@ -15,6 +15,7 @@ from rollguard.cli.options import (
     fail,
     policies_option,
     policy_bundle,
+    policy_sources,
 )
 from rollguard.engine import resolve_engine_name
 from rollguard.errors import RollguardError
@@ -128,8 +129,15 @@ def serve(
     from rollguard.webhook.server import ServeOptions, check_startup
     from rollguard.webhook.server import serve as run_server
 
+    try:
+        config = load_config(config_path) if config_path else None
+        sources = policy_sources(policies, config)
+    except RollguardError as exc:
+        fail(exc)
     options = ServeOptions(
         policy_dir=str(policies if policies is not None else default_policy_dir()),
+        extra_policy_dirs=tuple(str(d) for d in sources.extra),
+        builtin_policies=sources.builtin,
         config_path=str(config_path) if config_path else None,
         environment=environment,
         engine=resolve_engine_name(engine),
@@ -222,6 +230,18 @@ def webhook_certs(service: str, namespace: str, out: Path, days: int, force: boo
     help="rollguard.yaml: the selected policies decide the rules; admission.exempt_namespaces the exemptions."
 )
 @policies_option
+@click.option(
+    "--image",
+    default=None,
+    help="Also print the --deploy objects, running this image: pin it by digest, "
+    "e.g. registry.example.com/rollguard:0.1.0@sha256:<digest>.",
+)
+@click.option(
+    "--deploy",
+    default="deploy",
+    show_default=True,
+    help="Kustomization whose placeholder image --image replaces (rendered with kubectl kustomize).",
+)
 def webhook_manifest(
     service: str,
     namespace: str,
@@ -230,13 +250,17 @@ def webhook_manifest(
     timeout_seconds: int,
     config_path: Path | None,
     policies: Path | None,
+    image: str | None,
+    deploy: str,
 ) -> None:
-    """Print the Validating- and MutatingWebhookConfiguration that send reviews to the Service."""
+    """Print the Validating- and MutatingWebhookConfiguration that send reviews to the Service (with --image,
+    after the deploy base running that image)."""
     from rollguard.webhook import manifest
 
     try:
+        pinned = manifest.check_image(image) if image is not None else True
         config = load_config(config_path)
-        rules, unknown = manifest.admission_rules(manifest.judged_kinds(policy_bundle(policies), config))
+        rules, unknown = manifest.admission_rules(manifest.judged_kinds(policy_bundle(policies, config), config))
         documents = manifest.webhook_configurations(
             service=service,
             namespace=namespace,
@@ -247,8 +271,17 @@ def webhook_manifest(
             timeout_seconds=timeout_seconds,
             deadline_seconds=manifest.admission_deadline(config),
         )
+        if image is not None:
+            objects = manifest.deploy_documents(deploy, image=image, service=service, namespace=namespace)
+            documents = [*objects, *documents]
     except RollguardError as exc:
         fail(exc)
+    if not pinned:
+        click.echo(
+            f"rollguard: --image {image} is not pinned by a sha256 digest: pods of one rollout may run different "
+            "images if the tag moves; use the digest your registry reports",
+            err=True,
+        )
     if unknown:
         click.echo(
             f"rollguard: no rule for {', '.join(unknown)}: policies judge these kinds but their API group is unknown; "
@@ -261,7 +294,11 @@ def webhook_manifest(
 @webhook.command("policies")
 @policies_option
 @click.option(
-    "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("deploy/policies"), show_default=True
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("deploy/policies"),
+    show_default=True,
+    help="Directory of the flat policy folder and its kustomization.",
 )
 def webhook_policies(policies: Path | None, out: Path) -> None:
     """Write the policies flat into one folder, with the kustomization that turns it into a ConfigMap."""

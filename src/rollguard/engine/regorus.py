@@ -13,12 +13,18 @@ from rollguard.errors import EngineError
 
 
 class RegorusEngine:
-    """regorus evaluator; use it only from the thread that created it."""
+    """regorus evaluator; use it only from the thread that created it.
+
+    `rego_v0=True` parses modules as Rego v0 (no `if`/`contains` required), as third-party
+    Gatekeeper templates and Conftest policies are often written; the default stays Rego v1.
+    """
 
     name = "regorus"
 
-    def __init__(self) -> None:
+    def __init__(self, *, rego_v0: bool = False) -> None:
         self._engine = regorus.Engine()
+        if rego_v0:
+            self._engine.set_rego_v0(True)
 
     def versions(self) -> dict[str, str]:
         from importlib import metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from rollguard.formats.text import verdict_line
-from rollguard.model import AppliedWaiver, Decision, Finding, InputProblem
+from rollguard.model import AppliedWaiver, BaselineEntry, Decision, Finding, InputProblem
 
 Level = Literal["error", "warning", "notice"]
 
@@ -15,6 +15,7 @@ def render(decision: Decision, *, color: bool = False) -> str:
     lines = [_finding_command(f, decision) for f in decision.findings]
     lines.extend(_problem_command(p) for p in decision.problems)
     lines.extend(_expired_waiver_command(w) for w in decision.expired_waivers)
+    lines.extend(_fixed_command(e, decision) for e in decision.baseline_fixed)
     # The runner prints a line that is not a command as it is, so the log ends with the verdict.
     lines.append(f"rollguard {verdict_line(decision, color=color)}")
     return "\n".join(lines) + "\n"
@@ -44,7 +45,7 @@ def command(level: Level, message: str, *, file: str | None = None, line: int | 
 
 
 def _level(finding: Finding, decision: Decision) -> Level:
-    if finding.waived or (finding.enforcement == "dryrun" and not finding.error):
+    if finding.accepted or (finding.enforcement == "dryrun" and not finding.error):
         return "notice"
     if finding.error or finding.blocks(decision.fail_on):
         return "error"
@@ -59,17 +60,30 @@ def _finding_command(finding: Finding, decision: Decision) -> str:
         notes.append(finding.enforcement)
     waiver = finding.waiver
     if waiver is not None and finding.waived:
-        notes.append(f"waived by {waiver.id} until {waiver.expires}: {waiver.reason}")
+        notes.append(f"{waiver.label}: {waiver.reason}")
     elif waiver is not None:
         notes.append(f"waiver {waiver.id} expired {waiver.expires}")
+    baseline = finding.baseline
+    if baseline is not None and finding.baselined:
+        notes.append(f"baselined since {baseline.since}")
+    elif baseline is not None:
+        notes.append(f"baseline entry from {baseline.since} expired {baseline.expires}")
     message = f"{finding.message} ({'; '.join(notes)})"
-    if finding.remediation and not finding.waived:
+    if finding.remediation and not finding.accepted:
         message += f"\nfix: {finding.remediation}"
     return command(_level(finding, decision), message, file=finding.file, line=finding.line, title=finding.policy)
 
 
 def _problem_command(problem: InputProblem) -> str:
     return command("error", problem.message, file=problem.file, line=problem.line, title="rollguard: unusable input")
+
+
+def _fixed_command(entry: BaselineEntry, decision: Decision) -> str:
+    message = (
+        f"{entry.message} (baselined since {entry.since}) is fixed; regenerate {decision.baseline}"
+        f" with `rollguard baseline create PATHS --output {decision.baseline}` to drop its entry"
+    )
+    return command("notice", message, file=entry.file, title=f"rollguard: {entry.policy} fixed")
 
 
 def _expired_waiver_command(waiver: AppliedWaiver) -> str:

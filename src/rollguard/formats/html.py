@@ -11,7 +11,11 @@ from rollguard.model import Decision, Finding
 def _effect(f: Finding, decision: Decision) -> tuple[str, str]:
     """What the finding does to the verdict, and the CSS class that shows it."""
     if f.waived and f.waiver is not None:
-        return f"waived by {f.waiver.id} until {f.waiver.expires}", "waived"
+        return f.waiver.label, "waived"
+    if f.baselined and f.baseline is not None:
+        return f"baselined since {f.baseline.since}", "waived"
+    if f.blocks(decision.fail_on) and f.baseline is not None:
+        return f"blocking (baseline entry from {f.baseline.since} expired {f.baseline.expires})", "blocking"
     if f.blocks(decision.fail_on):
         return "blocking", "blocking"
     return f.enforcement if f.enforcement != "deny" else "below threshold", ""
@@ -46,6 +50,8 @@ def render(decision: Decision, *, color: bool = False) -> str:
             groups=[{"title": title, "location": where, "findings": items} for (title, where), items in groups.items()],
             links=decision.links,
             problems=[p.display() for p in decision.problems],
+            baseline=decision.baseline,
+            fixed=decision.baseline_fixed,
         )
         .rstrip("\n")
         + "\n"

@@ -59,7 +59,9 @@ def _add_finding(suite: ET.Element, finding: Finding, decision: Decision) -> Non
     if finding.error:
         ET.SubElement(case, "error", message=message, type="policy-error").text = body
     elif finding.waived and (waiver := finding.waiver) is not None:
-        ET.SubElement(case, "skipped", message=_clean(f"waived by {waiver.id} until {waiver.expires}: {waiver.reason}"))
+        ET.SubElement(case, "skipped", message=_clean(f"{waiver.label}: {waiver.reason}"))
+    elif finding.baselined and (baseline := finding.baseline) is not None:
+        ET.SubElement(case, "skipped", message=_clean(f"baselined since {baseline.since} in {decision.baseline}"))
     elif finding.blocks(decision.fail_on):
         ET.SubElement(case, "failure", message=message, type=finding.severity.label).text = body
     else:
@@ -101,6 +103,8 @@ def _describe(finding: Finding) -> str:
         lines.append(f"controls: {', '.join(finding.controls)}")
     if finding.waiver is not None and finding.waiver.status == "expired":
         lines.append(f"waiver:   {finding.waiver.id} expired {finding.waiver.expires}")
+    if finding.baseline is not None and finding.baseline.status == "expired":
+        lines.append(f"baseline: entry from {finding.baseline.since} expired {finding.baseline.expires}")
     if finding.remediation:
         lines.append(f"fix:      {finding.remediation}")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from rollguard.formats.text import short_message, summary_text
-from rollguard.model import AppliedWaiver, Decision, Finding
+from rollguard.model import AppliedWaiver, BaselineEntry, Decision, Finding
 
 # A pull-request comment holds at most 65,536 characters; past this many rows the table is cut.
 # A row carries its finding's fix, so it can run to several hundred characters.
@@ -25,12 +25,13 @@ def render(decision: Decision, *, color: bool = False) -> str:
         out += [
             f"| **blocking** (at >= {summary['fail_on']}) | {summary['blocking']} |",
             f"| waived | {summary['waived']} |",
+            *([f"| baselined | {summary['baselined']} |"] if decision.baseline is not None else []),
             f"| policy errors | {summary['errors']} |",
             f"| input errors | {summary['input_errors']} |",
             "",
         ]
 
-    active = [f for f in decision.findings if not f.waived]
+    active = [f for f in decision.findings if not f.accepted]
     if active:
         out += ["### Findings", "", "| Severity | Policy | Resource | Message | Location |", "|---|---|---|---|---|"]
         ordered = sorted(active, key=lambda f: (not f.blocks(decision.fail_on), not f.error, -f.severity))
@@ -53,6 +54,23 @@ def render(decision: Decision, *, color: bool = False) -> str:
             "|---|---|---|---|---|---|",
         ]
         out += [_waived_row(f, w) for f, w in waived]
+        out.append("")
+
+    baselined = [f for f in decision.findings if f.baselined]
+    if baselined:
+        out += ["### Baselined", "", "| Policy | Resource | Message | Since |", "|---|---|---|---|"]
+        out += [_baselined_row(f) for f in baselined[:MAX_ROWS]]
+        if len(baselined) > MAX_ROWS:
+            out.append(f"| … | | {len(baselined) - MAX_ROWS} more baselined findings; see the JSON report | |")
+        out.append("")
+
+    if decision.baseline_fixed:
+        regenerate = f"rollguard baseline create PATHS --output {decision.baseline}"
+        out += ["### Fixed since the baseline", "", f"Regenerate the baseline to drop them: `{regenerate}`.", ""]
+        out += ["| Policy | Resource | Message | Baselined since |", "|---|---|---|---|"]
+        out += [_fixed_row(e) for e in decision.baseline_fixed[:MAX_ROWS]]
+        if len(decision.baseline_fixed) > MAX_ROWS:
+            out.append(f"| … | | {len(decision.baseline_fixed) - MAX_ROWS} more; see the JSON report | |")
         out.append("")
 
     if decision.expired_waivers:
@@ -80,6 +98,8 @@ def _finding_row(finding: Finding, decision: Decision) -> str:
         notes.append(finding.enforcement)
     if finding.waiver is not None:
         notes.append(f"waiver {finding.waiver.id} expired")
+    if finding.baseline is not None:
+        notes.append(f"baseline entry expired {finding.baseline.expires}")
     if notes:
         severity += f" ({', '.join(notes)})"
     if finding.blocks(decision.fail_on):
@@ -100,6 +120,18 @@ def _waived_row(finding: Finding, waiver: AppliedWaiver) -> str:
         f"| {cell(finding.policy)} | {cell(finding.resource.display())} | {cell(waiver.id)}"
         f" | {cell(waiver.expires)} | {cell(waiver.owner)} | {cell(waiver.reason)} |"
     )
+
+
+def _baselined_row(finding: Finding) -> str:
+    since = finding.baseline.since if finding.baseline is not None else ""
+    return (
+        f"| {cell(finding.policy)} | {cell(finding.resource.display())} | {cell(short_message(finding))}"
+        f" | {cell(since)} |"
+    )
+
+
+def _fixed_row(entry: BaselineEntry) -> str:
+    return f"| {cell(entry.policy)} | {cell(entry.resource)} | {cell(entry.message)} | {cell(entry.since)} |"
 
 
 def _expired_row(waiver: AppliedWaiver) -> str:

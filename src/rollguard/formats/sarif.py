@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
 from rollguard.errors import PolicyError
+from rollguard.fingerprint import FINGERPRINT_KEY, fingerprints
 from rollguard.model import Decision, Finding, InputProblem, Severity
 from rollguard.policy.bundle import default_policy_dir, load_bundle
 
@@ -35,13 +35,6 @@ SECURITY_SEVERITY = {
     Severity.LOW: "2.0",
 }
 
-# The details that say where in its resource a finding is: the container and field of a
-# Kubernetes object (and its JSON path), a pipeline job, a Terraform resource address, a migration's table and
-# column, a scan report's vulnerability, package and target. Never a line or a statement number,
-# which move when the file is edited, and never the message, whose wording may change.
-_PLACE_KEYS = ("container", "field", "path", "job", "address", "table", "column", "id", "package", "target")
-FINGERPRINT_KEY = "rollguardFinding/v2"
-
 
 def render(decision: Decision, *, color: bool = False) -> str:
     """Render `decision` as a SARIF 2.1.0 log with one run; `color` is ignored."""
@@ -61,7 +54,8 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
     pages = policy_pages()
     rules = [_rule(describing[p], pages.get(p)) for p in policies]
     index = {p: i for i, p in enumerate(policies)}
-    fingerprints = _fingerprints(decision.findings)
+    # One identity for a finding in code scanning and in a baseline file (rollguard.fingerprint).
+    prints = fingerprints(decision.findings)
 
     invocation: dict[str, Any] = {
         # An unusable input or a policy that could not run means the results are incomplete.
@@ -80,15 +74,14 @@ def sarif_log(decision: Decision) -> dict[str, Any]:
             }
         },
         "invocations": [invocation],
-        "results": [
-            _result(f, index[f.policy], fp, decision) for f, fp in zip(decision.findings, fingerprints, strict=True)
-        ],
+        "results": [_result(f, index[f.policy], fp, decision) for f, fp in zip(decision.findings, prints, strict=True)],
         "properties": {
             "verdict": decision.verdict,
             "engine": decision.engine,
             "environment": decision.environment,
             "failOn": decision.fail_on.label,
             **({"approval": decision.approval} if decision.approval else {}),
+            **({"baseline": _baseline_properties(decision)} if decision.baseline is not None else {}),
         },
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
@@ -159,6 +152,7 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, decision: Decis
         # GitHub rejects a result without a location, so the resource always gives one.
         "locations": [_location(finding)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
+        **({"baselineState": "unchanged" if finding.baseline else "new"} if decision.baseline is not None else {}),
         "properties": {
             "severity": finding.severity.label,
             "enforcement": finding.enforcement,
@@ -169,9 +163,20 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, decision: Decis
     }
     if finding.waiver is not None:
         result["properties"]["waiver"] = finding.waiver.to_json()
+    if finding.baseline is not None:
+        result["properties"]["baseline"] = finding.baseline.to_json()
     if finding.waived and finding.waiver is not None:
         result["suppressions"] = [{"kind": "external", "justification": finding.waiver.reason}]
+    elif finding.baselined and finding.baseline is not None:
+        justification = f"baselined since {finding.baseline.since} in {decision.baseline}"
+        result["suppressions"] = [{"kind": "external", "justification": justification}]
     return result
+
+
+def _baseline_properties(decision: Decision) -> dict[str, Any]:
+    # A fixed entry is no result with baselineState `absent`: GitHub code scanning reads every
+    # result as an open alert whatever its state, so a fixed finding would come back as one.
+    return {"file": decision.baseline, "fixed": [e.to_json() for e in decision.baseline_fixed]}
 
 
 def _level(finding: Finding) -> str:
@@ -220,33 +225,3 @@ def _rule_name(policy: str) -> str:
     # SARIF rule names are identifiers readable by people: k8s.readiness_probe → K8sReadinessProbe.
     words = policy.replace(".", "_").replace("-", "_").split("_")
     return "".join(w[:1].upper() + w[1:] for w in words if w)
-
-
-def _fingerprints(findings: Iterable[Finding]) -> list[str]:
-    """One fingerprint per finding, stable across runs so code scanning keeps one alert per finding.
-
-    Built from the policy, the resource's identity and the finding's place in it (`_PLACE_KEYS`),
-    so an edit that moves the resource to other lines keeps the alert. Findings that these do not
-    tell apart are numbered in report order, as CodeQL numbers equal line hashes.
-    """
-    seen: dict[str, int] = {}
-    out = []
-    for finding in findings:
-        key = _fingerprint_key(finding)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            key += f"\0#{seen[key]}"
-        out.append(hashlib.sha256(key.encode("utf-8")).hexdigest())
-    return out
-
-
-def _fingerprint_key(finding: Finding) -> str:
-    r = finding.resource
-    place = [_place_value(finding.details.get(k)) for k in _PLACE_KEYS]
-    return "\0".join([finding.policy, r.api_version, r.kind, r.namespace or "", r.name, *place])
-
-
-def _place_value(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rollguard.model import AppliedWaiver, Decision, Finding, Resource, Severity
+from rollguard.model import AppliedWaiver, BaselineEntry, Decision, Finding, Resource, Severity
 
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
@@ -44,7 +44,7 @@ def render(decision: Decision, *, color: bool = False) -> str:
         for finding in findings:
             fix = (finding.policy, finding.remediation)
             lines.extend(_finding_lines(finding, decision, paint, policy_width, line, advise=fix not in advised))
-            if not finding.waived:
+            if not finding.accepted:
                 advised.add(fix)
         blocks.append("\n".join(lines))
 
@@ -89,6 +89,15 @@ def render(decision: Decision, *, color: bool = False) -> str:
         lines.extend(f"  {_expired_waiver_line(w)}" for w in decision.expired_waivers)
         blocks.append("\n".join(lines))
 
+    if decision.baseline_fixed:
+        n = len(decision.baseline_fixed)
+        entries = "its entry" if n == 1 else "their entries"
+        regenerate = f"rollguard baseline create PATHS --output {decision.baseline}"
+        header = f"{_count(n, 'baselined finding')} fixed; regenerate the baseline to drop {entries}: {regenerate}"
+        lines = [paint(_BOLD, _terminal_line(header))]
+        lines.extend(f"  {_fixed_line(e)}" for e in decision.baseline_fixed)
+        blocks.append("\n".join(lines))
+
     blocks.append(verdict_line(decision, color=color))
     return "\n\n".join(blocks) + "\n"
 
@@ -118,6 +127,13 @@ def summary_text(decision: Decision) -> str:
     extras = []
     if s["waived"]:
         extras.append(f"{s['waived']} waived")
+    if s.get("baselined"):
+        extras.append(f"{s['baselined']} baselined")
+    expired = sum(1 for f in decision.findings if f.baseline is not None and f.baseline.status == "expired")
+    if expired:
+        extras.append(_count(expired, "expired baseline entry", "expired baseline entries"))
+    if decision.baseline_fixed:
+        extras.append(f"{len(decision.baseline_fixed)} baselined fixed")
     if s["errors"]:
         extras.append(_count(s["errors"], "policy error"))
     if s["input_errors"]:
@@ -126,6 +142,15 @@ def summary_text(decision: Decision) -> str:
         extras.append(_count(len(decision.expired_waivers), "expired waiver"))
     if decision.unjudged:
         extras.append(f"{len(decision.unjudged)} not judged")
+    if decision.since is not None:
+        since = decision.since
+        files = since.judged_files + since.context_files
+        extras.append(
+            f"judged {_count(since.judged_files, 'changed file')} of {files} since {_terminal_line(since.ref)}"
+        )
+        extras.append(
+            f"{_count(since.context_files, 'unchanged file')} ({_count(since.context_resources, 'resource')}) gave context"
+        )
     return "; ".join([text, *extras])
 
 
@@ -150,8 +175,8 @@ def _group_by_resource(findings: tuple[Finding, ...]) -> list[tuple[tuple[Resour
     for finding in findings:
         groups.setdefault((finding.resource, finding.file), []).append(finding)
     for members in groups.values():
-        # Errors lead (the policy said nothing at all), then most severe first; waived ones last.
-        members.sort(key=lambda f: (f.waived, not f.error, -f.severity, f.policy))
+        # Errors lead (the policy said nothing at all), then most severe first; waived and baselined ones last.
+        members.sort(key=lambda f: (f.accepted, not f.error, -f.severity, f.policy))
     # Resources in file order so the report reads like the manifests; unlocated ones last.
     return sorted(
         groups.items(),
@@ -172,7 +197,7 @@ def _finding_lines(
         name, style = "ERROR", _ERROR_COLOR
     else:
         name, style = finding.severity.name, _SEVERITY_COLORS[finding.severity]
-    if finding.waived:
+    if finding.accepted:
         style = _DIM
     label = paint(style, name) + " " * (_LABEL_WIDTH - len(name))
     line = f"  {label}{finding.policy:<{policy_width}}  {_terminal_line(short_message(finding))}"
@@ -182,7 +207,7 @@ def _finding_lines(
     if marks:
         line += f" {marks}"
     lines = [line]
-    if advise and finding.remediation and not finding.waived:
+    if advise and finding.remediation and not finding.accepted:
         lines.append(f"{' ' * (2 + _LABEL_WIDTH)}fix: {_terminal_line(finding.remediation)}")
     return lines
 
@@ -193,9 +218,14 @@ def _marks(finding: Finding, decision: Decision) -> str:
         marks.append(f"[{finding.enforcement}]")
     waiver = finding.waiver
     if waiver is not None and waiver.status == "applied":
-        marks.append(f"(waived by {waiver.id} until {waiver.expires})")
+        marks.append(f"({waiver.label})")
     elif waiver is not None:
         marks.append(f"(waiver {waiver.id} expired {waiver.expires})")
+    baseline = finding.baseline
+    if baseline is not None and baseline.status == "baselined":
+        marks.append(f"(baselined since {baseline.since})")
+    elif baseline is not None:
+        marks.append(f"(baseline entry from {baseline.since} expired {baseline.expires})")
     if finding.blocks(decision.fail_on):
         marks.append("[blocking]")
     return " ".join(marks)
@@ -204,6 +234,11 @@ def _marks(finding: Finding, decision: Decision) -> str:
 def _expired_waiver_line(waiver: AppliedWaiver) -> str:
     who = f"owner {waiver.owner}" + (f", ticket {waiver.ticket}" if waiver.ticket else "")
     return _terminal_line(f"{waiver.id}  expired {waiver.expires} ({who}): {waiver.reason}")
+
+
+def _fixed_line(entry: BaselineEntry) -> str:
+    where = f"  ({entry.file})" if entry.file else ""
+    return _terminal_line(f"{entry.policy}  {entry.resource}{where}: {entry.message} (baselined since {entry.since})")
 
 
 def _terminal_line(text: str) -> str:

@@ -17,6 +17,7 @@ from rollguard.contract import build_inventory
 from rollguard.engine import create_engine
 from rollguard.errors import InputError, PolicyError
 from rollguard.gate import Gate
+from rollguard.gatekeeper.constraint_match import Match
 from rollguard.gatekeeper.documents import (
     constraint,
     constraint_name,
@@ -29,9 +30,10 @@ from rollguard.gatekeeper.documents import (
     synced_kinds,
 )
 from rollguard.gatekeeper.rego import library_modules
+from rollguard.gatekeeper.waivers import WAIVERS_ANNOTATION, ConstraintWaivers, constraint_waivers
 from rollguard.generated import GeneratedTree
 from rollguard.inputs import load_change_set
-from rollguard.model import Artifact, Finding
+from rollguard.model import ARTIFACT_KINDS, Artifact, Finding
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
 from rollguard.policy.config import Config, Settings
 
@@ -68,8 +70,18 @@ def render(documents: Sequence[Mapping[str, Any]]) -> str:
 
 
 def gatekeeper_policies(bundle: PolicyBundle, settings: Settings) -> list[PolicyInfo]:
-    """The Kubernetes policies `settings` select: the ones Gatekeeper can run."""
-    return [p for p in bundle.policies if p.domain == "k8s" and settings.selects(p.id)]
+    """The policies on Kubernetes objects alone that `settings` select: the ones Gatekeeper can run
+    (a team's own policies too, unless they judge other artifacts)."""
+    return [
+        p
+        for p in bundle.policies
+        if p.domain not in WHOLE_CHANGE_DOMAINS and not set(p.applies_to) & ARTIFACT_KINDS and settings.selects(p.id)
+    ]
+
+
+# Domains whose policies judge an object against the rest of the change (other artifacts, the
+# environment's history): Gatekeeper sees one object at a time, so it cannot run them.
+WHOLE_CHANGE_DOMAINS = frozenset({"changeset", "governance"})
 
 
 def default_fixtures(policy_dir: Path) -> Path | None:
@@ -191,21 +203,31 @@ def assertions(violations: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
 
 
 def build_tree(
-    bundle: PolicyBundle, settings: Settings, *, fixtures: Path | None = None, engine: str = "regorus"
+    bundle: PolicyBundle,
+    settings: Settings,
+    *,
+    fixtures: Path | None = None,
+    engine: str = "regorus",
+    now: dt.datetime | None = None,
 ) -> GeneratedTree:
     """Every file of the Gatekeeper tree (relative path → YAML text) for the policies `settings` select.
 
     Sample expectations are what the CLI decides for each fixture (on `engine`), so `gator verify`
     on the tree checks that Gatekeeper agrees with `rollguard check`. Both engines decide alike
     (the test suite proves it); regorus is the default because it replaces data without
-    recompiling, which makes the build take seconds instead of half a minute.
+    recompiling, which makes the build take seconds instead of half a minute. The waivers that
+    hold on `now` (default: the current time) and Gatekeeper can express exclude namespaces from
+    the deployable constraints (`waivers.constraint_waivers`).
     """
     policies = gatekeeper_policies(bundle, settings)
     files: dict[str, str] = {"sync.yaml": render([sync_config(synced_kinds(policies))])}
     judges = _Judges(bundle, settings, engine)
     libs = library_modules(bundle)
+    waivers = constraint_waivers(policies, settings, now=now or dt.datetime.now(dt.timezone.utc))
     for info in policies:
-        files.update(_policy_files(bundle, info, settings, fixtures=fixtures, libs=libs, judges=judges))
+        files.update(
+            _policy_files(bundle, info, settings, fixtures=fixtures, libs=libs, judges=judges, waivers=waivers)
+        )
     templates = [f"{p.name}/template.yaml" for p in policies]
     constraints = [f"{p.name}/samples/{constraint_name(p)}/constraint.yaml" for p in policies]
     files["kustomization.yaml"] = render([kustomization(["sync.yaml", *templates, *constraints])])
@@ -241,6 +263,7 @@ def _policy_files(
     fixtures: Path | None,
     libs: Mapping[str, tuple[str, str]],
     judges: _Judges,
+    waivers: ConstraintWaivers,
 ) -> dict[str, str]:
     """`<policy>/template.yaml`, its samples (constraints and examples) and its `suite.yaml`."""
     folder = info.name
@@ -250,9 +273,12 @@ def _policy_files(
     tests = []
     for sample in samples_for(info, parameters, fixtures):
         document = constraint(info, name=sample.name, parameters=sample.parameters, enforcement=enforcement)
+        if sample.deployable:
+            _exclude_waived(document, info, waivers)
         files[f"{folder}/samples/{sample.name}/constraint.yaml"] = render([document])
         if sample.fixtures:
-            sample_files, test = _sample(info, sample, judges.for_sample(info, sample))
+            match = Match.parse(document["spec"]["match"])
+            sample_files, test = _sample(info, sample, judges.for_sample(info, sample), match)
             files.update({f"{folder}/{path}": text for path, text in sample_files.items()})
             tests.append(test)
     if tests:
@@ -260,8 +286,22 @@ def _policy_files(
     return files
 
 
-def _sample(info: PolicyInfo, sample: Sample, gate: Gate) -> tuple[dict[str, str], dict[str, Any]]:
-    """The sample's example files and its suite test, with what `gate` decides for each judged document."""
+def _exclude_waived(document: dict[str, Any], info: PolicyInfo, waivers: ConstraintWaivers) -> None:
+    """Put the waivers Gatekeeper can express on the policy's deployable constraint: the namespaces
+    they exclude, and their ids and expiry in an annotation."""
+    namespaces = waivers.excluded_namespaces(info.id)
+    annotation = waivers.annotation(info.id)
+    if namespaces and annotation is not None:
+        document["spec"]["match"]["excludedNamespaces"] = namespaces
+        document["metadata"]["annotations"][WAIVERS_ANNOTATION] = annotation
+
+
+def _sample(info: PolicyInfo, sample: Sample, gate: Gate, match: Match) -> tuple[dict[str, str], dict[str, Any]]:
+    """The sample's example files and its suite test, with what `gate` decides for each judged document.
+
+    A document the constraint's `match` leaves out (a waived namespace) expects no violation: the
+    CLI waives its findings, and Gatekeeper never judges it.
+    """
     base = f"samples/{sample.name}"
     # Only the kinds the template declares it reads (requires-sync-data): a read METADATA
     # forgets then shows up as a case where Gatekeeper disagrees with the CLI.
@@ -281,7 +321,8 @@ def _sample(info: PolicyInfo, sample: Sample, gate: Gate) -> tuple[dict[str, str
             ]
             if inventory:
                 case["inventory"] = inventory
-            case["assertions"] = assertions(ex.violations)
+            judged = match.matches_any((ex.artifact.document,), None)
+            case["assertions"] = assertions(ex.violations if judged else ())
             cases.append(case)
     test = {"name": sample.name, "template": "template.yaml", "constraint": f"{base}/constraint.yaml", "cases": cases}
     return files, test

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rollguard.errors import InputError
 from rollguard.inputs.kinds import (
     INPUT_KINDS,
     WALKED_SUFFIXES,
@@ -17,6 +18,8 @@ from rollguard.inputs.kinds import (
     PipelineOptions,
     kind_of,
 )
+from rollguard.inputs.render import render as render_folder
+from rollguard.inputs.render import rendered_folder, rendered_name, tool_for
 from rollguard.model import Artifact, ChangeSet, InputProblem
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "kind_of",
     "load_change_set",
     "read_input",
+    "read_rendered",
 ]
 
 # rollguard's own configuration sits beside manifests; directory walks leave it out (named files are read).
@@ -42,12 +46,14 @@ _NOT_MANIFESTS = {"rollguard.yaml", "rollguard.yml", ".rollguard.yaml"}
 
 
 def iter_input_files(
-    paths: Sequence[str], *, problems: list[InputProblem] | None = None
+    paths: Sequence[str], *, problems: list[InputProblem] | None = None, render: bool = False
 ) -> Iterable[tuple[str, Path | None]]:
     """(display name, path) for every file named or found under a directory; `-` is stdin.
 
-    A folder the walk cannot enter is added to `problems` (when given): what is not read must
-    not look judged.
+    With `render`, a walked folder holding a kustomization or a Helm chart (the outermost one:
+    an overlay includes its bases) is one input, `(rendered name, folder)`, and its files are
+    not walked. A folder the walk cannot enter is added to `problems` (when given): what is
+    not read must not look judged.
     """
     for raw in paths:
         if raw == "-":
@@ -55,14 +61,14 @@ def iter_input_files(
             continue
         path = Path(raw)
         if path.is_dir():
-            for child in _walk(path, problems):
-                yield child.as_posix(), child
+            yield from _walk(path, problems, render=render)
         else:
             yield path.as_posix(), path
 
 
-def _walk(root: Path, problems: list[InputProblem] | None) -> list[Path]:
-    """The input files under `root`, sorted; folders that cannot be read become problems."""
+def _walk(root: Path, problems: list[InputProblem] | None, *, render: bool) -> list[tuple[str, Path]]:
+    """The inputs under `root` (files, and with `render` folders to render), sorted by path; folders that
+    cannot be read become problems."""
 
     def unreadable(exc: OSError) -> None:
         if problems is not None:
@@ -72,11 +78,18 @@ def _walk(root: Path, problems: list[InputProblem] | None) -> list[Path]:
             )
 
     found: list[Path] = []
+    rendered: dict[Path, str] = {}  # folder → the tool that renders it
     for folder, dirs, files in os.walk(root, onerror=unreadable):
-        dirs.sort()
         base = Path(folder)
+        tool = tool_for(files) if render else None
+        if tool is not None:
+            dirs.clear()  # nested kustomizations are bases of this one: rendered with it
+            rendered[base] = tool
+            found.append(base)
+            continue
+        dirs.sort()
         found.extend(base / f for f in files if Path(f).suffix.lower() in WALKED_SUFFIXES and f not in _NOT_MANIFESTS)
-    return sorted(found)
+    return [(rendered_name(p.as_posix(), rendered[p]) if p in rendered else p.as_posix(), p) for p in sorted(found)]
 
 
 # Larger files are refused before they are read: no real change needs more (docs/performance.md
@@ -92,6 +105,7 @@ class ReadOptions:
 
     max_bytes: int = MAX_INPUT_BYTES
     allow_empty: bool = False
+    render: bool = True  # walked folders with a kustomization or Chart.yaml are rendered (inputs.render)
 
 
 def load_change_set(
@@ -113,7 +127,7 @@ def load_change_set(
     problems = list(problems)  # met before (stdin that was not text), kept in order
     groups: list[tuple[str, list[tuple[str, str]]]] = []  # (input as given, its sources)
     for raw in paths:
-        files = list(iter_input_files([raw], problems=problems))
+        files = list(iter_input_files([raw], problems=problems, render=reading.render))
         sources: list[tuple[str, str]] = []
         groups.append((raw, sources))
         if not files and Path(raw).is_dir() and not reading.allow_empty:
@@ -127,7 +141,10 @@ def load_change_set(
                 )
             )
         for name, path in files:
-            text, problem = read_input(name, path, max_bytes=reading.max_bytes)
+            if path is not None and path.is_dir():
+                text, problem = read_rendered(name, path, max_bytes=reading.max_bytes)
+            else:
+                text, problem = read_input(name, path, max_bytes=reading.max_bytes)
             if problem is not None:
                 problems.append(problem)
             elif text is not None:
@@ -171,6 +188,8 @@ def _listed(suffixes: Sequence[str]) -> str:
 
 
 def _empty_message(name: str) -> str:
+    if rendered_folder(name) is not None:
+        return f"{NOTHING_TO_JUDGE}: the folder renders to no objects (pass --allow-empty if that is expected)"
     what = "stdin was empty" if name == "<stdin>" else "the file is empty or holds only comments"
     return (
         f"{NOTHING_TO_JUDGE}: {what}; if it was rendered (helm template, kustomize), the rendering failed "
@@ -198,6 +217,27 @@ def read_input(
     if len(data) > max_bytes:
         return None, InputProblem(name, None, too_big)
     return decode_text(name, data)
+
+
+def read_rendered(
+    name: str, folder: Path, *, max_bytes: int = MAX_INPUT_BYTES
+) -> tuple[str | None, InputProblem | None]:
+    """What a walked kustomization or chart folder renders to (`name` from the walk), or why it cannot be rendered."""
+    try:
+        tool = tool_for({p.name for p in folder.iterdir()})
+    except OSError as exc:
+        return None, InputProblem(folder.as_posix(), None, f"cannot read this folder ({exc.strerror or exc})")
+    if tool is None:
+        return None, InputProblem(name, None, "not a kustomization or Helm chart folder any more; check the path")
+    try:
+        text = render_folder(folder.as_posix(), tool)
+    except InputError as exc:
+        return None, InputProblem(exc.file or folder.as_posix(), exc.line, exc.message)
+    if len(text.encode()) > max_bytes:
+        return None, InputProblem(
+            folder.as_posix(), None, f"renders to more than the {_size(max_bytes)} input cap; raise --max-input-size"
+        )
+    return text, None
 
 
 def _size(count: int) -> str:

@@ -1,5 +1,5 @@
 """Which migration files of a change are pending (not yet applied): from a version, from git, or from the
-migration tool's own history table."""
+migration tool's own history table; and, for `check --since`, which inputs are unchanged since a git ref."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ class ChangedSince:
 
     ref: str
     paths: frozenset[str]  # resolved absolute paths
+    deleted: frozenset[str] = frozenset()  # resolved absolute paths of files deleted since the ref
+
+
+@dataclass(frozen=True)
+class UnchangedInputs:
+    """`check --since REF`: the inputs (by the name their documents carry) unchanged since `ref`.
+
+    Their documents fill the inventory and the change set, so cross-object rules still see
+    them, but they are not judged: a change is judged, not the repository it sits in.
+    """
+
+    ref: str
+    names: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -144,23 +157,60 @@ def _changed(selection: ChangedSince, file: MigrationRef) -> bool | None:
 
 
 def changed_since(ref: str, files: Iterable[Path], *, git: str = "git") -> ChangedSince:
-    """Files added or modified since `ref` in the git repositories holding `files`, plus untracked ones."""
+    """Files added or modified since `ref` in the git repositories holding `files` (files or folders),
+    plus untracked ones: `git diff --name-only REF` (the work tree against the ref, staged changes
+    included) and `git ls-files --others --exclude-standard`. Deleted files are listed apart."""
     if not ref.strip() or ref.startswith("-"):
         raise ConfigError(f"--since {ref!r} is not a git ref; give a branch, tag or commit such as origin/main")
     tops: set[Path] = set()
-    for folder in sorted({f.resolve().parent for f in files}):
+    for folder in sorted({f.resolve() if f.is_dir() else f.resolve().parent for f in files}):
         found = _git(git, folder, ["rev-parse", "--show-toplevel"], what=f"--since: {folder.as_posix()}")
         tops.add(Path(found.strip()))
     changed: set[str] = set()
+    deleted: set[str] = set()
     for top in sorted(tops):
         where = f"--since {ref}"
         _git(git, top, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], what=where)
         diff = _git(git, top, ["diff", "--name-only", "--no-renames", "--diff-filter=AM", "-z", ref, "--"], what=where)
         untracked = _git(git, top, ["ls-files", "--others", "--exclude-standard", "-z", "--"], what=where)
-        for name in (diff + untracked).split("\0"):
-            if name:
-                changed.add(str((top / name).resolve()))
-    return ChangedSince(ref=ref, paths=frozenset(changed))
+        gone = _git(git, top, ["diff", "--name-only", "--no-renames", "--diff-filter=D", "-z", ref, "--"], what=where)
+        changed.update(str((top / name).resolve()) for name in (diff + untracked).split("\0") if name)
+        deleted.update(str((top / name).resolve()) for name in gone.split("\0") if name)
+    return ChangedSince(ref=ref, paths=frozenset(changed), deleted=frozenset(deleted))
+
+
+def unchanged_since(
+    ref: str, paths: Sequence[str], *, kustomize: Sequence[str] = (), git: str = "git"
+) -> UnchangedInputs:
+    """The inputs of `check PATHS --kustomize DIR...` unchanged since `ref` (see `changed_since`).
+
+    A rendered folder (a kustomization or chart found by the walk, or `--kustomize DIR`) is
+    changed when a file was added, changed or deleted in it or in a base, component or local
+    chart it reaches. Standard input is always judged: git knows nothing of it. A ref git does
+    not know, or an input outside a git work tree, is a ConfigError naming the ref.
+    """
+    from rollguard.inputs import iter_input_files
+    from rollguard.inputs.render import render_sources, rendered_name, rendered_origin
+
+    named = [p for p in paths if p != "-"]
+    inputs = [
+        *iter_input_files(named, render=True),
+        *((rendered_name(d, "kustomize"), Path(d)) for d in kustomize),
+    ]
+    selection = changed_since(ref, [Path(p) for p in [*named, *kustomize]], git=git)
+    touched = [Path(p) for p in selection.paths | selection.deleted]
+    unchanged: set[str] = set()
+    for name, path in inputs:
+        if path is None:
+            continue
+        origin = rendered_origin(name)
+        if origin is not None and path.is_dir():
+            sources = render_sources(path, origin[1])
+            if not any(t.is_relative_to(folder) for t in touched for folder in sources):
+                unchanged.add(name)
+        elif str(path.resolve()) not in selection.paths:
+            unchanged.add(name)
+    return UnchangedInputs(ref=ref, names=frozenset(unchanged))
 
 
 def _git(git: str, cwd: Path, args: list[str], *, what: str) -> str:
@@ -175,9 +225,15 @@ def _git(git: str, cwd: Path, args: list[str], *, what: str) -> str:
     if proc.returncode != 0:
         reason = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else f"exit code {proc.returncode}"
         if args[0] == "rev-parse" and "--show-toplevel" in args:
-            raise ConfigError(f"{what} is not in a git repository ({reason}); --since needs the migrations under git")
+            raise ConfigError(
+                f"{what} is not in a git repository ({reason}); --since reads the change with git: run in a clone, "
+                "or drop --since to judge every file"
+            )
         if "--verify" in args:
-            raise ConfigError(f"{what}: no such commit in {cwd.as_posix()}; check the ref (is it fetched?)")
+            raise ConfigError(
+                f"{what}: no such commit in {cwd.as_posix()}; check the ref (is it fetched? a shallow CI clone "
+                "needs `git fetch origin main` or a deeper clone)"
+            )
         raise ConfigError(f"{what}: `git {args[0]}` failed: {reason}")
     return proc.stdout
 

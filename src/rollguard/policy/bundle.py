@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class PolicyInfo:
     # METADATA `custom.case_remediation`: the fix for a finding of that `case`, when the cause
     # decides what to change (a PDB that is too strict, or none at all).
     case_remediation: Mapping[str, str] = field(default_factory=dict)
+    # From a team's own directory (`--policy DIR`): `file` is that directory's path, not the pack's.
+    own: bool = False
 
     @property
     def domain(self) -> str:
@@ -128,6 +130,11 @@ class PolicyBundle:
     modules: Mapping[str, str]  # display path → source (policies, libraries and tests)
     policies: tuple[PolicyInfo, ...]
     test_modules: tuple[str, ...]
+    # Modules of the user's directories in other packages (`package main`): Conftest policies
+    # and their helpers, judged beside the pack by `rollguard.policy.conftest`.
+    conftest_modules: Mapping[str, str] = field(default_factory=dict)
+    # The directories the modules were read from (the pack's, then the user's), for reloads.
+    roots: tuple[Path, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -162,6 +169,123 @@ def default_policy_dir() -> Path:
     raise PolicyError("no bundled policies found; pass --policies DIR")
 
 
+@dataclass(frozen=True)
+class PolicySources:
+    """Where a run's policies come from: the pack (or a directory replacing it) and the user's
+    directories added beside it (`--policy DIR`, `policies.paths` in rollguard.yaml)."""
+
+    base: Path | None = None  # `--policies DIR`: replaces the bundled pack
+    extra: tuple[Path, ...] = ()
+    builtin: bool = True  # `--no-builtin`: the user's directories alone
+
+    @property
+    def dirs(self) -> tuple[Path, ...]:
+        """Every directory read, in load order."""
+        base = (self.base or default_policy_dir(),) if self.builtin else ()
+        return (*base, *self.extra)
+
+    def load(self, *, require_policies: bool = True) -> PolicyBundle:
+        """The pack and the user's policies as one bundle; ids must stay unique across them."""
+        if not self.builtin and not self.extra:
+            raise PolicyError("--no-builtin leaves no policies: add your own with --policy DIR")
+        if self.builtin and not self.extra:
+            return load_bundle(self.base or default_policy_dir(), require_policies=require_policies)
+        pack = load_bundle(self.base or default_policy_dir(), require_policies=False)
+        # Without the pack's policies its libraries stay: the user's policies import them.
+        parts = [pack if self.builtin else _libraries_of(pack)]
+        parts.extend(_load_user_dir(d) for d in self.extra)
+        bundle = _merge(parts)
+        if require_policies and not bundle.policies and not bundle.conftest_modules:
+            where = ", ".join(d.as_posix() for d in self.extra)
+            raise PolicyError(
+                "no policies found: a policy is a .rego module in `package rollguard.<domain>.<name>` with a "
+                "`violation` rule, or a Conftest module with deny/violation/warn rules",
+                file=where,
+            )
+        return bundle
+
+
+def _libraries_of(bundle: PolicyBundle) -> PolicyBundle:
+    """`bundle` with only its library modules (`rollguard.lib.*`), without policies or tests."""
+    libraries = {
+        rel: source
+        for rel, source in bundle.runtime_modules().items()
+        if (m := _PACKAGE.search(source)) is not None and m.group(1).startswith("rollguard.lib.")
+    }
+    return PolicyBundle(root=bundle.root, modules=libraries, policies=(), test_modules=(), roots=bundle.roots)
+
+
+def _merge(parts: list[PolicyBundle]) -> PolicyBundle:
+    modules: dict[str, str] = {}
+    conftest: dict[str, str] = {}
+    for part in parts:
+        for rel in part.modules:
+            if rel in modules:
+                raise PolicyError(f"two policy directories hold a module at {rel}; rename one", file=rel)
+        modules.update(part.modules)
+        conftest.update(part.conftest_modules)
+    policies = [p for part in parts for p in part.policies]
+    _check_unique_ids(policies)
+    tests = tuple(t for part in parts for t in part.test_modules)
+    check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
+    return PolicyBundle(
+        root=parts[0].root,
+        modules=modules,
+        policies=tuple(policies),
+        test_modules=tests,
+        conftest_modules=conftest,
+        roots=tuple(r for part in parts for r in part.roots),
+    )
+
+
+def _check_unique_ids(policies: list[PolicyInfo]) -> None:
+    seen: dict[str, str] = {}
+    for info in policies:
+        if info.id in seen:
+            raise PolicyError(f"policy id {info.id!r} is also declared in {seen[info.id]}", file=info.file)
+        seen[info.id] = info.file
+
+
+def _load_user_dir(root: Path) -> PolicyBundle:
+    """A user's policy directory: rollguard policies with METADATA defaults, libraries, tests,
+    and modules of other packages (Conftest's `package main`) kept apart for the Conftest judge."""
+    if not root.is_dir():
+        raise PolicyError(f"policy directory {root} does not exist; check --policy or policies.paths")
+    prefix = root.as_posix().rstrip("/")
+    modules: dict[str, str] = {}
+    conftest: dict[str, str] = {}
+    tests: list[str] = []
+    policies: list[PolicyInfo] = []
+    for path in sorted(root.rglob("*.rego")):
+        rel = f"{prefix}/{path.relative_to(root).as_posix()}"
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"read policy: {exc}", file=rel) from exc
+        m = _PACKAGE.search(source)
+        if not m:
+            raise PolicyError("no package declaration", file=rel, line=1)
+        if m.group(1) != "rollguard" and not m.group(1).startswith("rollguard."):
+            conftest[rel] = source
+            continue
+        modules[rel] = source
+        if path.stem.endswith("_test"):
+            tests.append(rel)
+            continue
+        info = _policy_info(rel, source, defaults=True)
+        if info is not None:
+            policies.append(replace(info, own=True))
+    _check_unique_ids(policies)
+    return PolicyBundle(
+        root=root,
+        modules=modules,
+        policies=tuple(policies),
+        test_modules=tuple(tests),
+        conftest_modules=conftest,
+        roots=(root,),
+    )
+
+
 def load_bundle(root: Path, *, require_policies: bool = True) -> PolicyBundle:
     """Read every .rego file under `root` and build the catalogue from METADATA.
 
@@ -186,11 +310,7 @@ def load_bundle(root: Path, *, require_policies: bool = True) -> PolicyBundle:
         info = _policy_info(rel, source)
         if info is not None:
             policies.append(info)
-    seen: dict[str, str] = {}
-    for info in policies:
-        if info.id in seen:
-            raise PolicyError(f"policy id {info.id!r} is also declared in {seen[info.id]}", file=info.file)
-        seen[info.id] = info.file
+    _check_unique_ids(policies)
     check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
     if require_policies and not policies:
         raise PolicyError(
@@ -198,11 +318,20 @@ def load_bundle(root: Path, *, require_policies: bool = True) -> PolicyBundle:
             "with a METADATA block; check --policies",
             file=root.as_posix(),
         )
-    return PolicyBundle(root=root, modules=modules, policies=tuple(policies), test_modules=tuple(tests))
+    return PolicyBundle(root=root, modules=modules, policies=tuple(policies), test_modules=tuple(tests), roots=(root,))
 
 
-def _policy_info(rel: str, source: str) -> PolicyInfo | None:
-    """Catalogue entry for a policy module; None for libraries (`rollguard.lib.*`)."""
+# METADATA a user's policy may leave out (docs/authoring.md); the pack must give every field.
+USER_DEFAULT_SEVERITY = "medium"
+ANY_KUBERNETES_KIND = "*"
+
+
+def _policy_info(rel: str, source: str, *, defaults: bool = False) -> PolicyInfo | None:
+    """Catalogue entry for a policy module; None for libraries (`rollguard.lib.*`).
+
+    With `defaults` (a user's directory), missing METADATA is filled in: the id from the
+    package, severity medium, the id as title, and every Kubernetes kind as `applies_to`.
+    """
     m = _PACKAGE.search(source)
     if not m:
         raise PolicyError("no package declaration", file=rel, line=1)
@@ -219,8 +348,10 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
             file=rel,
             line=package_line,
         )
-    meta, line = _package_metadata(source, rel)
+    meta, line = _package_metadata(source, rel, required=not defaults)
     custom = meta.get("custom") or {}
+    if defaults:
+        meta, custom = _with_defaults(meta, custom, package)
     pid = custom.get("id")
     if not isinstance(pid, str) or not _ID.match(pid):
         raise PolicyError("METADATA custom.id must be '<domain>.<name>' in snake_case", file=rel, line=line)
@@ -268,6 +399,19 @@ def _policy_info(rel: str, source: str) -> PolicyInfo | None:
         case_severity=case_severity,
         case_remediation=case_remediation,
     )
+
+
+def _with_defaults(meta: dict[str, Any], custom: Any, package: str) -> tuple[dict[str, Any], Any]:
+    """METADATA of a user's policy with the fields it leaves out filled in (a malformed `custom`
+    is left for the usual checks to report)."""
+    if not isinstance(custom, dict):
+        return meta, custom
+    pid = custom.get("id") or package.removeprefix("rollguard.")
+    custom = {"severity": USER_DEFAULT_SEVERITY, "applies_to": [ANY_KUBERNETES_KIND], **custom, "id": pid}
+    meta = {**meta, "custom": custom}
+    meta.setdefault("title", pid)
+    meta.setdefault("description", f"Policy {pid}, from the organisation's own policies.")
+    return meta, custom
 
 
 def _case_severity(value: Any, rel: str, line: int) -> dict[str, Severity]:
@@ -361,8 +505,9 @@ def check_library_references(modules: Mapping[str, str]) -> None:
 _METADATA_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _package_metadata(source: str, rel: str) -> tuple[dict[str, Any], int]:
-    """The YAML of the METADATA comment block with `scope: package`, and its line."""
+def _package_metadata(source: str, rel: str, *, required: bool = True) -> tuple[dict[str, Any], int]:
+    """The YAML of the METADATA comment block with `scope: package`, and its line; without one,
+    an error when `required`, else empty METADATA at the package line."""
     lines = source.splitlines()
     for i, text in enumerate(lines):
         if text.strip() != "# METADATA":
@@ -382,4 +527,7 @@ def _package_metadata(source: str, rel: str) -> tuple[dict[str, Any], int]:
             ) from exc
         if isinstance(meta, dict) and meta.get("scope", "rule") in ("package", "subpackages"):
             return meta, i + 1
+    if not required:
+        match = _PACKAGE.search(source)
+        return {}, source.count("\n", 0, match.start()) + 1 if match else 1
     raise PolicyError("missing '# METADATA' block with scope: package", file=rel, line=1)

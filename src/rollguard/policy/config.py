@@ -27,7 +27,7 @@ CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
 
 # Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`):
 # waivers and enforcement may name them although no policy of the bundle has such an id.
-EXTERNAL_POLICY_PREFIXES = ("checkov.",)
+EXTERNAL_POLICY_PREFIXES = ("checkov.", "conftest.", "gatekeeper.")
 
 
 class _ConfigLoader(SafeLoader):
@@ -276,6 +276,14 @@ class Config:
     # The line of every mapping key in the file, by its path (`("parameters", "k8s.*", "min")`).
     key_lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
     pipeline_environments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # docs/pipelines.md
+    baseline_max_age: dt.timedelta | None = None  # `check --baseline`: how long an entry accepts (docs/baseline.md)
+    # `policies.paths`, `policies.builtin` and `policies.gatekeeper` (docs/authoring.md), with
+    # paths relative to the config file.
+    policy_paths: tuple[Path, ...] = ()
+    builtin_policies: bool = True
+    gatekeeper_paths: tuple[Path, ...] = ()
+    # `store:`: the decision store URL when no --store is given (audit.store.locate.choose_store).
+    store: str | None = None
 
     def previous(self, environment: str) -> str | None:
         """The environment before `environment` on the promotion path, if any."""
@@ -410,6 +418,12 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
     return line
 
 
+def _relative_to(config: Path, directory: str) -> Path:
+    """A directory named in the config, relative to the config file's folder as written."""
+    given = Path(directory)
+    return given if given.is_absolute() else config.parent / given
+
+
 def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
     policies = raw.get("policies") or {}
     waivers = []
@@ -449,6 +463,11 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         promotion=_promotion(raw, path, node),
         dependencies=_dependencies(raw, path, node),
         pipeline_environments=_pipeline_environments(raw, path, node),
+        baseline_max_age=_baseline_max_age(raw, path, node),
+        policy_paths=tuple(_relative_to(path, d) for d in policies.get("paths") or ()),
+        builtin_policies=bool(policies.get("builtin", True)),
+        gatekeeper_paths=tuple(_relative_to(path, d) for d in policies.get("gatekeeper") or ()),
+        store=raw.get("store"),
         schedules={name: _schedule(name, env, path, node) for name, env in (raw.get("environments") or {}).items()},
         key_lines=all_lines(node),
         environment_lines={
@@ -457,6 +476,25 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
             if (line := _key_line(node, ["environments", name])) is not None
         },
     )
+
+
+_AGE = re.compile(r"\s*([0-9]+)\s*([dw])\s*")
+
+
+def _baseline_max_age(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> dt.timedelta | None:
+    """`baseline_max_age`: whole days (`90d`) or weeks (`12w`), since a baseline entry is dated by the day."""
+    value = raw.get("baseline_max_age")
+    if value is None:
+        return None
+    match = _AGE.fullmatch(value) if isinstance(value, str) else None
+    days = int(match.group(1)) * (7 if match.group(2) == "w" else 1) if match else 0
+    if days <= 0:
+        raise ConfigError(
+            f"baseline_max_age: {value!r} is not a positive number of days or weeks; write e.g. 90d or 12w",
+            file=str(path),
+            line=_line_of(node, ["baseline_max_age"]),
+        )
+    return dt.timedelta(days=days)
 
 
 def _pipeline_environments(

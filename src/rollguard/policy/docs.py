@@ -21,7 +21,7 @@ def policy_page(info: PolicyInfo) -> str:
         _GENERATED,
         f"# `{info.id}` — {info.title}",
         "",
-        f"**Severity:** {severity} · **Kinds:** {', '.join(info.applies_to)} · **Source:** `policies/{info.file}`",
+        f"**Severity:** {severity} · **Kinds:** {', '.join(info.applies_to)} · **Source:** `{info.file if info.own else f'policies/{info.file}'}`",
         "",
         "## Why",
         "",

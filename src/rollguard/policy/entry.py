@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 from rollguard.model import ARTIFACT_KINDS
-from rollguard.policy.bundle import PolicyInfo
+from rollguard.policy.bundle import ANY_KUBERNETES_KIND, PolicyInfo
 
 ENTRY_PACKAGE = "rollguard.entry"
 ENTRY_FILE = "rollguard/entry.rego"
@@ -41,11 +41,13 @@ batch := {"results": results, "artifact_results": artifact_results} if {
 
 # One document as input.review (the admission webhook, and isolating a failing document).
 judged := {id: v |
-\tsome id, v in by_kind
+\tsome id, v in object.union(by_kind, any_kind)
 \tcount(v) > 0
 }
 
 default by_kind := {}
+
+default any_kind := {}
 """
 
 # One clause per kind, selected by OPA's rule index on the kind: calling a function per
@@ -54,6 +56,13 @@ _KIND_CLAUSE = """
 by_kind := {{
 {entries}
 }} if {subject} == {kind}
+"""
+
+# Policies with `applies_to: ["*"]` (a user's policy without METADATA) judge every Kubernetes kind.
+_ANY_KIND_CLAUSE = """
+any_kind := {{
+{entries}
+}} if input.review
 """
 
 # Policies on Kubernetes kinds see Gatekeeper's `input.review`; other artifacts are `input.artifact`.
@@ -69,6 +78,9 @@ def entry_module(policies: Iterable[PolicyInfo]) -> str:
         for kind in p.applies_to:
             by_kind.setdefault(kind, []).append(p)
     clauses = []
+    if ANY_KUBERNETES_KIND in by_kind:
+        entries = "\n".join(f'\t"{p.id}": data.{p.package}.violation,' for p in by_kind.pop(ANY_KUBERNETES_KIND))
+        clauses.append(_ANY_KIND_CLAUSE.format(entries=entries))
     for kind, infos in sorted(by_kind.items()):
         entries = "\n".join(f'\t"{p.id}": data.{p.package}.violation,' for p in infos)
         subject = _SUBJECT[kind not in ARTIFACT_KINDS]

@@ -1,19 +1,24 @@
-"""Kubernetes objects that put the webhook in front of the API server, and the policy folder it mounts."""
+"""Kubernetes objects that put the webhook in front of the API server: its configurations, policy folder and base."""
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from cryptography import x509
 
-from rollguard.errors import ConfigError, PolicyError
+from rollguard.errors import ConfigError, InputError, PolicyError
 from rollguard.generated import GeneratedTree
+from rollguard.inputs.render import render, rendered_name
+from rollguard.inputs.yamltext import SafeLoader, problem_of
+from rollguard.kube.images import ImageRef, is_valid_reference
 from rollguard.kube.kinds import KINDS
+from rollguard.kube.workloads import containers
 from rollguard.model import ARTIFACT_KINDS
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config
@@ -30,6 +35,11 @@ DEFAULT_TIMEOUT_SECONDS = 5
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public")
 OPERATIONS = ("CREATE", "UPDATE")
 POLICY_CONFIGMAP = "rollguard-policies"
+# The image deploy/deployment.yaml names until `webhook manifest --image` (or a kustomize
+# `images:` entry) sets the real one. The base pins it by a digest, so rollguard's own gate
+# judges deploy/ exactly as it judges a real pinned image (prod requires digests); the reserved
+# `.invalid` domain (RFC 2606) and the zero digest make a forgotten placeholder fail to pull.
+PLACEHOLDER_IMAGE = "rollguard.invalid/rollguard"
 
 # Kind (as policies name it in METADATA applies_to) → (API group, resource). Versions stay
 # open ("*"): the policies judge every version a client may send, and matchPolicy Equivalent
@@ -194,11 +204,84 @@ def webhook_configurations(
     ]
 
 
+def check_image(reference: str) -> bool:
+    """Whether `reference` (`--image`) is pinned by a sha256 digest; a ConfigError when it is no image reference."""
+    if not is_valid_reference(reference):
+        raise ConfigError(
+            f"--image {reference!r} is not an image reference; give registry/name:tag@sha256:<digest>, "
+            "e.g. registry.example.com/rollguard:0.1.0@sha256:<the digest your registry reports>"
+        )
+    return ImageRef.parse(reference).sha256 is not None
+
+
+def deploy_documents(directory: str, *, image: str, service: str, namespace: str) -> list[dict[str, Any]]:
+    """The objects of the kustomization `directory` (deploy/) with `image` in place of the placeholder image.
+
+    The base is rendered by kustomize, which names the ConfigMaps by their content; a
+    Deployment taken out of it alone would point at ConfigMaps that do not exist. The base must
+    hold the Service the webhook configurations send reviews to.
+    """
+    check_image(image)
+    if not (shutil.which("kubectl") or shutil.which("kustomize")):
+        raise ConfigError(
+            f"--image renders {directory} with kubectl or kustomize; install one, or set the image with "
+            "kustomize `images:` in an overlay and apply that (docs/webhook.md)"
+        )
+    source = rendered_name(directory, "kustomize")
+    try:
+        loaded = list(yaml.load_all(render(directory, "kustomize"), Loader=SafeLoader))
+    except yaml.YAMLError as exc:
+        line, problem = problem_of(exc)
+        raise InputError(
+            f"read the rendered objects: {problem}", file=source, line=line + 1 if line is not None else None
+        ) from exc
+    documents = [d for d in loaded if d is not None]
+    if not all(isinstance(d, dict) for d in documents):
+        raise InputError("the rendered objects are not all mappings; check the kustomization", file=source)
+    replaced = 0
+    for doc in documents:
+        for container in containers(doc):
+            if (
+                isinstance(container, MutableMapping)
+                and isinstance(container.get("image"), str)
+                and ImageRef.parse(container["image"]).name == PLACEHOLDER_IMAGE
+            ):
+                container["image"] = image
+                replaced += 1
+    if not replaced:
+        raise ConfigError(
+            f"no container runs the placeholder image {PLACEHOLDER_IMAGE}, so --image has nothing to set; "
+            "point --deploy at rollguard's deploy/ base (or an overlay that keeps its image)",
+            file=directory,
+        )
+    services = {
+        (d["metadata"].get("name"), d["metadata"].get("namespace"))
+        for d in documents
+        if d.get("kind") == "Service" and isinstance(d.get("metadata"), dict)
+    }
+    if (service, namespace) not in services:
+        raise ConfigError(
+            f"no Service {service!r} in namespace {namespace!r} is deployed here; pass the --service and "
+            "--namespace it deploys, so that the webhook configurations reach its pods",
+            file=directory,
+        )
+    return documents
+
+
 class _PlainDumper(yaml.SafeDumper):
     """A safe dumper that writes shared values out in full: manifests read by people have no `&id001`."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Multi-line values (a ConfigMap's rollguard.yaml) as literal blocks, as kubectl shows them;
+    # PyYAML quotes the ones a block cannot hold exactly (tabs, as in Rego sources).
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_PlainDumper.add_representer(str, _represent_str)
 
 
 def render_yaml(documents: Iterable[Mapping[str, Any]]) -> str:

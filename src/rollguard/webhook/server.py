@@ -20,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from rollguard.errors import ConfigError, RollguardError
+from rollguard.policy.bundle import PolicySources
 from rollguard.webhook.app import create_app
 from rollguard.webhook.evaluation import PoolOptions
 from rollguard.webhook.metrics import Metrics
@@ -55,6 +56,16 @@ class ServeOptions:
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     evaluation: PoolOptions = field(default_factory=PoolOptions)
+    extra_policy_dirs: tuple[str, ...] = ()  # --policy DIR and the config's policies.paths
+    builtin_policies: bool = True
+
+    def policy_sources(self) -> PolicySources:
+        """The policies this server judges with (the pack or --policies, and the user's)."""
+        return PolicySources(
+            base=Path(self.policy_dir),
+            extra=tuple(Path(d) for d in self.extra_policy_dirs),
+            builtin=self.builtin_policies,
+        )
 
     def to_env(self) -> str:
         """The options as JSON, for the environment of worker processes."""
@@ -65,6 +76,7 @@ class ServeOptions:
         """Options handed down by the parent process."""
         raw = json.loads(os.environ[OPTIONS_ENV])
         raw["sync"] = tuple(raw.get("sync") or ())
+        raw["extra_policy_dirs"] = tuple(raw.get("extra_policy_dirs") or ())
         raw["inventory"] = tuple(raw.get("inventory") or ())
         raw["connections"] = ConnectionLimits(**raw.get("connections", {}))
         raw["evaluation"] = PoolOptions(**raw.get("evaluation", {}))
@@ -120,7 +132,7 @@ def build_service(options: ServeOptions) -> tuple[AdmissionService, Any]:
             raise ConfigError("--inventory and --sync both fill the inventory; use one of them")
         inventory = static_inventory(options.inventory)
     source = PolicySource(
-        policy_dir=Path(options.policy_dir),
+        policies=options.policy_sources(),
         config_path=Path(options.config_path) if options.config_path else None,
         environment=options.environment,
         engine=options.engine,
@@ -195,7 +207,7 @@ class Reloader:
     def _state(self) -> tuple[Any, ...]:
         config = Path(self.options.config_path) if self.options.config_path else None
         config_stamp = config.stat().st_mtime_ns if config is not None and config.exists() else None
-        return (_fingerprint(Path(self.options.policy_dir)), config_stamp)
+        return (tuple(_fingerprint(d) for d in self.options.policy_sources().dirs), config_stamp)
 
     def request(self, reason: str) -> None:
         """Ask for a reload soon (signal handlers call this; the work happens on the reload thread)."""

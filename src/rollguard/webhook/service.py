@@ -92,7 +92,7 @@ class AdmissionSettings:
 class PolicySource:
     """Where a runtime's policies and settings come from, re-read on every reload."""
 
-    policy_dir: Any  # pathlib.Path; Any keeps this module free of file-system imports
+    policies: Any  # rollguard.policy.bundle.PolicySources
     config_path: Any | None
     environment: str | None
     engine: str
@@ -100,10 +100,9 @@ class PolicySource:
 
     def load(self) -> tuple[PolicyBundle, Config, Settings]:
         """Read the bundle and config as they are on disk now."""
-        from rollguard.policy.bundle import load_bundle
         from rollguard.policy.config import load_config
 
-        bundle = load_bundle(self.policy_dir)
+        bundle = self.policies.load()
         config = load_config(self.config_path)
         return bundle, config, config.resolve(self.environment)
 
@@ -151,6 +150,10 @@ class Runtime:
         self.policies = catalogue.policies
         self.targets_delete = any("DELETE" in _operations(p.custom) for p in self.policies)
         self.targets_connect = any("CONNECT" in _operations(p.custom) for p in self.policies)
+        from rollguard.audit.recording import config_digest
+
+        # Recorded with every decision: which configuration was in force (docs/audit-evidence.md).
+        self.config_digest = config_digest(self.settings, self.policies)
 
     async def judge(self, request: AdmissionRequest, *, timeout: float, limits: StructuralLimits) -> Decision:
         """Judge in a worker, unless `request` is over `limits`; EvaluationAbandoned when it is, or
@@ -456,6 +459,7 @@ class AdmissionService:
                 policies=policies,
                 artifacts=[artifact],
                 bundle_digest=runtime.digest,
+                config_digest=runtime.config_digest,
                 rollguard_version=_version(),
                 change=ChangeIdentity(images=tuple(sorted(images_of([artifact.document])))),
                 actor=user.get("username"),

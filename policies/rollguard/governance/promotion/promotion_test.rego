@@ -54,7 +54,7 @@ test_image_without_digest if {
 
 test_no_store if {
 	run([image("reg/web@sha256:aaaa", digest_a)], "staging", false, [], {}) == {{
-		"msg": "cannot verify promotion: no decision store given (--store); images deployed to prod must have passed staging first",
+		"msg": "cannot verify promotion: no decision store (give --store, or `store:` in rollguard.yaml, or record into .rollguard/decisions.db); images deployed to prod must have passed staging first",
 		"details": {"environment": "prod", "previous": "staging"},
 	}}
 	# Even a change without images says so: nothing was verified.

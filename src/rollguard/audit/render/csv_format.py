@@ -1,7 +1,7 @@
 """The audit report as CSV: one row per (decision, finding), for spreadsheets and GRC tools.
 
 A decision without findings still gets one row, with the finding columns empty, so every
-decision of the period appears. docs/compliance.md documents each column.
+decision of the period appears. docs/compliance.md and docs/audit-evidence.md document each column.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ COLUMNS = (
     "waiver_status",
     "waiver_expires",
     "waiver_owner",
+    # Added after the first release of the format: at the end, so columns keep their positions.
+    "approval",
+    "commit_url",
+    "run_url",
+    "config_digest",
+    "bundle_digest",
 )
 
 # Spreadsheets run a cell that starts with one of these as a formula; resource names and
@@ -56,10 +62,11 @@ def render(report: Report) -> str:
     writer.writerow(COLUMNS)
     for decision in report.decisions:
         head = _decision_cells(decision)
+        tail = _evidence_cells(decision)
         if not decision.findings:
-            writer.writerow([*head, *[""] * (len(COLUMNS) - len(head))])
+            writer.writerow([*head, *[""] * (len(COLUMNS) - len(head) - len(tail)), *tail])
         for finding in decision.findings:
-            writer.writerow([*head, *_finding_cells(finding)])
+            writer.writerow([*head, *_finding_cells(finding), *tail])
     return out.getvalue()
 
 
@@ -80,6 +87,10 @@ def _decision_cells(d: DecisionEntry) -> list[str]:
         _flag(d.dry_run),
         str(len(d.errors)),
     ]
+
+
+def _evidence_cells(d: DecisionEntry) -> list[str]:
+    return [_text(d.approval), d.commit_url or "", d.run_url or "", _text(d.config_digest), _text(d.bundle_digest)]
 
 
 def _finding_cells(f: FindingEntry) -> list[str]:

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rollguard.audit.render.labels import (
+    CONTROL_RESULTS,
+    CONTROLS_INTRO,
+    OUTCOME_HEADINGS,
     SECTIONS,
     WAIVER_HEADINGS,
     chain_summary,
+    control_label,
     env_label,
     head_label,
+    period_label,
+    short_digest,
     short_hash,
 )
 from rollguard.audit.report import ControlEvidence, DecisionEntry, Report
 from rollguard.formats.markdown import cell
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A table cell that links `text` to `url` (a URL `audit.record.ci_links` checked), or plain text."""
+
+    text: str
+    url: str | None
+
+    def markdown(self) -> str:
+        return f"[{cell(self.text)}]({self.url})" if self.url else cell(self.text)
 
 
 def render(report: Report) -> str:
@@ -22,7 +40,7 @@ def render(report: Report) -> str:
     out += _table(
         ["", ""],
         [
-            ["Period", report.period.describe()],
+            ["Period", period_label(report.period)],
             ["Environment", report.environment or "all"],
             ["Decision store", report.store],
             ["Config", report.config or "—"],
@@ -33,6 +51,7 @@ def render(report: Report) -> str:
     out += _summary(report)
     out += _trend(report)
     out += _top_policies(report)
+    out += _register(report)
     out += _decisions(report)
     out += _waivers(report)
     out += _controls(report)
@@ -43,7 +62,9 @@ def render(report: Report) -> str:
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[int] = ()) -> list[str]:
     align = ["---:" if i in right else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(cell(h) for h in header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(cell(str(c)) for c in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(c.markdown() if isinstance(c, _Link) else cell(str(c)) for c in row) + " |" for row in rows
+    ]
     return [*lines, ""]
 
 
@@ -55,6 +76,7 @@ def _summary(report: Report) -> list[str]:
     rows: list[list[object]] = [
         ["decisions", t.decisions],
         ["passed", t.passed],
+        ["passed with waivers", t.passed_with_waivers],
         ["failed", t.failed],
         ["findings (not waived)", t.findings],
         ["blocking findings", t.blocking],
@@ -95,8 +117,50 @@ def _top_policies(report: Report) -> list[str]:
     )
 
 
-def _decisions(report: Report) -> list[str]:
+def _register(report: Report) -> list[str]:
     out = [f"## {SECTIONS['decisions']}", ""]
+    if not report.decisions:
+        return [*out, "No decisions in this period.", ""]
+    out += ["Policy bundles and configurations that took the decisions:", ""]
+    out += _table(
+        ["bundle", "configuration", "decisions", "first", "last", "environments"],
+        [
+            [
+                short_digest(c.bundle_digest),
+                short_digest(c.config_digest),
+                c.decisions,
+                c.first,
+                c.last,
+                ", ".join(c.environments),
+            ]
+            for c in report.configurations
+        ],
+        right=[2],
+    )
+    rows = [
+        [
+            d.seq,
+            d.time,
+            env_label(d.environment),
+            d.source,
+            d.verdict.upper() + (" (waivers)" if d.waived else ""),
+            d.approval or "—",
+            d.actor or "—",
+            _Link(d.commit[:12] if d.commit else "—", d.commit_url),
+            _Link(d.run_id or ("run" if d.run_url else "—"), d.run_url),
+            short_digest(d.config_digest),
+        ]
+        for d in report.decisions
+    ]
+    return out + _table(
+        ["decision", "time", "environment", "source", "verdict", "approval", "actor", "commit", "run", "configuration"],
+        rows,
+        right=[0],
+    )
+
+
+def _decisions(report: Report) -> list[str]:
+    out = [f"## {SECTIONS['failed']}", ""]
     listed = report.listed_decisions
     if not listed:
         return [*out, "Every decision of the period passed without a waiver.", ""]
@@ -111,9 +175,12 @@ def _decision(d: DecisionEntry) -> list[str]:
         f"recorded {d.recorded_at or '—'}",
         f"source {cell(d.source)}",
         f"actor {cell(d.actor or '—')}",
-        f"commit {cell(d.commit or '—')}",
-        f"run {cell(d.run_id or '—')}",
+        f"approval {cell(d.approval or '—')}",
+        f"commit {_Link(d.commit or '—', d.commit_url).markdown()}",
+        f"run {_Link(d.run_id or ('run' if d.run_url else '—'), d.run_url).markdown()}",
         f"exit code {d.exit_code} (fails at {d.fail_on})",
+        f"configuration {_code(short_digest(d.config_digest))}",
+        f"bundle {_code(short_digest(d.bundle_digest))}",
         f"record hash `{short_hash(d.hash)}`",
     ]
     if d.dry_run:
@@ -135,6 +202,11 @@ def _decision(d: DecisionEntry) -> list[str]:
         ]
         out += _table(["policy", "severity", "effect", "resource", "message", "waiver"], rows)
     return out
+
+
+def _code(text: str) -> str:
+    """`text` as inline code, or the dash that stands for nothing recorded as it is."""
+    return text if text == "—" else f"`{text}`"
 
 
 def _waivers(report: Report) -> list[str]:
@@ -185,18 +257,24 @@ def _controls(report: Report) -> list[str]:
     out = [f"## {SECTIONS['controls']}", ""]
     if not report.controls:
         return [*out, "No recorded policy maps to a control.", ""]
-    out += [
-        "A pass is a (decision, policy, resource) the policy judged without an unwaived finding; "
-        "a fail is one with an unwaived finding.",
-        "",
-    ]
+    out += [CONTROLS_INTRO, ""]
     out += _table(
-        ["control", "result", "policies", "passes", "fails", "decisions", "decisions failing"],
+        ["control", "title", "result", "policies", "passed", "blocked", "waived", "failed", "decisions"],
         [
-            [c.control, c.result, len(c.policies), c.passes, c.fails, c.decisions, c.decisions_failed]
+            [
+                c.control,
+                c.title or "—",
+                CONTROL_RESULTS[c.result],
+                len(c.policies),
+                c.passes,
+                c.blocked,
+                c.waived,
+                c.fails,
+                c.decisions,
+            ]
             for c in report.controls
         ],
-        right=[2, 3, 4, 5, 6],
+        right=[3, 4, 5, 6, 7, 8],
     )
     for control in report.controls:
         out += _control(control)
@@ -205,20 +283,36 @@ def _controls(report: Report) -> list[str]:
 
 def _control(c: ControlEvidence) -> list[str]:
     out = [
-        f"### {c.control}",
+        f"### {control_label(c)}",
         "",
-        f"**{c.result}** · passes {c.passes} · fails {c.fails} · decisions {c.decisions} "
-        f"({c.decisions_failed} with failures)",
+        *([f"{cell(c.framework)}", ""] if c.framework else []),
+        f"**{CONTROL_RESULTS[c.result]}** · passed {c.passes} · blocked {c.blocked} · waived {c.waived} · "
+        f"failed {c.fails} · decisions {c.decisions} ({c.decisions_blocked} blocked, {c.decisions_failed} failed)",
         "",
     ]
-    out += _table(["policy", "passes", "fails"], [[p.policy, p.passes, p.fails] for p in c.policies], right=[1, 2])
-    if c.failures:
+    out += _table(
+        ["policy", "passed", "blocked", "waived", "failed"],
+        [[p.policy, p.passes, p.blocked, p.waived, p.fails] for p in c.policies],
+        right=[1, 2, 3, 4],
+    )
+    if c.findings:
         rows = [
-            [f.seq, f.time, env_label(f.environment), f.verdict, f.policy, f.resource.display(), f.messages[0]]
+            [
+                f.seq,
+                f.time,
+                env_label(f.environment),
+                f.verdict,
+                f.policy,
+                f.resource.display(),
+                OUTCOME_HEADINGS[f.outcome],
+                f.messages[0] if f.messages else "",
+            ]
             + ([f"(+{len(f.messages) - 1} more)"] if len(f.messages) > 1 else [""])
-            for f in c.failures
+            for f in c.findings
         ]
-        out += _table(["decision", "time", "environment", "verdict", "policy", "resource", "finding", ""], rows)
+        out += _table(
+            ["decision", "time", "environment", "verdict", "policy", "resource", "outcome", "finding", ""], rows
+        )
     return out
 
 
