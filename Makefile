@@ -14,7 +14,7 @@ IMAGE   ?= rollguard:$(VERSION)
 # The first container builder on PATH, in this order of preference.
 CONTAINER_BUILDER = $(firstword $(foreach tool,docker podman buildah,$(shell command -v $(tool) >/dev/null 2>&1 && echo $(tool))))
 
-.PHONY: install demo test test-rego lint bench bench-events bench-cluster bench-webhook docs image clean
+.PHONY: install demo test test-rego lint bench bench-events bench-cluster bench-parallel bench-webhook docs image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,8 @@ demo: $(STAMP)
 	@# The demo app has real mistakes: verdict "fail" (exit 1) is the expected outcome;
 	@# unusable input (2) or a policy error (3) still fails the target.
 	$(BIN)/rollguard check fixtures/demo/ --config fixtures/demo/rollguard.yaml --env prod || test $$? -eq 1
+	@# How the demo's rollout plays out in time: duration, peak pods, capacity (docs/simulation.md).
+	$(BIN)/rollguard simulate fixtures/demo/ --config fixtures/demo/rollguard.yaml
 
 test: $(STAMP) $(SARIF_SCHEMA) $(SYSTEM_DEPS) lint
 	$(BIN)/python -m pytest
@@ -69,6 +71,10 @@ bench-events: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(BIN)/python benchmarks/bench_cluster_memory.py
+
+# Threads against processes on two cores (docs/performance.md, "Parallel judging").
+bench-parallel: $(STAMP)
+	$(BIN)/python benchmarks/bench_parallel.py
 
 # rollguard's migration pack beside the squawk binary (PyPI squawk-cli, in its own venv) on
 # squawk's own rule tests from the shared corpus: the agreement matrix.

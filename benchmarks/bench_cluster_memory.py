@@ -6,7 +6,9 @@ namespaces of ten applications each, with the uid, managed fields and status a r
 adds; one mix is all compliant, in the other one application in ten is the storefront. The test
 suite's stand-in API server serves them (paged, in key order) from a spawned process; each audit
 runs in a child process whose peak RSS comes from wait4. `rollguard check` on the same objects
-written as files runs beside it for comparison. The figures replace the section between the
+written as files runs beside it for comparison, and with `--before-src DIR` also the `check` of
+another source tree (an earlier commit's `src/`, exported with `git archive`), so one run
+shows a change to `check` against the same audit. The figures replace the section between the
 bench-cluster markers in docs/performance.md.
 """
 
@@ -128,10 +130,12 @@ class Run:
     exit_code: int
 
 
-def measure(cmd: list[str]) -> Run:
-    """Run `cmd` and return its peak RSS (from wait4, so only this child counts) and wall time."""
+def measure(cmd: list[str], *, source: Path | None = None) -> Run:
+    """Run `cmd` (importing rollguard from `source` when given) and return its peak RSS (from
+    wait4, so only this child counts) and wall time."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -155,6 +159,7 @@ class Row:
     findings: int
     audit: Run
     check: Run | None
+    check_before: Run | None = None  # `check` of the `--before-src` tree
 
 
 def _serve(size: int, demo_every: int, ready: Any, stop: Any) -> None:
@@ -176,7 +181,9 @@ def _write_manifests(size: int, demo_every: int, folder: Path) -> None:
         (folder / f"{ns}.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
 
 
-def bench(size: int, *, mix: str, engine: str, page_size: int, with_check: bool, work: Path) -> Row:
+def bench(
+    size: int, *, mix: str, engine: str, page_size: int, with_check: bool, work: Path, before: Path | None = None
+) -> Row:
     """Audit a synthetic cluster of `size` objects (and `check` the same objects as files)."""
     # A child's ru_maxrss starts from the RSS of the process that forked it, so the objects are
     # generated and served in spawned processes and this one stays small.
@@ -199,28 +206,39 @@ def bench(size: int, *, mix: str, engine: str, page_size: int, with_check: bool,
         stop.set()
         server.join(timeout=60)
     findings = len(json.loads(report.read_text(encoding="utf-8"))["findings"])
-    check = None
+    check = check_before = None
     if with_check:
         folder = work / f"manifests-{size}-{demo_every}"
         writer = context.Process(target=_write_manifests, args=(size, demo_every, folder))
         writer.start()
         writer.join()
-        check = measure(rollguard("check", str(folder), "--engine", engine, "--jobs", "1", "--format", "json"))
-    return Row(mix=mix, objects=listed, namespaces=namespaces, findings=findings, audit=audit, check=check)
+        command = rollguard("check", str(folder), "--engine", engine, "--jobs", "1", "--format", "json")
+        check = measure(command)
+        check_before = measure(command, source=before) if before is not None else None
+    return Row(
+        mix=mix, objects=listed, namespaces=namespaces, findings=findings, audit=audit, check=check,
+        check_before=check_before,
+    )  # fmt: skip
 
 
-def write_doc(rows: list[Row], *, engine: str, page_size: int) -> str:
+def write_doc(rows: list[Row], *, engine: str, page_size: int, before: str | None = None) -> str:
     """The figures as Markdown, and docs/performance.md updated between the markers."""
     lines = [
         f"Measured {dt.date.today().isoformat()} by `make bench-cluster` on {os.cpu_count()} cores,"
-        f" Python {platform.python_version()}, engine {engine}, `--page-size {page_size}`.",
+        f" Python {platform.python_version()}, engine {engine}, `--page-size {page_size}`"
+        + (f"; `check` before: {before}." if before else "."),
         "",
         "| objects listed | namespaces | applications | findings kept | `audit cluster` peak RSS | wall time |"
-        " `check` on the same objects as files: peak RSS | wall time |",
-        "|---|---|---|---|---|---|---|---|",
+        " `check` on the same objects as files: peak RSS | wall time |"
+        + (" `check` before: peak RSS | wall time |" if before else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if before else ""),
     ]
     for r in rows:
         check = f"{r.check.peak_mb:.0f} MB | {r.check.seconds:.1f} s" if r.check else "– | –"
+        if before:
+            check += (
+                f" | {r.check_before.peak_mb:.0f} MB | {r.check_before.seconds:.1f} s" if r.check_before else " | – | –"
+            )
         lines.append(
             f"| {r.objects:,} | {r.namespaces} | {r.mix} | {r.findings:,} | {r.audit.peak_mb:.0f} MB"
             f" | {r.audit.seconds:.1f} s | {check} |"
@@ -235,6 +253,13 @@ def write_doc(rows: list[Row], *, engine: str, page_size: int) -> str:
         checked = [r for r in same if r.check]
         if len(checked) == len(same):
             text += f"; `check` at {' → '.join(f'{r.check.peak_mb:.0f}' for r in checked if r.check)} MB"
+            text += "".join(
+                f" ({r.check.peak_mb / r.audit.peak_mb:.1f}x the audit at {r.objects:,})"
+                for r in checked[-1:]
+                if r.check
+            )
+        if before and all(r.check_before for r in same):
+            text += f", before at {' → '.join(f'{r.check_before.peak_mb:.0f}' for r in same if r.check_before)} MB"
         lines.append(f"- {text}.")
     figures = "\n".join(lines)
     text = DOC.read_text(encoding="utf-8")
@@ -255,7 +280,8 @@ then lets the objects go: only the findings stay, and the Namespace objects, one
 (applications of four or five objects, ten per namespace, with the managed fields and status a
 real server adds: either all compliant, or one in ten the demo storefront with its findings)
 and measures the peak RSS of the audit process. `rollguard check` on the same objects written
-as files, which holds every document at once, runs beside it for comparison.
+as files, which holds every document and an inventory of the whole change at once, runs beside
+it for comparison (and with `--before-src`, the `check` of an earlier commit too).
 
 The peak rises until every listed kind fills a page (a few thousand objects here); beyond that
 it grows by a few MB per 10,000 objects while the OPA engine's Go heap settles. It is set by the
@@ -272,6 +298,13 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--no-check", action="store_true", help="skip `rollguard check` on the same objects")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        default=None,
+        help="also run `check` importing rollguard from this `src` folder (an earlier commit's, from git archive)",
+    )
+    parser.add_argument("--before-label", default=None, help="what --before-src is, for the doc (e.g. a commit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rollguard-bench-cluster-") as tmp:
         rows = []
@@ -281,11 +314,13 @@ def main() -> None:
                 # `check` runs on the mix with findings: the comparison is about holding objects.
                 with_check = not args.no_check and demo_every > 0
                 row = bench(
-                    size, mix=mix, engine=args.engine, page_size=args.page_size, with_check=with_check, work=Path(tmp)
-                )
+                    size, mix=mix, engine=args.engine, page_size=args.page_size, with_check=with_check,
+                    work=Path(tmp), before=args.before_src,
+                )  # fmt: skip
                 print(f"  {row}", flush=True)
                 rows.append(row)
-    print(write_doc(rows, engine=args.engine, page_size=args.page_size))
+    before = (args.before_label or "another source tree") if args.before_src is not None else None
+    print(write_doc(rows, engine=args.engine, page_size=args.page_size, before=before))
 
 
 if __name__ == "__main__":

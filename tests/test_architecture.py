@@ -31,13 +31,14 @@ LAYERS: tuple[frozenset[str], ...] = (
             "links",
             "releases",
             "plan",
+            "simulate",
             "migrate",
             "scanners",
             "baseline",
             *SPLIT_UNITS,
         }
     ),
-    frozenset({"gate", "parallel"}),
+    frozenset({"gate", "parallel", "eval_events"}),
     frozenset({"audit", "webhook", "gatekeeper", "external"}),
     frozenset({"cli"}),
 )

@@ -70,24 +70,34 @@ own contains {"repository": repo, "version": version(entry.ref), "container": ob
 
 own_repositories := {m.repository | some m in own}
 
-# The last path component of each image the object runs, read without parsing the reference
-# (`api` for `reg:5000/shop/api:1.4@sha256:...`): the key of the inventory's image index.
-own_segments contains segment(c.image) if {
-	some c in k8s.all_containers(k8s.obj)
-	is_string(c.image)
-}
-
-segment(reference) := last if {
-	parts := split(split(reference, "@")[0], "/")
-	last := split(parts[count(parts) - 1], ":")[0]
-}
-
 # Another workload of the change runs an image of the same name: only then are the object's
-# own images worth parsing. Most workloads share no image with any other.
+# own images worth parsing. Most workloads share no image with any other. The name is the
+# last path component of the image, read without parsing the reference (`api` for
+# `reg:5000/shop/api:1.4@sha256:...`: before the first "@", after the last "/" before it, up
+# to the first ":"), the key of the inventory's image index.
 shared if {
-	some seg in own_segments
-	some w in changeset.image_candidates(changeset.image_kinds, seg)
-	changeset.identity(w) != changeset.reviewed
+	some c in k8s.obj_all_containers
+	reference := c.image
+	is_string(reference)
+	[[_, name]] := regex.find_all_string_submatch_n(`^(?:[^@]*/)?([^/@:]*)`, reference, 1)
+	not only_self(name)
+	changeset.has_other("images", changeset.image_kinds, name)
+}
+
+# The inventory's image index lists the object under review alone under `name`: then
+# changeset.has_other is false, known without working out changeset.reviewed. The usual case.
+# The index entry is [namespace, apiVersion, kind, name]; the object under review is that entry
+# when the request names its kind and (non-empty) namespace, as changeset.reviewed reads them.
+only_self(name) if {
+	# Unification: regorus rejects `:=` destructuring a variable in a function body.
+	[[ns, _, kind, obj_name]] = data.inventory.rollguard_workloads.images[name]
+	obj_name == input.review.object.metadata.name
+	kind == input.review.kind.kind
+	ns == input.review.namespace
+	is_string(obj_name)
+	is_string(kind)
+	is_string(ns)
+	ns != ""
 }
 
 violation contains {"msg": msg, "details": d} if {

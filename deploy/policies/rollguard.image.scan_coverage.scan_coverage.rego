@@ -120,9 +120,10 @@ violation contains {"msg": msg, "details": d} if {
 	])
 }
 
+# The cheap, selective test first: most changes carry no scan report and require none.
 judging_workloads if {
-	k8s.kind in k8s.workload_kinds
 	count(scan.reports) > 0
+	k8s.kind in k8s.workload_kinds
 }
 
 # Images the change deploys pinned by a digest no report names, in the repository of `report`,
@@ -146,8 +147,8 @@ undigested_report_of(ref) if {
 }
 
 judging_workloads if {
-	k8s.kind in k8s.workload_kinds
 	input.parameters.require_scans == true
+	k8s.kind in k8s.workload_kinds
 }
 
 deploys(report) if {

@@ -67,34 +67,38 @@ package rollguard.k8s.image_pinning
 import data.rollguard.lib.image
 import data.rollguard.lib.k8s
 
+# One pass over the images: the pinned ones (nearly all) stop at the first test or two;
+# exemptions, details and messages are only worked out for the others. Only the tag and the
+# digest matter here. Without require_digest an image is pinned by any digest, or by a tag
+# that is not mutable (disallowed_tags lists the non-empty mutable tags: "no tag" has its own
+# message).
 violation contains {"msg": msg, "details": d} if {
+	some [c, tag, digest] in image.obj_image_versions
+	digest == ""
+	tag in unpinned_tags
 	not require_digest
-	some e in images
-	c := e.container
-	ref := e.ref
-	ref.digest == ""
-	ref.tag in disallowed_tags
-	d := {"container": c.name, "image": c.image, "tag": ref.tag, "digest": null, "path": k8s.container_field_path(c, "image")}
-	msg := sprintf("container %q image %q uses the mutable tag %q", [c.name, c.image, ref.tag])
+	not exempt(c.image)
+	[msg, d] := finding(c, {"tag": tag, "digest": digest})
 }
 
+# With require_digest only a sha256 digest pins. (The parameter itself, not the
+# require_digest rule: an equality on a constant lets OPA skip this rule without evaluating it.)
 violation contains {"msg": msg, "details": d} if {
-	not require_digest
-	some e in images
-	c := e.container
-	ref := e.ref
-	ref.digest == ""
-	ref.tag == ""
-	d := {"container": c.name, "image": c.image, "tag": null, "digest": null, "path": k8s.container_field_path(c, "image")}
-	msg := sprintf("container %q image %q has no tag, so it runs whatever \"latest\" points to", [c.name, c.image])
+	input.parameters.require_digest == true
+	some [c, tag, digest] in image.obj_image_versions
+	not regex.match(`^sha256:[a-f0-9]{64}$`, digest)
+	not exempt(c.image)
+	[msg, d] := finding(c, {"tag": tag, "digest": digest})
 }
 
-violation contains {"msg": msg, "details": d} if {
+# The tags that leave an image without a digest unpinned: none, and the mutable ones.
+unpinned_tags := array.concat(tags, [""]) if {
+	tags := input.parameters.disallowed_tags
+	is_array(tags)
+} else := ["latest", ""]
+
+finding(c, ref) := [msg, d] if {
 	require_digest
-	some e in images
-	c := e.container
-	ref := e.ref
-	not regex.match(`^sha256:[a-f0-9]{64}$`, ref.digest)
 	d := {
 		"container": c.name,
 		"image": c.image,
@@ -103,20 +107,16 @@ violation contains {"msg": msg, "details": d} if {
 		"path": k8s.container_field_path(c, "image"),
 	}
 	msg := sprintf("container %q image %q is not pinned by a @sha256 digest", [c.name, c.image])
+} else := [msg, d] if {
+	ref.tag == ""
+	d := {"container": c.name, "image": c.image, "tag": null, "digest": null, "path": k8s.container_field_path(c, "image")}
+	msg := sprintf("container %q image %q has no tag, so it runs whatever \"latest\" points to", [c.name, c.image])
+} else := [msg, d] if {
+	d := {"container": c.name, "image": c.image, "tag": ref.tag, "digest": null, "path": k8s.container_field_path(c, "image")}
+	msg := sprintf("container %q image %q uses the mutable tag %q", [c.name, c.image, ref.tag])
 }
 
 require_digest if input.parameters.require_digest == true
-
-# Containers (init and ephemeral included) that name an image not exempted.
-images := [e |
-	some e in image.obj_images
-	not exempt(e.container.image)
-]
-
-# Non-empty tags only: "no tag" has its own rule and message.
-disallowed_tags := {t | some t in input.parameters.disallowed_tags; is_string(t); t != ""} if {
-	is_array(input.parameters.disallowed_tags)
-} else := {"latest"}
 
 exempt(reference) if {
 	is_array(input.parameters.exempt_images)

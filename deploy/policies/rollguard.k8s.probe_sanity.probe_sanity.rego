@@ -102,17 +102,18 @@ import data.rollguard.lib.k8s
 
 violation contains {"msg": msg, "details": details} if {
 	some c in probed_containers
-	is_object(c.livenessProbe)
-	is_object(c.readinessProbe)
+	liveness := c.livenessProbe
+	readiness := c.readinessProbe
+	is_object(liveness)
+	is_object(readiness)
 
 	# Handlers first: they usually differ, and then the timings need no defaults filled in.
-	object.filter(c.livenessProbe, handler_fields) == object.filter(c.readinessProbe, handler_fields)
-	liveness := comparable(c.livenessProbe)
-	liveness == comparable(c.readinessProbe)
-	some handler, _ in liveness.handler
+	object.filter(liveness, {"exec", "httpGet", "tcpSocket", "grpc"}) == object.filter(readiness, {"exec", "httpGet", "tcpSocket", "grpc"})
+	timing(liveness) == timing(readiness)
+	some name, _ in object.filter(liveness, {"exec", "httpGet", "tcpSocket", "grpc"})
 	details := {
 		"container": c.name,
-		"handler": handler,
+		"handler": name,
 		"case": "identical_probes",
 		"path": k8s.container_field_path(c, "livenessProbe"),
 	}
@@ -124,16 +125,17 @@ violation contains {"msg": msg, "details": details} if {
 
 violation contains {"msg": msg, "details": details} if {
 	some c in probed_containers
-	is_object(c.livenessProbe)
-	not has_startup_probe(c)
-	delay := value_or(c.livenessProbe, "initialDelaySeconds", 0)
-	failures := value_or(c.livenessProbe, "failureThreshold", 3)
-	period := value_or(c.livenessProbe, "periodSeconds", 10)
+	liveness := c.livenessProbe
+	is_object(liveness)
+	# object.get, not `c.startupProbe`: OPA would evaluate the reference outside the negation,
+	# and a missing startupProbe would fail the rule.
+	not is_object(object.get(c, "startupProbe", null))
+	{"initialDelaySeconds": delay, "failureThreshold": failures, "periodSeconds": period, "timeoutSeconds": _} := timing(liveness)
 	is_number(delay)
 	is_number(failures)
 	is_number(period)
+	delay + failures * period < min_liveness_grace
 	grace := delay + failures * period
-	grace < min_liveness_grace
 	details := {
 		"container": c.name,
 		"initial_delay_seconds": delay,
@@ -150,55 +152,50 @@ violation contains {"msg": msg, "details": details} if {
 	)
 }
 
+# The ports probes name that the container does not declare over TCP, each reported by the one
+# case of port_finding that fits it.
+violation contains f if {
+	some e in port_problems
+	f := port_finding(e)
+}
+
 # A named port the container does not declare: the kubelet cannot resolve it.
-violation contains {"msg": msg, "details": details} if {
-	some c in probed_containers
-	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
-	some handler in ["httpGet", "tcpSocket", "grpc"]
-	port := c[probe_field][handler].port
-	is_string(port)
-	not port_declared(c, port)
-	details := object.union(undeclared_details(c, probe_field, handler, port), {"case": "undeclared_port_name"})
-	msg := sprintf("%s of container %q uses port %q, which the container does not declare", [probe_field, c.name, port])
+port_finding(e) := {"msg": msg, "details": details} if {
+	count(e.declarations) == 0
+	is_string(e.port)
+	details := object.union(undeclared_details(e), {"case": "undeclared_port_name"})
+	msg := sprintf("%s of container %q uses port %q, which the container does not declare", [e.probe, e.container.name, e.port])
 }
 
 # A port number the container does not declare: the probe works, the ports list is incomplete.
-violation contains {"msg": msg, "details": details} if {
-	some c in probed_containers
-	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
-	some handler in ["httpGet", "tcpSocket", "grpc"]
-	port := c[probe_field][handler].port
-	is_number(port)
-	not port_declared(c, port)
-	details := object.union(undeclared_details(c, probe_field, handler, port), {"case": "undeclared_port_number"})
+port_finding(e) := {"msg": msg, "details": details} if {
+	count(e.declarations) == 0
+	is_number(e.port)
+	details := object.union(undeclared_details(e), {"case": "undeclared_port_number"})
 	msg := sprintf(
 		"%s of container %q uses port %v, which the container does not declare: the probe works, but the ports list does not say the container listens there",
-		[probe_field, c.name, port],
+		[e.probe, e.container.name, e.port],
 	)
 }
 
 # A declared port that only speaks UDP or SCTP: the kubelet's probe connection never reaches it.
-violation contains {"msg": msg, "details": details} if {
-	some c in probed_containers
-	some probe_field in ["livenessProbe", "readinessProbe", "startupProbe"]
-	some handler in ["httpGet", "tcpSocket", "grpc"]
-	port := c[probe_field][handler].port
-	port != null
-	port_declared(c, port)
-	not tcp_declared(c, port)
-	protocols := sort({p | some d in port_declarations(c, port); p := protocol(d)})
+port_finding(e) := {"msg": msg, "details": details} if {
+	count(e.declarations) > 0
+	protocols := sort({p | some d in e.declarations; p := protocol(d)})
+	not "TCP" in protocols
+	c := e.container
 	details := {
 		"container": c.name,
-		"probe": probe_field,
-		"handler": handler,
-		"port": port,
+		"probe": e.probe,
+		"handler": e.handler,
+		"port": e.port,
 		"protocols": protocols,
 		"case": "non_tcp_port",
-		"path": port_path(c, probe_field, handler),
+		"path": port_path(c, e.probe, e.handler),
 	}
 	msg := sprintf(
 		"%s of container %q uses port %s, which the container declares with protocol %s: the probe connects over TCP and fails",
-		[probe_field, c.name, port_text(port), concat(" and ", protocols)],
+		[e.probe, c.name, port_text(e.port), concat(" and ", protocols)],
 	)
 }
 
@@ -207,14 +204,14 @@ min_liveness_grace := n if {
 	is_number(n)
 } else := 30
 
-undeclared_details(c, probe_field, handler, port) := {
-	"container": c.name,
-	"probe": probe_field,
-	"handler": handler,
-	"port": port,
-	"declared_names": sort([n | some p in declared_ports(c); n := p.name; is_string(n)]),
-	"declared_numbers": sort([n | some p in declared_ports(c); n := p.containerPort; is_number(n)]),
-	"path": port_path(c, probe_field, handler),
+undeclared_details(e) := {
+	"container": e.container.name,
+	"probe": e.probe,
+	"handler": e.handler,
+	"port": e.port,
+	"declared_names": sort([n | some p in declared_ports(e.container); n := p.name; is_string(n)]),
+	"declared_numbers": sort([n | some p in declared_ports(e.container); n := p.containerPort; is_number(n)]),
+	"path": port_path(e.container, e.probe, e.handler),
 }
 
 # The port field of a probe's handler: `spec.template.spec.containers[0].readinessProbe.httpGet.port`.
@@ -222,7 +219,9 @@ port_path(c, probe_field, handler) := k8s.container_field_path(c, sprintf("%s.%s
 
 # Regular containers, and init containers that run beside them as sidecars
 # (restartPolicy Always), the only init containers that may have probes.
-probed_containers := array.concat(k8s.obj_containers, sidecars) if {
+probed_containers := k8s.obj_containers if {
+	not k8s.obj_pod_spec.initContainers
+} else := array.concat(k8s.obj_containers, sidecars) if {
 	is_array(k8s.obj_pod_spec.containers)
 }
 
@@ -236,50 +235,67 @@ init_containers := k8s.obj_pod_spec.initContainers if {
 	is_array(k8s.obj_pod_spec.initContainers)
 } else := []
 
-has_startup_probe(c) if is_object(c.startupProbe)
+# The ports probes name (httpGet, tcpSocket or grpc) that the container does not declare over
+# TCP, once per document, with the declarations the port refers to: by name for a named port,
+# by containerPort for a number (none for anything else, such as a null port, which no case of
+# port_finding reports).
+port_problems := [e |
+	some c in probed_containers
+	some probe, spec in object.filter(c, {"livenessProbe", "readinessProbe", "startupProbe"})
+	is_object(spec)
+	some handler, action in object.filter(spec, {"httpGet", "tcpSocket", "grpc"})
+	port := action.port
+	not tcp_port(c, port)
+	e := {"container": c, "probe": probe, "handler": handler, "port": port, "declarations": port_declarations(c, port)}
+]
 
-handler_fields := {"exec", "httpGet", "tcpSocket", "grpc"}
-
-# What decides when a probe fails: its handler and its timing with Kubernetes' defaults.
-comparable(probe) := {
-	"handler": object.filter(probe, handler_fields),
-	"initialDelaySeconds": value_or(probe, "initialDelaySeconds", 0),
-	"periodSeconds": value_or(probe, "periodSeconds", 10),
-	"timeoutSeconds": value_or(probe, "timeoutSeconds", 1),
-	"failureThreshold": value_or(probe, "failureThreshold", 3),
+# Whether container `c` declares `port` (a name or a number) with protocol TCP, the default:
+# the quick test that clears nearly every probe. A malformed protocol fails it, and the rules
+# above then judge the port with the same defaults as protocol().
+tcp_port(c, port) if {
+	is_string(port)
+	is_array(c.ports)
+	some p in c.ports
+	p.name == port
+	object.get(p, "protocol", "TCP") == "TCP"
 }
 
-value_or(o, key, fallback) := o[key] if {
-	o[key] != null
-} else := fallback
+tcp_port(c, port) if {
+	is_number(port)
+	is_array(c.ports)
+	some p in c.ports
+	p.containerPort == port
+	object.get(p, "protocol", "TCP") == "TCP"
+}
+
+# What decides when a probe fails beside its handler: its timing, with Kubernetes' defaults
+# for fields unset or null (the second form, for a probe with any field set to null).
+timing(probe) := object.union(
+	{"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3},
+	object.filter(probe, {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"}),
+) if {
+	not null in probe
+} else := object.union(
+	{"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3},
+	{k: v |
+		some k in ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"]
+		v := probe[k]
+		v != null
+	},
+)
 
 declared_ports(c) := [p | some p in c.ports; is_object(p)] if {
 	is_array(c.ports)
 } else := []
 
-port_declared(c, port) if {
-	is_string(port)
-	some p in declared_ports(c)
-	p.name == port
-}
-
-port_declared(c, port) if {
-	is_number(port)
-	some p in declared_ports(c)
-	p.containerPort == port
-}
-
 # The declarations a probe's port refers to: by name for a named port, by containerPort for a number.
 port_declarations(c, port) := [p | some p in declared_ports(c); p.name == port] if {
 	is_string(port)
-} else := [p | some p in declared_ports(c); p.containerPort == port]
+} else := [p | some p in declared_ports(c); p.containerPort == port] if {
+	is_number(port)
+} else := []
 
 # Kubernetes defaults a port's protocol to TCP.
 protocol(p) := p.protocol if is_string(p.protocol) else := "TCP"
-
-tcp_declared(c, port) if {
-	some p in port_declarations(c, port)
-	protocol(p) == "TCP"
-}
 
 port_text(port) := sprintf("%q", [port]) if is_string(port) else := sprintf("%v", [port])

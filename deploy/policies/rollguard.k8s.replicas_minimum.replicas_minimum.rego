@@ -71,19 +71,21 @@ package rollguard.k8s.replicas_minimum
 
 import data.rollguard.lib.k8s
 
+# The replica counts first: the owner and the autoscalers are looked up only for a workload
+# whose count is out of bounds.
 violation contains {"msg": msg, "details": d} if {
-	not judged_through_owner
 	desired := k8s.obj_replicas
 	desired < min_replicas
+	not judged_through_owner
 	count(autoscalers) == 0
 	d := {"replicas": desired, "min_replicas": min_replicas, "case": "below_minimum", "path": "spec.replicas"}
 	msg := sprintf("replicas is %s, below the minimum of %v", [replicas_text, min_replicas])
 }
 
 violation contains {"msg": msg, "details": details} if {
-	not judged_through_owner
 	desired := k8s.obj_replicas
 	desired < min_replicas
+	not judged_through_owner
 	count(autoscalers) > 0
 	floor_replicas := max({n | some hpa in autoscalers; n := hpa_min_replicas(hpa)})
 	floor_replicas < min_replicas
@@ -102,11 +104,11 @@ violation contains {"msg": msg, "details": details} if {
 }
 
 violation contains {"msg": msg, "details": d} if {
-	not judged_through_owner
-	k8s.has_replicas_field(k8s.obj)
-	desired := k8s.obj.spec.replicas
 	is_number(max_replicas)
+	desired := k8s.obj.spec.replicas
+	k8s.has_replicas_field(k8s.obj)
 	desired > max_replicas
+	not judged_through_owner
 	d := {"replicas": desired, "max_replicas": max_replicas, "case": "above_maximum", "path": "spec.replicas"}
 	msg := sprintf("replicas is %v, above the maximum of %v", [desired, max_replicas])
 }

@@ -62,43 +62,50 @@ package rollguard.k8s.security_context
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": object.union(details(c, "runAsNonRoot", v, true), {"path": run_as_non_root_path(c)})} if {
+# One pass over the containers (init and ephemeral included) for the five settings below; a
+# container locked down in the usual way (hardened) is cleared without judging each setting.
+violation contains f if {
 	some c in k8s.obj_all_containers
+	not hardened(c)
+	some field in ["runAsNonRoot", "allowPrivilegeEscalation", "privileged", "readOnlyRootFilesystem", "capabilities.drop"]
+	f := finding(c, field)
+}
+
+finding(c, "runAsNonRoot") := {"msg": msg, "details": object.union(details(c, "runAsNonRoot", v, true), {"path": run_as_non_root_path(c)})} if {
+	object.get(c, ["securityContext", "runAsNonRoot"], null) != true
 	v := run_as_non_root(c)
 	v != true
 	msg := sprintf("container %q does not set runAsNonRoot: true (pod or container securityContext)", [c.name])
 }
 
-violation contains {"msg": msg, "details": details(c, "allowPrivilegeEscalation", v, false)} if {
-	some c in k8s.obj_all_containers
-	v := setting(c, "allowPrivilegeEscalation")
+finding(c, "allowPrivilegeEscalation") := {"msg": msg, "details": details(c, "allowPrivilegeEscalation", v, false)} if {
+	v := object.get(c, ["securityContext", "allowPrivilegeEscalation"], null)
 	v != false
 	msg := sprintf("container %q does not set allowPrivilegeEscalation: false", [c.name])
 }
 
-violation contains {"msg": msg, "details": object.union(details(c, "privileged", true, false), {"case": "privileged"})} if {
-	some c in k8s.obj_all_containers
-	setting(c, "privileged") == true
+finding(c, "privileged") := {"msg": msg, "details": object.union(details(c, "privileged", true, false), {"case": "privileged"})} if {
+	object.get(c, ["securityContext", "privileged"], null) == true
 	msg := sprintf("container %q runs privileged", [c.name])
 }
 
-violation contains {"msg": msg, "details": details(c, "readOnlyRootFilesystem", v, true)} if {
-	some c in k8s.obj_all_containers
-	v := setting(c, "readOnlyRootFilesystem")
+finding(c, "readOnlyRootFilesystem") := {"msg": msg, "details": details(c, "readOnlyRootFilesystem", v, true)} if {
+	v := object.get(c, ["securityContext", "readOnlyRootFilesystem"], null)
 	v != true
 	msg := sprintf("container %q does not set readOnlyRootFilesystem: true", [c.name])
 }
 
-violation contains {"msg": msg, "details": details(c, "capabilities.drop", v, ["ALL"])} if {
-	some c in k8s.obj_all_containers
-	v := dropped(c)
+finding(c, "capabilities.drop") := {"msg": msg, "details": details(c, "capabilities.drop", v, ["ALL"])} if {
+	v := object.get(c, ["securityContext", "capabilities", "drop"], null)
 	not drops_all(v)
 	msg := sprintf("container %q does not drop ALL capabilities", [c.name])
 }
 
 violation contains {"msg": msg, "details": d} if {
-	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	k8s.obj_pod_spec[field] == true
+	spec := k8s.obj_pod_spec
+	is_object(spec)
+	some field, value in object.filter(spec, {"hostNetwork", "hostPID", "hostIPC"})
+	value == true
 	d := {
 		"field": field,
 		"value": true,
@@ -107,6 +114,19 @@ violation contains {"msg": msg, "details": d} if {
 		"path": sprintf("%s.%s", [k8s.obj_pod_spec_path, field]),
 	}
 	msg := sprintf("pod shares the node's namespace: %s is true", [field])
+}
+
+# Every container-level setting at its hardened value, spelled the common way (runAsNonRoot
+# may come from the pod): the quick test that clears nearly every container. Anything else, such
+# as capability "all" or a pod-level runAsNonRoot of a container that sets null, is left to the
+# findings above.
+hardened(c) if {
+	sc := c.securityContext
+	is_object(sc)
+	# A subset of an array is a subsequence: drop lists ALL, among others or alone.
+	object.subset(sc, {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}})
+	object.get(sc, "runAsNonRoot", object.get(k8s.obj_pod_spec, ["securityContext", "runAsNonRoot"], null)) == true
+	object.get(sc, "privileged", false) != true
 }
 
 details(c, field, v, expected) := {
@@ -118,10 +138,7 @@ details(c, field, v, expected) := {
 }
 
 # Container-level value, else null (these fields do not exist at pod level).
-setting(c, field) := c.securityContext[field] if {
-	is_object(c.securityContext)
-	c.securityContext[field] != null
-} else := null
+setting(c, field) := object.get(c, ["securityContext", field], null)
 
 # Where the runAsNonRoot in force is: the container's, else the pod's; the container's when
 # neither sets it.
@@ -139,11 +156,6 @@ run_as_non_root(c) := setting(c, "runAsNonRoot") if {
 	k8s.obj_pod_spec.securityContext.runAsNonRoot != null
 } else := null
 
-dropped(c) := c.securityContext.capabilities.drop if {
-	is_object(c.securityContext)
-	is_object(c.securityContext.capabilities)
-	c.securityContext.capabilities.drop != null
-} else := null
 
 # Container runtimes compare "ALL" case-insensitively.
 drops_all(caps) if {

@@ -64,33 +64,36 @@ import data.rollguard.lib.k8s
 
 hostname_key := "kubernetes.io/hostname"
 
-violation contains {"msg": msg, "details": d} if {
+# One clause, its cheapest test first: nearly every spread workload has a
+# topologySpreadConstraint, which clears it at once. Which finding it is (no spread at all, or
+# anti-affinity that misses the pod's own labels) is worked out after.
+violation contains {"msg": msg, "details": details} if {
+	not spread_constrained
+	k8s.obj_replicas >= 2
 	k8s.kind in spread_kinds
-	desired := k8s.obj_replicas
-	desired >= 2
-	not spread_configured
+	not anti_affinity_spread
+	[msg, details] := finding
+}
+
+finding := [msg, details] if {
 	count(hostname_terms) == 0
-	d := {
-		"replicas": desired,
+	details := {
+		"replicas": k8s.obj_replicas,
 		"topology_key": hostname_key,
 		"case": "no_spread",
 		"path": sprintf("%s.topologySpreadConstraints", [k8s.obj_pod_spec_path]),
 	}
 	msg := sprintf(
 		"%v replicas have neither podAntiAffinity on %s nor topologySpreadConstraints: one node drain can take them all down",
-		[desired, hostname_key],
+		[k8s.obj_replicas, hostname_key],
 	)
 }
 
 # Anti-affinity on the hostname that selects other pods only.
-violation contains {"msg": msg, "details": details} if {
-	k8s.kind in spread_kinds
-	desired := k8s.obj_replicas
-	desired >= 2
-	not spread_configured
+finding := [msg, details] if {
 	count(hostname_terms) > 0
 	details := {
-		"replicas": desired,
+		"replicas": k8s.obj_replicas,
 		"topology_key": hostname_key,
 		"anti_affinity": [{"field": t.field, "labelSelector": object.get(t.term, "labelSelector", null)} | some t in hostname_terms],
 		"pod_labels": k8s.obj_pod_labels,
@@ -99,19 +102,19 @@ violation contains {"msg": msg, "details": details} if {
 	}
 	msg := sprintf(
 		"%v replicas have podAntiAffinity on %s whose labelSelector does not select the pod's own labels (%s), and no topologySpreadConstraints: it keeps them away from other pods, not from each other, so one node drain can take them all down",
-		[desired, hostname_key, labels_text(k8s.obj_pod_labels)],
+		[k8s.obj_replicas, hostname_key, labels_text(k8s.obj_pod_labels)],
 	)
 }
 
 spread_kinds := {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout", "DeploymentConfig"}
 
-spread_configured if {
-	constraints := k8s.obj_pod_spec.topologySpreadConstraints
-	is_array(constraints)
-	count(constraints) > 0
+# topologySpreadConstraints is a non-empty list: only a list has an element 0 (`_ =` rather
+# than testing the element, which may be false).
+spread_constrained if {
+	_ = k8s.obj_pod_spec.topologySpreadConstraints[0]
 }
 
-spread_configured if {
+anti_affinity_spread if {
 	some t in hostname_terms
 	selects_own_pods(t.term)
 }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from rollguard.contract import build_changeset, build_inventory
 from rollguard.engine import create_engine
-from rollguard.gate import Gate
+from rollguard.gate import Gate, document_kind
 from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
 from rollguard.inputs.pending import UnchangedInputs
 from rollguard.model import Artifact, ChangeSet, Decision, Finding, InputProblem, Release, SinceScope
@@ -68,6 +68,7 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, 
         inventory=build_inventory(a.document for a in artifacts if a.kind == "k8s"),
         changeset=build_changeset(artifacts),
         warm=False,
+        kinds=frozenset(document_kind(a) for a in artifacts),
     )
     return gate, change, artifacts, releases
 

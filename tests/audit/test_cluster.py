@@ -697,7 +697,7 @@ def test_cross_object_policies_look_only_within_the_namespace() -> None:
     kinds (which the audit puts into every batch)."""
     cluster_kinds = "|".join(sorted(CLUSTER_SCOPED_KINDS - {"Namespace"}))
     allowed = re.compile(
-        r"data\.inventory\.(namespace\[(ns|k8s\.namespace)\]|rollguard_selectors\[ns\]"
+        r"data\.inventory\.(namespace\[(ns|k8s\.namespace)\]|rollguard_selectors\[(ns|k8s\.namespace)\]"
         r'|cluster(\.v1|\["v1"\])\.Namespace\[k8s\.namespace\]'
         rf'|cluster\[_\]\["({cluster_kinds})"\])'
     )

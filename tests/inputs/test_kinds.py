@@ -16,13 +16,22 @@ from rollguard.model import ARTIFACT_KINDS
 from ..conftest import FIXTURES
 
 # Modules of the package that read no input kind of their own.
-_NOT_LOADERS = {"kinds", "jsontext", "yamltext", "pending", "render"}
+_NOT_LOADERS = {"kinds", "jsontext", "yamltext", "pending", "render", "sniff"}
 
 
 def test_every_loader_module_is_a_registered_kind_and_every_kind_has_its_module() -> None:
     modules = {m.name for m in pkgutil.iter_modules(rollguard.inputs.__path__)}
     assert modules >= _NOT_LOADERS
     assert modules - _NOT_LOADERS == set(INPUT_KINDS)
+
+
+def test_kinds_named_before_their_reader_is_imported_are_the_readers_kinds() -> None:
+    # The registry spells these out so that a manifest-only change never imports the readers.
+    from rollguard.inputs import migration, pipeline, terraform
+
+    assert INPUT_KINDS["terraform"].document_kinds == {terraform.KIND}
+    assert INPUT_KINDS["pipeline"].document_kinds == {pipeline.KIND}
+    assert INPUT_KINDS["migration"].document_kinds == {migration.KIND}
 
 
 def test_registry_keys_are_the_kinds_names() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rollguard.engine import create_engine
-from rollguard.policy.bundle import load_bundle
+from rollguard.policy.bundle import check_library_references, load_bundle
 from rollguard.policy.testing import RegoTestResult, discover_tests, run_tests
 
 from ..conftest import ENGINES, POLICIES
@@ -24,6 +24,23 @@ def _results(engine: str) -> dict[str, RegoTestResult]:
 def test_every_policy_has_rego_tests() -> None:
     for info in _BUNDLE.policies:
         assert any(t.startswith(f"{info.package}_test.") for t in _TESTS), f"{info.id} has no Rego tests"
+
+
+def test_the_pack_uses_only_library_rules_that_exist() -> None:
+    # Loading the pack skips this check to start faster; a misspelt library rule in the pack
+    # (a policy that would never fire) is caught here instead.
+    runtime = {rel: src for rel, src in _BUNDLE.modules.items() if rel not in _BUNDLE.test_modules}
+    check_library_references(runtime)
+
+
+def test_a_misspelt_library_rule_in_the_pack_would_be_caught() -> None:
+    from rollguard.errors import PolicyError
+
+    rel = next(r for r, src in _BUNDLE.modules.items() if "k8s.obj_containers" in src and r not in _BUNDLE.test_modules)
+    broken = {**_BUNDLE.modules, rel: _BUNDLE.modules[rel].replace("k8s.obj_containers", "k8s.obj_containerz", 1)}
+    runtime = {r: src for r, src in broken.items() if r not in _BUNDLE.test_modules}
+    with pytest.raises(PolicyError, match="obj_containerz is not defined"):
+        check_library_references(runtime)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -783,7 +783,7 @@ def test_mutate_leaves_an_object_over_a_limit_alone_with_a_warning(tmp_path: Pat
 def test_an_unexpected_error_is_answered_by_the_failure_mode_not_http_500(
     service: AdmissionService, monkeypatch: pytest.MonkeyPatch, endpoint: str
 ) -> None:
-    async def broken(self: AdmissionService, api_version: str, request: Any) -> Any:
+    async def broken(self: AdmissionService, api_version: str, request: Any, size: int = 0) -> Any:
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(AdmissionService, endpoint.strip("/"), broken)

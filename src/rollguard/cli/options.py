@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from rollguard.audit.store import DEFAULT_STORE
 from rollguard.engine import ENGINE_CHOICES, Engine, create_engine
 from rollguard.errors import ConfigError, EngineError, PolicyError, RollguardError
 from rollguard.model import EXIT_ERROR, EXIT_INPUT, Severity
@@ -84,16 +83,20 @@ def make_engine(name: str) -> Engine:
     return create_engine(name, **engine_options())
 
 
+# audit.store.DEFAULT_STORE, spelled out so that commands which never open the store do not
+# import it (a test keeps the two equal).
+DEFAULT_STORE_URL = "sqlite:///.rollguard/decisions.db"
+
 store_option = click.option(
     "--store",
-    default=DEFAULT_STORE,
+    default=None,
     envvar="ROLLGUARD_STORE",
     help="Decision store URL: sqlite:///path.db or postgresql://user@host/db (env ROLLGUARD_STORE; "
-    f"default: `store:` in rollguard.yaml, else {DEFAULT_STORE}).",
+    f"default: `store:` in rollguard.yaml, else {DEFAULT_STORE_URL}).",
 )
 
 
-def store_choice(store: str, config: Config | None) -> StoreChoice:
+def store_choice(store: str | None, config: Config | None) -> StoreChoice:
     """The store `--store`/ROLLGUARD_STORE names, else the config's `store:`, else the default."""
     from rollguard.audit.store.locate import choose_store
 

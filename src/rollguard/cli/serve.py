@@ -99,6 +99,13 @@ from rollguard.policy.config import load_config
     type=click.IntRange(0),
     help="MiB an evaluation process may use before it is killed and its request answered by the failure mode (0: no limit).",
 )
+@click.option(
+    "--decision-cache",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Decisions kept for identical requests (a pod storm from one template is judged once); 0 turns it off.",
+)
 def serve(
     policies: Path | None,
     config_path: Path | None,
@@ -122,6 +129,7 @@ def serve(
     max_connections: int,
     evaluators: int,
     evaluator_memory: int,
+    decision_cache: int,
 ) -> None:
     """Run the admission webhook over HTTPS: /validate, /mutate, /healthz, /readyz, /metrics."""
     from rollguard.webhook.evaluation import PoolOptions
@@ -161,6 +169,7 @@ def serve(
             max_connections=max_connections,
         ),
         evaluation=PoolOptions(size=evaluators, memory_limit_mib=evaluator_memory),
+        decision_cache=decision_cache,
     )
     try:
         check_startup(options)

@@ -32,6 +32,15 @@ class OpaEngine:
         self._bridge = _Bridge()
         self._bridge.print_handler = lambda message, location: None
         self._modules: dict[str, str] = {}
+        # Data waiting for the next evaluation, and whether the bridge holds data already. The
+        # bridge compiles every module again when it prepares a query after any change, so data
+        # set several times before an evaluation is loaded (and compiled against) once.
+        self._pending: Mapping[str, Any] | None = None
+        self._has_data = False
+        # Queries prepared since the last change: OPA compiles the whole bundle to prepare each
+        # one, again after any change of modules or data. Counted, so tests can pin the cost.
+        self._prepared: set[str] = set()
+        self.compilations = 0
 
     def versions(self) -> dict[str, str]:
         from importlib import metadata
@@ -46,22 +55,38 @@ class OpaEngine:
             except OpaError as exc:
                 raise policy_error(exc.message, action="compile policy") from exc
             self._modules[path] = source
+        self._prepared.clear()
 
     def set_data(self, data: Mapping[str, Any]) -> None:
-        # The bridge deep-merges data; a fresh bridge is the only way to replace it.
-        self._bridge.close()
-        self._bridge = _Bridge()
-        self._bridge.print_handler = lambda message, location: None
-        for path, source in self._modules.items():
-            self._bridge.add_policy(path, source)
+        # Loaded by the next evaluation; `data` must not change until then.
+        self._pending = data
+
+    def _flush(self) -> None:
+        """Load pending data; the bridge deep-merges data, so a fresh bridge replaces it."""
+        data, self._pending = self._pending, None
+        if data is None:
+            return
+        if self._has_data:
+            self._bridge.close()
+            self._bridge = _Bridge()
+            self._bridge.print_handler = lambda message, location: None
+            for path, source in self._modules.items():
+                self._bridge.add_policy(path, source)
         try:
             self._bridge.add_data(dict(data))
         except OpaError as exc:
             raise EngineError(f"load data: {exc.message}") from exc
+        self._has_data = True
+        self._prepared.clear()
 
     def evaluate(self, path: str, input: Any) -> Any:
+        self._flush()
+        query = f"x = data.{path}"
+        if query not in self._prepared:
+            self._prepared.add(query)
+            self.compilations += 1
         try:
-            rows = self._bridge.eval_query(f"x = data.{path}", input)
+            rows = self._bridge.eval_query(query, input)
         except OpaError as exc:
             if exc.code in ("prepare_error", "compile_error", "parse_error"):
                 raise policy_error(exc.message, action="compile policy") from exc

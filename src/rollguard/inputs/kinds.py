@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from rollguard.inputs import k8s, pipeline, scan, terraform
+from rollguard.inputs import k8s, scan
 from rollguard.inputs.pending import PendingSelection
+from rollguard.inputs.sniff import might_be_pipeline, might_be_plan
 from rollguard.model import Artifact, InputProblem
 
 Source = tuple[str, str]  # (display name, text)
@@ -120,17 +121,23 @@ class TerraformPlans:
 
     name = "terraform"
     domain = "terraform"
-    document_kinds = frozenset({terraform.KIND})
+    document_kinds = frozenset({"TerraformPlan"})  # terraform.KIND: imported only for a file that may be a plan
     suffixes = (".json",)
     fixture_suffix = ".json"
     read_together = False
 
     def detects(self, name: str, text: str) -> bool:
         """Asked before Trivy reports: a truncated plan that mentions "SchemaVersion" must still be read as a plan."""
+        if not might_be_plan(text):
+            return False
+        from rollguard.inputs import terraform
+
         return terraform.is_plan(name, text)
 
     def load(self, sources: Sequence[Source], options: LoadOptions) -> Loaded:
         """One TerraformPlan per file."""
+        from rollguard.inputs import terraform
+
         return _each(terraform.load_text, sources)
 
 
@@ -158,17 +165,23 @@ class Pipelines:
 
     name = "pipeline"
     domain = "pipeline"
-    document_kinds = frozenset({pipeline.KIND})
+    document_kinds = frozenset({"PipelineDefinition"})  # pipeline.KIND: imported only for a file that may be one
     suffixes = (".yaml", ".yml")
     fixture_suffix = ".yml"
     read_together = False
 
     def detects(self, name: str, text: str) -> bool:
         """Asked before manifests: a document with apiVersion and kind stays a manifest."""
+        if not might_be_pipeline(name, text):
+            return False
+        from rollguard.inputs import pipeline
+
         return pipeline.is_pipeline(name, text)
 
     def load(self, sources: Sequence[Source], options: LoadOptions) -> Loaded:
         """One PipelineDefinition per file, with the configured environment patterns."""
+        from rollguard.inputs import pipeline
+
         environments = dict(options.pipelines.environments)
         return _each(lambda name, text: pipeline.load_text(name, text, environments=environments), sources)
 

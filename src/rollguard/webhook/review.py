@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
+import orjson
+
 from rollguard.model import Artifact, Resource
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -16,6 +18,11 @@ OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 MAX_BODY_BYTES = 3 * 1024 * 1024  # the API server's own limit for a request object
 MAX_INTEGER_DIGITS = 20  # 2**64 has 20 digits
 MAX_WARNING_CHARS = 120  # longer warnings are truncated by kubectl; keep them readable whole
+# orjson reads a body only when it cannot disagree with the json module's checks: nesting (orjson
+# refuses past 1024 levels, json near 1000 when Python's stack runs out) is below the count of
+# brackets, and a run of 19 digits may be an integer orjson would turn into a float.
+FAST_MAX_BRACKETS = 900
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 class GroupVersionKind(TypedDict):
@@ -60,7 +67,7 @@ def parse_review(body: bytes) -> tuple[str, AdmissionRequest]:
     malformed review is refused here (HTTP 400) and never reaches the code that answers it.
     """
     try:
-        review = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_integer)
+        review = _decode(body)
     except RecursionError:
         raise BadReview("body is nested too deeply to be an AdmissionReview") from None
     except UnicodeDecodeError as exc:
@@ -88,6 +95,18 @@ def parse_review(body: bytes) -> tuple[str, AdmissionRequest]:
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(review):
         raise BadReview("body holds a string with an unpaired UTF-16 surrogate, which is not text")
     return str(api_version), request  # type: ignore[return-value]
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON value of `body`: by orjson when it is plainly within the checks, else by the json module,
+    whose refusals (and their messages) are the checks: NaN, infinite floats, integers of more than
+    MAX_INTEGER_DIGITS digits, nesting deeper than Python's stack."""
+    if body.count(b"{") + body.count(b"[") < FAST_MAX_BRACKETS and not _LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # not JSON, or a NaN, 1e999, a lone surrogate...: json.loads below says which, as it always has
+    return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_integer)
 
 
 # What `request` holds, as the API server sends it: field → the type it must have when present.

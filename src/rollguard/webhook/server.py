@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from rollguard.errors import ConfigError, RollguardError
 from rollguard.policy.bundle import PolicySources
 from rollguard.webhook.app import create_app
+from rollguard.webhook.cache import DEFAULT_SIZE
 from rollguard.webhook.evaluation import PoolOptions
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.protocol import ConnectionLimits, DeadlineH11Protocol, limit_tls_handshakes
@@ -58,6 +59,7 @@ class ServeOptions:
     evaluation: PoolOptions = field(default_factory=PoolOptions)
     extra_policy_dirs: tuple[str, ...] = ()  # --policy DIR and the config's policies.paths
     builtin_policies: bool = True
+    decision_cache: int = DEFAULT_SIZE  # decisions kept for identical requests; 0 turns the cache off
 
     def policy_sources(self) -> PolicySources:
         """The policies this server judges with (the pack or --policies, and the user's)."""
@@ -148,6 +150,7 @@ def build_service(options: ServeOptions) -> tuple[AdmissionService, Any]:
         own_namespace=options.namespace,
         failure_mode=options.failure_mode,
         evaluation=options.evaluation,
+        decision_cache=options.decision_cache,
         **kwargs,
     )
     if sync is not None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from rollguard.audit.record import ChangeIdentity, build_record
 from rollguard.errors import RollguardError
 from rollguard.kube.workloads import images_of
@@ -27,6 +29,7 @@ from rollguard.links import artifact_links
 from rollguard.model import Artifact, Decision, Finding
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config, Settings
+from rollguard.webhook.cache import DEFAULT_SIZE, MISS, CacheKey, DecisionCache, Lookup, request_key, volatile_fields
 from rollguard.webhook.evaluation import EvaluationAbandoned, EvaluationPool, PoolOptions, WorkerSetup
 from rollguard.webhook.limits import StructuralLimits
 from rollguard.webhook.metrics import Metrics
@@ -39,6 +42,7 @@ FailureMode = Literal["closed", "open"]
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public")
 CLUSTER_DOMAINS = frozenset({"k8s"})  # an admission request is one object, not a whole change
 DEFAULT_DEADLINE_SECONDS = 2.0  # below the API server's default webhook timeout (10 s) and our manifest's 5 s
+KEY_OFF_LOOP_BYTES = 64 * 1024  # larger requests are checked and keyed in a thread, not on the event loop
 
 
 @dataclass(frozen=True)
@@ -119,11 +123,17 @@ class Runtime:
         pool: PoolOptions,
         metrics: Metrics | None = None,
         start: int | None = None,
+        generation: int = 0,
     ) -> None:
-        """Load the bundle and start `start` workers (all by default); raise if it does not compile."""
+        """Load the bundle and start `start` workers (all by default); raise if it does not compile.
+
+        `generation` tells this runtime's inventory snapshot from the others' (decision cache keys).
+        """
         from rollguard.webhook.mutation import MutationSettings
 
         bundle, self.config, self.settings = source.load()
+        self.generation = generation
+        self.volatile = volatile_fields({**bundle.runtime_modules(), **bundle.conftest_modules})
         setup = WorkerSetup(
             bundle=bundle,
             config=self.config,
@@ -155,10 +165,18 @@ class Runtime:
         # Recorded with every decision: which configuration was in force (docs/audit-evidence.md).
         self.config_digest = config_digest(self.settings, self.policies)
 
-    async def judge(self, request: AdmissionRequest, *, timeout: float, limits: StructuralLimits) -> Decision:
-        """Judge in a worker, unless `request` is over `limits`; EvaluationAbandoned when it is, or
-        after `timeout` seconds; RuntimeError once this runtime is closed."""
-        return await self.pool.judge(request, now=utc_now(), timeout=timeout, check=limits.exceeded)
+    async def judge(
+        self, request: AdmissionRequest, *, now: dt.datetime, timeout: float, limits: StructuralLimits | None
+    ) -> Decision:
+        """Judge in a worker at `now`, unless `request` is over `limits` (None: checked already);
+        EvaluationAbandoned when it is, or after `timeout` seconds; RuntimeError once this runtime is closed."""
+        check = limits.exceeded if limits is not None else None
+        return await self.pool.judge(request, now=now, timeout=timeout, check=check)
+
+    def key(self, request: AdmissionRequest, *, now: dt.datetime) -> CacheKey | None:
+        """The decision cache key of `request` at `now` under this runtime."""
+        identity = (self.digest, self.config_digest, self.generation)
+        return request_key(request, runtime=identity, settings=self.settings, now=now, volatile=self.volatile)
 
     def unjudged(self, artifact: Artifact) -> Decision:
         """What is recorded for a request that was not judged: no findings, this bundle's settings."""
@@ -216,6 +234,7 @@ class AdmissionService:
         failure_mode: FailureMode | None = None,
         inventory: InventorySource = _empty_inventory,
         evaluation: PoolOptions | None = None,
+        decision_cache: int = DEFAULT_SIZE,
     ) -> None:
         self.source = source
         self.evaluation = evaluation or PoolOptions()
@@ -228,6 +247,9 @@ class AdmissionService:
         self.runtime: Runtime | None = None
         self.settings = AdmissionSettings()
         self.inventory_ready: Callable[[], bool] = lambda: True
+        # Decisions on identical requests (cache.py): emptied whenever a runtime is swapped in.
+        self.cache = DecisionCache(decision_cache, metrics)
+        self._generation = 0
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -269,8 +291,17 @@ class AdmissionService:
 
     def _runtime(self, *, start: int | None) -> Runtime:
         inventory, synced = self.inventory()
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
         return Runtime(
-            self.source, inventory=inventory, synced=synced, pool=self.evaluation, metrics=self.metrics, start=start
+            self.source,
+            inventory=inventory,
+            synced=synced,
+            pool=self.evaluation,
+            metrics=self.metrics,
+            start=start,
+            generation=generation,
         )
 
     def _swap(self, runtime: Runtime) -> Runtime | None:
@@ -281,6 +312,8 @@ class AdmissionService:
                 runtime.config.admission, own_namespace=self.own_namespace, failure_mode=self.failure_mode_override
             )
         self.metrics.bundle.info({"digest": runtime.digest, "policies": str(len(runtime.policies))})
+        # Keys name their runtime, so no entry could answer for the new one: let them go now.
+        self.cache.clear()
         if old is not None:
             old.close()
         return old
@@ -331,8 +364,8 @@ class AdmissionService:
             f"failed-{mode}",
         )
 
-    async def validate(self, api_version: str, request: AdmissionRequest) -> Answer:
-        """Judge one request and answer it."""
+    async def validate(self, api_version: str, request: AdmissionRequest, size: int = 0) -> Answer:
+        """Judge one request (`size`: its body's bytes) and answer it, from the decision cache when it holds the answer."""
         uid = request["uid"]
         runtime, settings = self.runtime, self.settings
         assert runtime is not None, "validate() before load()"
@@ -345,14 +378,28 @@ class AdmissionService:
         ):
             return Answer(review_response(api_version, uid, allowed=True), "allowed")
         artifact = request_artifact(request)
+        now = utc_now()
+        key, lookup = await self._look_up(runtime, request, now=now, size=size, limits=settings.limits)
         try:
-            try:
-                decision = await runtime.judge(request, timeout=settings.deadline_seconds, limits=settings.limits)
-            except RuntimeError:  # a reload closed this runtime just now: use the new one
-                current = self.runtime
-                assert current is not None
-                runtime = current
-                decision = await runtime.judge(request, timeout=settings.deadline_seconds, limits=settings.limits)
+            if lookup.decision is not None:
+                decision = lookup.decision
+            else:
+                try:
+                    # A keyed request is within the limits: the walk that says so has been done.
+                    limits = None if key is not None else settings.limits
+                    decision = await runtime.judge(request, now=now, timeout=settings.deadline_seconds, limits=limits)
+                except RuntimeError:  # a reload closed this runtime just now: use the new one
+                    current = self.runtime
+                    assert current is not None
+                    runtime, key = current, None
+                    decision = await runtime.judge(
+                        request, now=now, timeout=settings.deadline_seconds, limits=settings.limits
+                    )
+                if key is not None and not decision.errors:
+                    if lookup.verify:
+                        self.cache.proven(key, same=decision == lookup.expected)
+                    else:
+                        self.cache.put(key, decision)
         except EvaluationAbandoned as exc:
             reason = (
                 f"not judged within the {settings.deadline_seconds:g} s deadline"
@@ -396,6 +443,20 @@ class AdmissionService:
             "allowed" if allowed else "denied",
             len([f for f in decision.findings if not f.waived]),
         )
+
+    async def _look_up(
+        self, runtime: Runtime, request: AdmissionRequest, *, now: dt.datetime, size: int, limits: StructuralLimits
+    ) -> tuple[CacheKey | None, Lookup]:
+        """The request's cache key and what the cache holds for it; no key for a request over `limits`."""
+        if not self.cache.enabled:
+            return None, MISS
+
+        def key() -> CacheKey | None:
+            return runtime.key(request, now=now) if limits.exceeded(request) is None else None
+
+        # A large request costs milliseconds to walk and hash: not on the event loop.
+        found = await asyncio.to_thread(key) if size > KEY_OFF_LOOP_BYTES else key()
+        return found, (self.cache.get(found) if found is not None else MISS)
 
     def _failed(
         self,
@@ -468,8 +529,9 @@ class AdmissionService:
 
         self.recorder.submit(build)
 
-    async def mutate(self, api_version: str, request: AdmissionRequest) -> Answer:
-        """Answer with the JSON Patch of the mutations enabled in config (never denies).
+    async def mutate(self, api_version: str, request: AdmissionRequest, size: int = 0) -> Answer:
+        """Answer with the JSON Patch of the mutations enabled in config (never denies; `size` is not needed:
+        the mutation always runs off the event loop).
 
         An object over a structural limit is left as it is, with a warning: `/validate`
         answers it by the failure mode.
@@ -520,4 +582,8 @@ def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """One structured JSON log line."""
     if log.isEnabledFor(level):
         entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "event": event, **fields}
-        log.log(level, json.dumps(entry, default=str, sort_keys=False))
+        try:
+            line = orjson.dumps(entry, default=str).decode("utf-8")
+        except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits, a string that is not text
+            line = json.dumps(entry, default=str)
+        log.log(level, line)

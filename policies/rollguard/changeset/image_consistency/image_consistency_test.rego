@@ -96,3 +96,19 @@ test_a_workload_the_index_does_not_list_is_not_compared if {
 	unlisted := object.union(testing.inventory([api, worker]), {"rollguard_workloads": {"images": {}, "names": {}}})
 	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as unlisted
 }
+
+# The index lists the workload under review alone under its image name: nothing to compare,
+# even with another workload of that image in the inventory.
+test_the_index_listing_only_the_reviewed_workload_compares_nothing if {
+	alone := object.union(testing.inventory([api, worker]), {"rollguard_workloads": {"images": {"api": [["shop", "apps/v1", "Deployment", "api"]]}, "names": {}}})
+	count(image_consistency.violation) == 0 with input as testing.create_review(api, {}) with data.inventory as alone
+}
+
+# A workload of the same name in another namespace is another workload.
+test_the_index_listing_a_namesake_in_another_namespace_compares_it if {
+	namesake := c.deployment("staging", "api", "registry.example.com/shop/api:1.3.2")
+	refs := [["staging", "apps/v1", "Deployment", "api"]]
+	inv := object.union(testing.inventory([api, namesake]), {"rollguard_workloads": {"images": {"api": refs}, "names": {}}})
+	v := image_consistency.violation with input as testing.create_review(api, {}) with data.inventory as inv
+	{x.details.others | some x in v} == {[{"workload": "Deployment staging/api", "container": "app", "version": "1.3.2"}]}
+}

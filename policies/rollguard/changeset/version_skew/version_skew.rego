@@ -67,9 +67,15 @@ max_skew := n if {
 	n >= 0
 } else := 1
 
-own_labels := changeset.labels(k8s.obj)
+own_labels := changeset.obj_labels
 
-service := own_labels[name_label]
+# own_labels[name_label], read where it is: the object's own labels win over its pod
+# template's, and most workloads carry the name on the object itself.
+service := name if {
+	name := input.review.object.metadata.labels["app.kubernetes.io/name"]
+} else := name if {
+	name := k8s.obj_pod_labels["app.kubernetes.io/name"]
+}
 
 own_version := own_labels[version_label]
 
@@ -85,6 +91,7 @@ version_path := sprintf(`metadata.labels["%s"]`, [version_label]) if {
 # The other workloads of the service with a readable version.
 peers contains {"workload": changeset.display(w), "version": v, "semver": sv} if {
 	is_string(service)
+	changeset.has_other("names", changeset.rollout_kinds, service)
 	some w in changeset.service_candidates(changeset.rollout_kinds, service)
 	changeset.identity(w) != changeset.reviewed
 	labels := changeset.labels(w.object)
@@ -95,6 +102,10 @@ peers contains {"workload": changeset.display(w), "version": v, "semver": sv} if
 
 violation contains {"msg": msg, "details": d} if {
 	some p in peers
+	[msg, d] := finding(p)
+}
+
+finding(p) := [msg, d] if {
 	p.semver.major != own_semver.major
 	d := {
 		"service": service,
@@ -110,8 +121,7 @@ violation contains {"msg": msg, "details": d} if {
 	)
 }
 
-violation contains {"msg": msg, "details": d} if {
-	some p in peers
+finding(p) := [msg, d] if {
 	p.semver.major == own_semver.major
 	skew := abs(p.semver.minor - own_semver.minor)
 	skew > max_skew

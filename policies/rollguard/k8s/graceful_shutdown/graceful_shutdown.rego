@@ -88,10 +88,13 @@ package rollguard.k8s.graceful_shutdown
 
 import data.rollguard.lib.k8s
 
+# Every container is looked at first and only one that breaks a rule is asked whether it is
+# judged (serving), so a compliant pod never needs its Services looked up.
 violation contains {"msg": msg, "details": details} if {
+	some c in k8s.obj_containers
+	not is_object(object.get(c, ["lifecycle", "preStop"], null))
+	c in judged_containers
 	count(services) > 0
-	some c in judged_containers
-	not has_prestop(c)
 	details := {
 		"container": c.name,
 		"services": service_names,
@@ -106,10 +109,11 @@ violation contains {"msg": msg, "details": details} if {
 }
 
 violation contains {"msg": msg, "details": details} if {
-	some c in judged_containers
+	some c in k8s.obj_containers
 	sleep_seconds := prestop_sleep(c)
 	required := sleep_seconds + drain_seconds
 	grace_period < required
+	c in judged_containers
 	details := {
 		"container": c.name,
 		"termination_grace_period_seconds": grace_period,
@@ -132,24 +136,18 @@ drain_seconds := n if {
 
 # The containers judged (`serving`); none when the pod spec has no container list.
 judged_containers := k8s.obj_containers if {
-	is_array(k8s.obj_pod_spec.containers)
 	input.parameters.serving == "all"
-} else := [c |
-	is_array(k8s.obj_pod_spec.containers)
-	some c in k8s.obj_containers
-	k8s.serving_container(c, k8s.kind, k8s.obj_containers, services)
-]
+} else := k8s.obj_serving_containers
 
-# The Services of the namespace whose selector picks the pods, and their names.
-services := k8s.pod_services(k8s.selector_candidates(k8s.namespace, "Service", k8s.obj_pod_labels), k8s.obj_pod_labels)
+# The Services of the namespace whose selector picks the pods (selector_candidates of
+# "Service"), and their names.
+services := k8s.obj_services
 
 service_names := [svc.metadata.name | some svc in services]
 
 services_text := sprintf("Service %q", [service_names[0]]) if {
 	count(service_names) == 1
 } else := sprintf("Services %s", [concat(", ", [sprintf("%q", [s]) | some s in service_names])])
-
-has_prestop(c) if is_object(c.lifecycle.preStop)
 
 grace_period := n if {
 	n := k8s.obj_pod_spec.terminationGracePeriodSeconds
@@ -164,6 +162,16 @@ has_grace_period if k8s.obj_pod_spec.terminationGracePeriodSeconds != null
 prestop_sleep(c) := n if {
 	n := c.lifecycle.preStop.sleep.seconds
 	is_number(n)
+} else := to_number(seconds) if {
+	# The usual form, `sleep N`, spared the function calls of the next.
+	["sleep", seconds] = c.lifecycle.preStop.exec.command
+	is_string(seconds)
+	regex.match(`^[0-9]+$`, seconds)
+} else := n if {
+	command := c.lifecycle.preStop.exec.command
+	command[0] == "sleep"
+	count(command) >= 2
+	n := duration_seconds(command[1])
 } else := n if {
 	command := c.lifecycle.preStop.exec.command
 	is_array(command)

@@ -178,3 +178,9 @@ test_rollout_setting_replicas_under_hpa_is_reported if {
 	v := hpa_consistency.violation with input as testing.review_in("shop", ro, parameters) with data.inventory as testing.inventory([h])
 	{x.details.hpa | some x in v} == {"checkout-hpa"}
 }
+
+test_kind_falls_back_to_the_object_when_the_request_names_none if {
+	inp := {"review": {"object": hpa({"minReplicas": 1, "maxReplicas": 5}), "namespace": "shop"}, "parameters": parameters}
+	v := hpa_consistency.violation with input as inp with data.inventory as testing.inventory([deployment])
+	{x.details.case | some x in v} == {"min_below_floor"}
+}

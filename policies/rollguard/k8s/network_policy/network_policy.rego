@@ -58,46 +58,94 @@ package rollguard.k8s.network_policy
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": d} if {
-	has_pods(k8s.obj)
-	labels := k8s.obj_pod_labels
-	not isolated(labels)
+# A namespace with a default deny isolates every pod, so both findings start from it: one
+# look at the namespace's policies settles a compliant workload. Argo Rollouts with a
+# workloadRef have no template of their own, so no pod spec to judge.
+violation contains v if {
+	not namespace_denies_ingress
+	is_object(k8s.obj_pod_spec)
+	some v in exposure
+}
+
+exposure contains {"msg": msg, "details": d} if {
+	not selected
 	d := {
 		"namespace": k8s.namespace,
-		"pod_labels": labels,
+		"pod_labels": k8s.obj_pod_labels,
 		"case": "not_selected",
 		"path": sprintf("%s.labels", [k8s.obj_pod_metadata_path]),
 	}
 	msg := sprintf("no NetworkPolicy in namespace %q selects its pods", [k8s.namespace])
 }
 
-violation contains {"msg": msg, "details": {"namespace": k8s.namespace, "case": "no_default_deny", "path": "metadata.namespace"}} if {
-	has_pods(k8s.obj)
-	not namespace_denies_ingress
+exposure contains {"msg": msg, "details": {"namespace": k8s.namespace, "case": "no_default_deny", "path": "metadata.namespace"}} if {
 	msg := sprintf("namespace %q has no default-deny ingress NetworkPolicy (podSelector {}, policyTypes [Ingress], no ingress rules)", [k8s.namespace])
 }
 
-# Argo Rollouts with a workloadRef have no template of their own.
-has_pods(wl) if is_object(k8s.pod_spec(wl))
-
-isolated(labels) if {
-	some np in k8s.selector_candidates(k8s.namespace, "NetworkPolicy", labels)
-	selects(np, labels)
+# Whether a NetworkPolicy of the namespace selects the pods, asked only when the namespace has
+# no default deny: the candidates of k8s.selector_candidates, those without a label pair
+# (perhaps selecting every pod) first.
+selected if {
+	some np in unindexed
+	selects_all(np)
 }
 
-selects(np, _) if selects_all(np)
+selected if {
+	indexed
+	some k, v in k8s.obj_pod_labels
+	some [api, name] in index.by_label[k][v]
+	k8s.selector_matches(data.inventory.namespace[k8s.namespace][api].NetworkPolicy[name].spec.podSelector, k8s.obj_pod_labels)
+}
 
-selects(np, labels) if k8s.selector_matches(np.spec.podSelector, labels)
+selected if {
+	some np in unindexed
+	k8s.selector_matches(np.spec.podSelector, k8s.obj_pod_labels)
+}
+
+# NetworkPolicies of the namespace whose selector has no label pair to index it by (an empty
+# one, which selects every pod, among them); without rollguard's index (Gatekeeper), all.
+unindexed := [data.inventory.namespace[k8s.namespace][api].NetworkPolicy[name] | some [api, name] in index.unindexed] if {
+	indexed
+} else := k8s.inventory(k8s.namespace, "NetworkPolicy")
+
+# rollguard's index of the namespace's NetworkPolicy selectors; Gatekeeper has none. A rule
+# to negate: on OPA, `not is_object(x)` with x undefined is not true.
+index := data.inventory.rollguard_selectors[k8s.namespace].NetworkPolicy
+
+indexed if is_object(index)
+
+# Policies selecting every pod have no label pair, so they are among the unindexed; looked up
+# one by one rather than through `unindexed`, which a namespace with a default deny never needs.
+# The usual default deny, spelt as the finding's message spells it, is recognised in the
+# first rule by one comparison instead of the function calls of the general one.
+namespace_denies_ingress if {
+	ns := k8s.namespace
+	some [api, name] in data.inventory.rollguard_selectors[ns].NetworkPolicy.unindexed
+	data.inventory.namespace[ns][api].NetworkPolicy[name].spec == {"podSelector": {}, "policyTypes": ["Ingress"]}
+}
 
 namespace_denies_ingress if {
-	# Policies selecting every pod have no label pair, so no labels find them all.
-	some np in k8s.selector_candidates(k8s.namespace, "NetworkPolicy", {})
-	selects_all(np)
-	governs_ingress(np)
-	no_ingress_rules(np)
+	some [api, name] in index.unindexed
+	denies_ingress(data.inventory.namespace[k8s.namespace][api].NetworkPolicy[name])
 }
 
-# An unset or empty podSelector selects every pod of the namespace.
+namespace_denies_ingress if {
+	not indexed
+	some np in k8s.inventory(k8s.namespace, "NetworkPolicy")
+	denies_ingress(np)
+}
+
+# Selects every pod, governs ingress and allows none. selects_all holds only for an object spec.
+denies_ingress(np) if {
+	selects_all(np)
+	object.get(np.spec, "ingress", null) in {null, {}, []}
+	governs_ingress(np)
+}
+
+# An unset or empty podSelector selects every pod of the namespace (`podSelector: {}` the
+# usual spelling, tried first).
+selects_all(np) if np.spec.podSelector == {}
+
 selects_all(np) if {
 	is_object(np.spec)
 	empty_selector(object.get(np.spec, "podSelector", null))
@@ -120,9 +168,4 @@ governs_ingress(np) if {
 governs_ingress(np) if {
 	is_object(np.spec)
 	k8s.is_empty(object.get(np.spec, "policyTypes", null))
-}
-
-no_ingress_rules(np) if {
-	is_object(np.spec)
-	k8s.is_empty(object.get(np.spec, "ingress", null))
 }

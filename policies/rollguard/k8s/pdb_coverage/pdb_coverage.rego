@@ -68,14 +68,14 @@ import data.rollguard.lib.k8s
 
 covered_kinds := {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController", "Rollout"}
 
+# The workload rules look at the budgets selecting its pods first: a compliant workload has
+# one that allows evictions, and then its replica count is never needed.
+
 # A replicated workload whose pods no budget protects.
 violation contains {"msg": msg, "details": d} if {
-	covered_kinds[k8s.kind]
-	has_template(k8s.obj)
-	n := effective_replicas(k8s.obj)
+	selecting == set()
+	n := replicas
 	n >= 2
-	labels := k8s.obj_pod_labels
-	not protected(labels)
 	d := {"replicas": n, "namespace": k8s.namespace, "case": "no_budget", "path": pod_labels_path}
 	msg := sprintf("runs %d replicas but no PodDisruptionBudget in namespace %q selects its pods", [n, k8s.namespace])
 }
@@ -84,11 +84,14 @@ violation contains {"msg": msg, "details": d} if {
 # of its pods: the PodDisruptionBudget-side rules below catch the same budget
 # when it is deployed after the workload.
 violation contains {"msg": msg, "details": d} if {
-	some pdb in selecting_budgets
+	some pdb in selecting
 	v := pdb.spec.maxUnavailable
+	# The usual setting, 1, is turned away without the call.
+	v != 1
 	is_zero(v)
-	n := effective_replicas(k8s.obj)
+	n := replicas
 	n >= 1
+	is_string(pdb.metadata.name)
 	d := {
 		"pdb": pdb.metadata.name,
 		"field": "maxUnavailable",
@@ -101,11 +104,12 @@ violation contains {"msg": msg, "details": d} if {
 }
 
 violation contains {"msg": msg, "details": d} if {
-	some pdb in selecting_budgets
+	some pdb in selecting
 	v := pdb.spec.minAvailable
-	n := effective_replicas(k8s.obj)
+	n := replicas
 	n >= 1
 	min_available_blocks(v, n)
+	is_string(pdb.metadata.name)
 	d := {
 		"pdb": pdb.metadata.name,
 		"field": "minAvailable",
@@ -117,24 +121,38 @@ violation contains {"msg": msg, "details": d} if {
 	msg := sprintf("PodDisruptionBudget %s selects its pods with minAvailable %v, not below its %d replicas: no pod can be evicted voluntarily", [pdb.metadata.name, v, n])
 }
 
-violation contains {"msg": msg, "details": d} if {
-	k8s.kind == "PodDisruptionBudget"
+# A budget under review: one test of the kind instead of one per rule. The kind is k8s.kind
+# spelt out, an equality on the input that OPA's rule index decides without entering the
+# rule: the request's kind, else (a request naming none) the object's.
+violation contains v if {
+	input.review.kind.kind == "PodDisruptionBudget"
+	some v in budget_violation
+}
+
+violation contains v if {
+	input.review.object.kind == "PodDisruptionBudget"
+	not request_names_kind
+	some v in budget_violation
+}
+
+# A rule to negate: on OPA, `not is_string(x)` with x undefined is not true.
+request_names_kind if is_string(input.review.kind.kind)
+
+budget_violation contains {"msg": msg, "details": d} if {
 	v := k8s.obj.spec.maxUnavailable
 	is_zero(v)
 	d := {"field": "maxUnavailable", "value": v, "case": "blocks_eviction", "path": "spec.maxUnavailable"}
 	msg := sprintf("maxUnavailable is %v: no pod can ever be evicted voluntarily, so node drains and cluster upgrades hang", [v])
 }
 
-violation contains {"msg": msg, "details": d} if {
-	k8s.kind == "PodDisruptionBudget"
+budget_violation contains {"msg": msg, "details": d} if {
 	v := k8s.obj.spec.minAvailable
 	full_percentage(v)
 	d := {"field": "minAvailable", "value": v, "case": "blocks_eviction", "path": "spec.minAvailable"}
 	msg := sprintf("minAvailable is %v: every selected pod must stay up, so no pod can be evicted voluntarily", [v])
 }
 
-violation contains {"msg": msg, "details": d} if {
-	k8s.kind == "PodDisruptionBudget"
+budget_violation contains {"msg": msg, "details": d} if {
 	v := k8s.obj.spec.minAvailable
 	not full_percentage(v)
 	some wkind in covered_kinds
@@ -159,15 +177,42 @@ violation contains {"msg": msg, "details": d} if {
 
 has_template(wl) if is_object(wl.spec.template)
 
+# Replicas of the workload under review; undefined for other kinds, and for a workload
+# without a pod template (an Argo Rollout with a workloadRef), so the workload rules stop here.
+replicas := effective_replicas(k8s.obj) if {
+	covered_kinds[k8s.kind]
+	has_template(k8s.obj)
+}
+
 # The pod template labels of the workload under review: what a budget selects.
 pod_labels_path := sprintf("%s.labels", [k8s.obj_pod_metadata_path])
 
-# Budgets of the namespace that select the pods of the workload under review.
-selecting_budgets contains pdb if {
-	covered_kinds[k8s.kind]
-	has_template(k8s.obj)
-	some pdb in k8s.selector_candidates(k8s.namespace, "PodDisruptionBudget", k8s.obj_pod_labels)
-	is_string(pdb.metadata.name)
+# Budgets of the namespace that select the pods of the workload under review: the candidates
+# of k8s.selector_candidates, those found through a pod label and the others, each matched
+# once. Also computed for a budget under review (no pod labels), which no rule then reads.
+selecting contains pdb if {
+	ns := k8s.namespace
+	labels := k8s.obj_pod_labels
+	# By the index's label keys, fewer than a pod's labels (budgets mostly select by one key).
+	some k, by_value in data.inventory.rollguard_selectors[ns].PodDisruptionBudget.by_label
+	some [api, name] in by_value[labels[k]]
+	pdb := data.inventory.namespace[ns][api].PodDisruptionBudget[name]
+	pdb_selects(pdb, labels)
+}
+
+# Budgets whose selector has no label pair to index it by.
+selecting contains pdb if {
+	ns := k8s.namespace
+	some [api, name] in data.inventory.rollguard_selectors[ns].PodDisruptionBudget.unindexed
+	pdb := data.inventory.namespace[ns][api].PodDisruptionBudget[name]
+	pdb_selects(pdb, k8s.obj_pod_labels)
+}
+
+# Without rollguard's index of the namespace's budget selectors (Gatekeeper has none), every
+# budget of the namespace.
+selecting contains pdb if {
+	not data.inventory.rollguard_selectors[k8s.namespace].PodDisruptionBudget
+	some pdb in data.inventory.namespace[k8s.namespace][_].PodDisruptionBudget
 	pdb_selects(pdb, k8s.obj_pod_labels)
 }
 
@@ -180,9 +225,12 @@ min_available_blocks(v, n) if {
 	k8s.scaled_value(v, n, true) >= n
 }
 
-protected(labels) if {
-	some pdb in k8s.selector_candidates(k8s.namespace, "PodDisruptionBudget", labels)
-	pdb_selects(pdb, labels)
+# The usual selector, matchLabels alone, is matched without the general rule.
+pdb_selects(pdb, labels) if {
+	{"matchLabels": match_labels} := pdb.spec.selector
+	is_object(match_labels)
+	match_labels != {}
+	object.subset(labels, match_labels)
 }
 
 pdb_selects(pdb, labels) if k8s.selector_matches(pdb.spec.selector, labels)

@@ -303,3 +303,9 @@ test_malformed_budget_values_do_not_error if {
 	count(pdb_coverage.violation) == 0 with input as testing.review_in("shop", pdb({"minAvailable": "lots", "maxUnavailable": {"a": 1}}), {}) with data.inventory as testing.inventory([deployment(3)])
 	count(pdb_coverage.violation) == 0 with input as testing.review_in("shop", pdb({"selector": "app=checkout", "minAvailable": 1}), {}) with data.inventory as testing.inventory([deployment(3)])
 }
+
+test_kind_falls_back_to_the_object_when_the_request_names_none if {
+	inp := {"review": {"object": pdb({"maxUnavailable": 0}), "namespace": "shop"}, "parameters": {}}
+	v := pdb_coverage.violation with input as inp with data.inventory as testing.inventory([deployment(3)])
+	{x.details.case | some x in v} == {"blocks_eviction"}
+}

@@ -291,3 +291,22 @@ test_port_declared_for_tcp_too_passes if {
 	unset := container({"ports": [{"name": "http", "containerPort": 8080, "protocol": null}], "readinessProbe": ready, "livenessProbe": live})
 	count(probe_sanity.violation) == 0 with input as testing.review(deployment([unset]), parameters)
 }
+
+test_null_timing_fields_take_their_defaults if {
+	# A null periodSeconds is Kubernetes' 10: 0 + 1 x 10 = 10s of grace.
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": null, "failureThreshold": 1}
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness})]), parameters)
+	{[x.details.case, x.details.period_seconds, x.details.grace_seconds] | some x in v} == {["short_liveness_grace", 10, 10]}
+
+	# Equal to the readinessProbe once the null is read as the default.
+	readiness := {"tcpSocket": {"port": "http"}, "initialDelaySeconds": 40}
+	same := {"tcpSocket": {"port": "http"}, "initialDelaySeconds": 40, "timeoutSeconds": null}
+	w := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": readiness, "livenessProbe": same})]), parameters)
+	{x.details.case | some x in w} == {"identical_probes"}
+}
+
+test_null_startup_probe_does_not_cover_the_liveness_grace if {
+	liveness := {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}
+	v := probe_sanity.violation with input as testing.review(deployment([container({"readinessProbe": ready, "livenessProbe": liveness, "startupProbe": null})]), parameters)
+	{x.details.grace_seconds | some x in v} == {15}
+}

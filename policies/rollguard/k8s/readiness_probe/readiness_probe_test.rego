@@ -57,6 +57,15 @@ test_exempt_image_prefix if {
 	count(readiness_probe.violation) == 0 with input as inp
 }
 
+test_non_string_image_is_not_exempt if {
+	inp := object.union(testing.review(deployment([serving({"name": "app", "image": 42})]), default_parameters), {"parameters": {"exempt_images": ["istio/"]}})
+	v := readiness_probe.violation with input as inp
+	v == {{
+		"msg": `container "app" has no readinessProbe`,
+		"details": {"container": "app", "probe": "readinessProbe", "case": "missing_probe", "path": "spec.template.spec.containers[0].readinessProbe"},
+	}}
+}
+
 test_each_container_reported_once if {
 	v := readiness_probe.violation with input as testing.review(deployment([
 		serving({"name": "a", "image": "a:1"}),

@@ -127,53 +127,47 @@ package rollguard.k8s.rolling_update
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"}} if {
-	recreate
-	not recreate_required
-	msg := "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage"
-}
+# Each clause starts with its most selective test. Most are about a field that a compliant
+# object leaves out (strategy Recreate, updateStrategy OnDelete, a DaemonSet's maxUnavailable)
+# and read it first, from input.review.object (what k8s.obj names): OPA's rule index then skips
+# the clause, unevaluated, for an object without the field.
 
 violation contains {"msg": msg, "details": details} if {
-	recreate
-	recreate_required
-	details := {
-		"strategy": "Recreate",
-		"case": "recreate_required",
-		"replicas": 1,
-		"claims": claims,
-		"host_ports": host_ports,
-		"path": "spec.strategy.type",
-	}
-	msg := sprintf(
-		"strategy type Recreate with a single replica that holds %s: a new pod could not attach a ReadWriteOnce volume or bind a host port the old one holds, so Recreate is the strategy that works; each rollout is still a short outage",
-		[held_text],
-	)
+	input.review.object.spec.strategy.type == "Recreate"
+	k8s.kind in {"Deployment", "DeploymentConfig"}
+	not recreate_allowed
+	[msg, details] := recreate_finding
 }
 
 violation contains {"msg": msg, "details": {"update_strategy": "OnDelete", "case": "on_delete", "path": "spec.updateStrategy.type"}} if {
+	input.review.object.spec.updateStrategy.type == "OnDelete"
 	k8s.kind in {"StatefulSet", "DaemonSet"}
-	k8s.obj.spec.updateStrategy.type == "OnDelete"
 	msg := "updateStrategy type OnDelete never rolls out a template change: old pods keep running until someone deletes them"
 }
 
 violation contains {"msg": msg, "details": details} if {
-	plan.resolved_max_surge == 0
-	plan.resolved_max_unavailable == 0
+	r := rollout
+	r.room == 0
+	valid_plan(r.plan)
+	p := r.plan
 
 	# Named at maxSurge: a surge pod is the room that costs no availability.
-	details := object.union(plan, {"case": "no_room", "path": rolling_param_path("maxSurge")})
+	details := object.union(p, {"case": "no_room", "path": rolling_param_path("maxSurge")})
 	msg := sprintf(
 		"maxSurge %v and maxUnavailable %v both resolve to 0 for %d replicas, so the rollout has no room to replace a pod",
-		[plan.max_surge, plan.max_unavailable, plan.replicas],
+		[p.max_surge, p.max_unavailable, p.replicas],
 	)
 }
 
 violation contains {"msg": msg, "details": details} if {
-	plan.resolved_max_surge + plan.resolved_max_unavailable > 0
-	available := plan.replicas - plan.resolved_max_unavailable
-	available * 100 < min_available_percent * plan.replicas
-	percent := floor((available * 100) / plan.replicas)
-	details := object.union(plan, {
+	r := rollout
+	r.shortfall > 0
+	r.room > 0
+	valid_plan(r.plan)
+	p := r.plan
+	available := p.replicas - p.resolved_max_unavailable
+	percent := floor((available * 100) / p.replicas)
+	details := object.union(p, {
 		"available": available,
 		"available_percent": percent,
 		"min_available_percent": min_available_percent,
@@ -182,17 +176,18 @@ violation contains {"msg": msg, "details": details} if {
 	})
 	msg := sprintf(
 		"a rolling update keeps only %d of %d replicas available (%d%%), below the minimum of %v%%",
-		[available, plan.replicas, percent, min_available_percent],
+		[available, p.replicas, percent, min_available_percent],
 	)
 }
 
+# Only a maxUnavailable that is set (its default is 1) can leave a DaemonSet no room.
 violation contains {"msg": msg, "details": details} if {
+	unavailable := input.review.object.spec.updateStrategy.rollingUpdate.maxUnavailable
+	is_zero(unavailable)
 	k8s.kind == "DaemonSet"
 	daemonset_rolling
 	surge := spec_value(["spec", "updateStrategy", "rollingUpdate", "maxSurge"], 0)
-	unavailable := spec_value(["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], 1)
 	is_zero(surge)
-	is_zero(unavailable)
 	details := {
 		"max_surge": surge,
 		"max_unavailable": unavailable,
@@ -208,10 +203,10 @@ violation contains {"msg": msg, "details": details} if {
 # A DaemonSet's desired count is the number of matching nodes, unknown here; a
 # percentage maxUnavailable (rounded up by the controller) still bounds what stays available.
 violation contains {"msg": msg, "details": details} if {
+	unavailable := input.review.object.spec.updateStrategy.rollingUpdate.maxUnavailable
+	is_string(unavailable)
 	k8s.kind == "DaemonSet"
 	daemonset_rolling
-	unavailable := spec_value(["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], 1)
-	is_string(unavailable)
 	regex.match(`^[0-9]+%$`, unavailable)
 	down := to_number(trim_suffix(unavailable, "%"))
 	down > 0
@@ -230,12 +225,14 @@ violation contains {"msg": msg, "details": details} if {
 	)
 }
 
+# A strategy that rolls like a Deployment (rolling_params_path) is a known one: that rule, which
+# the plan has computed already, clears the common case before the look-up by kind.
 violation contains {"msg": msg, "details": details} if {
-	some kind_field in strategy_fields
-	kind_field.kind == k8s.kind
-	value := object.get(k8s.obj, kind_field.path, null)
-	not value in {null, ""}
+	not rolling_params_path
+	kind_field := strategy_fields[k8s.kind]
+	value := object.get(input.review.object, kind_field.path, null)
 	not value in kind_field.valid
+	not value in {null, ""}
 	field := concat(".", kind_field.path)
 	valid := sort(kind_field.valid)
 	details := {"field": field, "type": value, "valid": valid, "case": "unknown_type", "path": field}
@@ -245,21 +242,38 @@ violation contains {"msg": msg, "details": details} if {
 	)
 }
 
-# The strategy type fields and the values Kubernetes accepts; unset or "" defaults to the
-# rolling strategy.
-strategy_fields := [
-	{"kind": "Deployment", "path": ["spec", "strategy", "type"], "valid": {"RollingUpdate", "Recreate"}},
-	{"kind": "StatefulSet", "path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
-	{"kind": "DaemonSet", "path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
-	{"kind": "DeploymentConfig", "path": ["spec", "strategy", "type"], "valid": {"Rolling", "Recreate", "Custom"}},
-]
+# The strategy type fields and the values Kubernetes accepts, by kind (one look-up for the
+# kind under review); unset or "" defaults to the rolling strategy.
+strategy_fields := {
+	"Deployment": {"path": ["spec", "strategy", "type"], "valid": {"RollingUpdate", "Recreate"}},
+	"StatefulSet": {"path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
+	"DaemonSet": {"path": ["spec", "updateStrategy", "type"], "valid": {"RollingUpdate", "OnDelete"}},
+	"DeploymentConfig": {"path": ["spec", "strategy", "type"], "valid": {"Rolling", "Recreate", "Custom"}},
+}
 
 recreate_allowed if input.parameters.allow_recreate == true
 
-recreate if {
-	k8s.kind in {"Deployment", "DeploymentConfig"}
-	k8s.obj.spec.strategy.type == "Recreate"
-	not recreate_allowed
+# Strategy Recreate: an outage on each rollout, unless a single replica holds what a second pod
+# could not share, where Recreate is the strategy that works.
+recreate_finding := [msg, {"strategy": "Recreate", "case": "recreate", "path": "spec.strategy.type"}] if {
+	not recreate_required
+	msg := "strategy type Recreate stops every old pod before a new one starts, so each rollout is an outage"
+}
+
+recreate_finding := [msg, details] if {
+	recreate_required
+	details := {
+		"strategy": "Recreate",
+		"case": "recreate_required",
+		"replicas": 1,
+		"claims": claims,
+		"host_ports": host_ports,
+		"path": "spec.strategy.type",
+	}
+	msg := sprintf(
+		"strategy type Recreate with a single replica that holds %s: a new pod could not attach a ReadWriteOnce volume or bind a host port the old one holds, so Recreate is the strategy that works; each rollout is still a short outage",
+		[held_text],
+	)
 }
 
 # One replica holding something two pods cannot share: Recreate is what lets it roll.
@@ -323,35 +337,74 @@ min_available_percent := p if {
 
 # The settings of the object under review at `path`; `fallback` when missing or null.
 spec_value(path, fallback) := v if {
-	v := object.get(k8s.obj, path, null)
+	v := object.get(input.review.object, path, null)
 	v != null
 } else := fallback
 
-# How a Deployment-style rollout proceeds: raw settings (defaults filled in) and
-# the pod counts Kubernetes derives from them for the desired replicas.
-plan := {
-	"replicas": desired,
-	"max_surge": surge,
-	"max_unavailable": unavailable,
-	"resolved_max_surge": resolve(surge, desired, true),
-	"resolved_max_unavailable": min([resolve(unavailable, desired, false), desired]),
+# How a Deployment-style rollout proceeds. `plan`: the raw settings (defaults filled in) and the
+# pod counts Kubernetes derives from them for the desired replicas; `room`: the pods it may add
+# or take down at a time; `shortfall`: how far the replicas kept available fall below
+# min_available_percent (in hundredths of a replica; positive when too few stay).
+# The plan is checked for well-formed values (valid_plan) only once a finding is in sight: a
+# compliant rollout is cleared without the checks, and a malformed one is never reported.
+# For the settings rollout_cleared recognises there is no plan at all: it could find nothing.
+rollout := {
+	"plan": {
+		"replicas": desired,
+		"max_surge": surge,
+		"max_unavailable": unavailable,
+		"resolved_max_surge": resolved_surge,
+		"resolved_max_unavailable": resolved_unavailable,
+	},
+	"room": resolved_surge + resolved_unavailable,
+	"shortfall": (min_available_percent * desired) - ((desired - resolved_unavailable) * 100),
 } if {
+	not rollout_cleared
 	prefix := rolling_params_path
-	desired := desired_replicas
-	surge := spec_value(array.concat(prefix, ["maxSurge"]), "25%")
-	unavailable := spec_value(array.concat(prefix, ["maxUnavailable"]), "25%")
+	desired := k8s.obj_replicas
+	obj := input.review.object
+	surge_set := object.get(obj, array.concat(prefix, ["maxSurge"]), null)
+	unavailable_set := object.get(obj, array.concat(prefix, ["maxUnavailable"]), null)
+
+	# Unset or null, a setting is the default 25% (one look-up, where spec_value is a call).
+	surge := object.get({null: "25%"}, surge_set, surge_set)
+	unavailable := object.get({null: "25%"}, unavailable_set, unavailable_set)
+	resolved_surge := k8s.scaled_value(surge, desired, true)
+	resolved_unavailable := min([k8s.scaled_value(unavailable, desired, false), desired])
 }
 
-# Where maxSurge and maxUnavailable live, for the kinds that roll like a Deployment.
+# The settings most Deployments use, maxUnavailable 0 and a number of surge pods, need no plan:
+# the surge gives the rollout room and every replica stays available, which only a
+# min_available_percent above 100 finds too few (a replica count below one is no finding either).
+rollout_cleared if {
+	input.review.object.spec.strategy.rollingUpdate.maxUnavailable == 0
+	surge := input.review.object.spec.strategy.rollingUpdate.maxSurge
+	is_number(surge)
+	surge > 0
+	k8s.kind == "Deployment"
+	min_available_percent <= 100
+}
+
+# Whole replicas, at least one, and int-or-percent settings (the API server rejects others):
+# what the plan's arithmetic assumes.
+valid_plan(p) if {
+	p.replicas == floor(p.replicas)
+	p.replicas >= 1
+	valid_setting(p.max_surge)
+	valid_setting(p.max_unavailable)
+}
+
+# Where maxSurge and maxUnavailable live, for the kinds that roll like a Deployment (an unset
+# strategy type is the rolling one).
 rolling_params_path := ["spec", "strategy", "rollingUpdate"] if {
 	k8s.kind == "Deployment"
-	spec_value(["spec", "strategy", "type"], "RollingUpdate") == "RollingUpdate"
+	object.get(input.review.object, ["spec", "strategy", "type"], null) in {null, "RollingUpdate"}
 } else := ["spec", "strategy", "rollingParams"] if {
 	k8s.kind == "DeploymentConfig"
-	spec_value(["spec", "strategy", "type"], "Rolling") == "Rolling"
+	object.get(input.review.object, ["spec", "strategy", "type"], null) in {null, "Rolling"}
 } else := ["spec", "strategy", "canary"] if {
 	k8s.kind == "Rollout"
-	is_object(k8s.obj.spec.strategy.canary)
+	is_object(input.review.object.spec.strategy.canary)
 	not canary_traffic_routed
 }
 
@@ -362,21 +415,16 @@ rolling_param_path(name) := concat(".", array.concat(rolling_params_path, [name]
 # from traffic weights and ignores maxSurge/maxUnavailable.
 canary_traffic_routed if spec_value(["spec", "strategy", "canary", "trafficRouting"], null) != null
 
-desired_replicas := n if {
-	n := k8s.obj_replicas
-	n == floor(n)
-	n >= 1
-}
-
 daemonset_rolling if spec_value(["spec", "updateStrategy", "type"], "RollingUpdate") == "RollingUpdate"
 
-# An int-or-percent setting as a pod count; undefined for malformed values,
-# which the API server rejects anyway.
-resolve(value, total, round_up) := k8s.scaled_value(value, total, round_up) if {
+# An int-or-percent setting the API server accepts.
+valid_setting(value) if {
 	is_number(value)
 	value == floor(value)
 	value >= 0
-} else := k8s.scaled_value(value, total, round_up) if {
+}
+
+valid_setting(value) if {
 	is_string(value)
 	regex.match(`^[0-9]+%$`, value)
 }

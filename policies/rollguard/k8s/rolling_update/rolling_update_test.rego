@@ -418,3 +418,78 @@ test_required_recreate_for_deploymentconfigs_and_allow_recreate if {
 	inp := object.union(testing.request(obj, create, params), {"parameters": {"allow_recreate": true}})
 	count(rolling_update.violation) == 0 with input as inp
 }
+
+test_malformed_values_are_not_reported_whatever_their_arithmetic if {
+	# Each would have no room or too few available replicas if its values were taken as numbers.
+	every spec in [
+		{"replicas": 3, "strategy": {"rollingUpdate": {"maxSurge": -1, "maxUnavailable": 1}}},
+		{"replicas": 4, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": "3"}}},
+		{"replicas": 4, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 2.5}}},
+		{"replicas": 2.5, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}},
+		{"replicas": -2, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}},
+	] {
+		count(rolling_update.violation) == 0 with input as testing.request(workload("Deployment", spec), create, params)
+	}
+}
+
+test_null_settings_are_the_defaults_in_findings if {
+	obj := workload("Deployment", {"replicas": 4, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": null, "maxUnavailable": null}}})
+	v := rolling_update.violation with input as testing.request(obj, create, {"allow_recreate": false, "min_available_percent": 90})
+	{x.details | some x in v} == {{
+		"replicas": 4,
+		"max_surge": "25%",
+		"max_unavailable": "25%",
+		"resolved_max_surge": 1,
+		"resolved_max_unavailable": 1,
+		"available": 3,
+		"available_percent": 75,
+		"min_available_percent": 90,
+		"case": "too_many_unavailable",
+		"path": "spec.strategy.rollingUpdate.maxUnavailable",
+	}}
+}
+
+# maxUnavailable 0 with surge pods skips the plan (rollout_cleared); a minimum above 100% must
+# still find the replicas too few, as the plan does for maxUnavailable "0%".
+test_a_minimum_above_100_percent_is_reported_with_unavailable_zero if {
+	every unavailable in [0, "0%"] {
+		inp := object.union(testing.request(rolling(3, 1, unavailable), create, params), {"parameters": {"min_available_percent": 110}})
+		v := rolling_update.violation with input as inp
+		v == {{
+			"msg": "a rolling update keeps only 3 of 3 replicas available (100%), below the minimum of 110%",
+			"details": {
+				"replicas": 3,
+				"max_surge": 1,
+				"max_unavailable": unavailable,
+				"resolved_max_surge": 1,
+				"resolved_max_unavailable": 0,
+				"available": 3,
+				"available_percent": 100,
+				"min_available_percent": 110,
+				"case": "too_many_unavailable",
+				"path": "spec.strategy.rollingUpdate.maxUnavailable",
+			},
+		}}
+	}
+}
+
+test_unavailable_zero_with_surge_passes_for_any_replica_count if {
+	every n in [0, 1, 2.5, -1, 1000] {
+		count(rolling_update.violation) == 0 with input as testing.request(rolling(n, 2, 0), create, params)
+	}
+	count(rolling_update.violation) == 0 with input as testing.request(rolling(3, 0.5, 0), create, params)
+}
+
+# Only a Deployment reads spec.strategy.rollingUpdate: a Rollout's canary settings are judged
+# whatever that field says.
+test_a_canary_is_judged_beside_a_stray_rolling_update if {
+	obj := object.union(
+		workload("Rollout", {"replicas": 4, "strategy": {
+			"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+			"canary": {"maxSurge": 0, "maxUnavailable": 0},
+		}}),
+		{"apiVersion": "argoproj.io/v1alpha1"},
+	)
+	v := rolling_update.violation with input as testing.request(obj, create, params)
+	{x.details.case | some x in v} == {"no_room"}
+}

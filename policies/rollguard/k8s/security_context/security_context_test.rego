@@ -148,3 +148,17 @@ test_only_privileged_and_host_namespaces_name_a_case if {
 		["hostIPC", "host_namespace"],
 	}
 }
+
+test_container_run_as_non_root_null_inherits_the_pod_value if {
+	count(judge(deployment(pod(object.union(locked, {"runAsNonRoot": null}))))) == 0
+	spec := {"securityContext": {"runAsNonRoot": false}, "containers": [{"name": "app", "image": "app:1", "securityContext": object.union(locked, {"runAsNonRoot": null})}]}
+	{x.details.path | some x in judge(deployment(spec))} == {"spec.template.spec.securityContext.runAsNonRoot"}
+}
+
+test_settings_spelled_otherwise_are_judged_one_by_one if {
+	# Not the quick test's spelling, yet locked down: explicit privileged false, ALL among others.
+	sc := object.union(locked, {"runAsNonRoot": true, "privileged": false, "capabilities": {"drop": ["NET_RAW", "all"]}})
+	count(judge(deployment({"containers": [{"name": "app", "image": "app:1", "securityContext": sc}]}))) == 0
+	v := judge(deployment(pod(object.union(locked, {"readOnlyRootFilesystem": "true"}))))
+	{x.details.field | some x in v} == {"securityContext.readOnlyRootFilesystem"}
+}

@@ -66,6 +66,7 @@ test_malformed_fields_raise_no_error if {
 	every pod_spec in [
 		{"topologySpreadConstraints": []},
 		{"topologySpreadConstraints": "hostname"},
+		{"topologySpreadConstraints": {"0": {"topologyKey": "kubernetes.io/hostname"}}},
 		{"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"topologyKey": "kubernetes.io/hostname"}}}},
 		{"affinity": "spread"},
 	] {
@@ -155,4 +156,11 @@ test_pod_without_labels_is_named_so if {
 	obj := json.patch(workload("StatefulSet", 2, required_term(hostname_term(selector))), [{"op": "remove", "path": "/spec/template/metadata"}])
 	v := spread.violation with input as testing.review(obj, {})
 	{x.msg | some x in v} == {"2 replicas have podAntiAffinity on kubernetes.io/hostname whose labelSelector does not select the pod's own labels (no labels), and no topologySpreadConstraints: it keeps them away from other pods, not from each other, so one node drain can take them all down"}
+}
+
+test_any_non_empty_constraint_list_counts if {
+	# The API server validates the entries; the policy only asks for a list with one.
+	every constraints in [[null], [false], [{}]] {
+		count(spread.violation) == 0 with input as testing.review(workload("Deployment", 2, {"topologySpreadConstraints": constraints}), {})
+	}
 }

@@ -67,19 +67,25 @@ package rollguard.k8s.version_label
 
 import data.rollguard.lib.k8s
 
-violation contains {"msg": msg, "details": {"labels": labels, "case": "missing", "path": labels_path}} if {
+# One clause whose first test clears nearly every template, so a compliant one pays for that
+# test alone; which finding it is (no label, or only empty ones) is worked out after.
+violation contains {"msg": msg, "details": details} if {
+	not has_valued_label
 	k8s.kind in k8s.rolling_kinds
-	count(present) == 0
-	msg := sprintf("pod template has %s", [none_text])
+	count(valued) == 0
+	[msg, details] := finding
 }
 
-violation contains {"msg": msg, "details": details} if {
-	k8s.kind in k8s.rolling_kinds
+# None of the labels is on the pod template.
+finding := [sprintf("pod template has %s", [none_text]), details] if {
+	count(present) == 0
+	details := {"labels": labels, "case": "missing", "path": labels_path}
+}
+
+# Some are, and every one of them is empty.
+finding := [sprintf("pod template %s", [empty_text]), details] if {
 	count(present) > 0
-	count(valued) == 0
-	empty := present
-	details := {"labels": labels, "empty": empty, "case": "empty", "path": label_path(empty[0])}
-	msg := sprintf("pod template %s", [empty_text])
+	details := {"labels": labels, "empty": present, "case": "empty", "path": label_path(present[0])}
 }
 
 # The pod template's labels, where a version label belongs (not the object's own metadata).
@@ -99,6 +105,20 @@ labels := names if {
 present := [l | some l in labels; object.keys(k8s.obj_pod_labels)[l]]
 
 valued := [l | some l in present; not k8s.obj_pod_labels[l] in {null, ""}]
+
+# The quick test that clears nearly every template: a label of the `labels` parameter has a
+# value. It reads the parameter as given, not filtered into `labels` first: a label key is a
+# string, so only entries that `labels` keeps can match (bar "", checked on a match). When it
+# fails (the parameter unset or with no usable entry, so `labels` is the default list) `valued`
+# decides.
+has_valued_label if {
+	names := input.parameters.labels
+	is_array(names)
+	some l in names
+	v := k8s.obj_pod_labels[l]
+	l != ""
+	not v in {null, ""}
+}
 
 quoted(names) := concat(", ", [sprintf("%q", [n]) | some n in names])
 

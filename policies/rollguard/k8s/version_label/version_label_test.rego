@@ -111,3 +111,21 @@ test_missing_template_metadata_and_other_kinds if {
 	service := {"kind": "Service", "metadata": {"name": "web"}, "spec": {}}
 	count(version_label.violation) == 0 with input as testing.review(service, parameters)
 }
+
+test_malformed_labels_parameter_accepts_a_default_label if {
+	every names in ["version", [], [3, ""], null, {"release": "app.example.com/release"}] {
+		count(version_label.violation) == 0 with input as with_labels(testing.review(deployment({"version": "v2"}), parameters), names)
+	}
+
+	# The values of an object are no list of labels.
+	inp := with_labels(testing.review(deployment({"app.example.com/release": "r7"}), parameters), {"release": "app.example.com/release"})
+	v := version_label.violation with input as inp
+	{x.details | some x in v} == {{"labels": default_labels, "case": "missing", "path": "spec.template.metadata.labels"}}
+}
+
+test_empty_label_name_is_dropped if {
+	# Even against a pod label whose key is empty.
+	inp := with_labels(testing.review(deployment({"": "r7"}), parameters), ["", "app.example.com/release"])
+	v := version_label.violation with input as inp
+	{x.details | some x in v} == {{"labels": ["app.example.com/release"], "case": "missing", "path": "spec.template.metadata.labels"}}
+}

@@ -15,7 +15,8 @@ rollout_kinds := {"Deployment", "StatefulSet", "DaemonSet", "Rollout", "Deployme
 
 # Kinds whose images are compared across the change. Pods and ReplicaSets are left out:
 # in a live inventory they belong to an owner (often an old revision of it).
-image_kinds := rollout_kinds | {"Job", "CronJob"}
+# Written out (rollout_kinds | {"Job", "CronJob"}): a constant is cheaper to evaluate than a union.
+image_kinds := {"Deployment", "StatefulSet", "DaemonSet", "Rollout", "DeploymentConfig", "Job", "CronJob"}
 
 # Objects of `kinds` in the inventory, every namespace, with where they are.
 workloads(kinds) := [w |
@@ -39,6 +40,30 @@ service_candidates(kinds, service) := indexed(kinds, object.get(data.inventory.r
 	is_object(data.inventory.rollguard_workloads.names)
 } else := workloads(kinds)
 
+# Whether the change has a workload of `kinds` other than the one under review that the index
+# `field` of data.inventory.rollguard_workloads lists under `key` ("images": an image name,
+# "names": an app.kubernetes.io/name); without the index, whether it has any other workload.
+# A cheap test before image_candidates or service_candidates: most workloads share no image
+# and no name with another, and then no candidate list is built.
+has_other(field, kinds, key) if {
+	some ref in data.inventory.rollguard_workloads[field][key]
+	# Unification: regorus rejects `:=` destructuring a variable in a function body.
+	[ref_ns, ref_api, ref_kind, ref_name] = ref
+	[ref_kind, ref_ns, ref_name] != reviewed
+	ref_kind in kinds
+	is_object(data.inventory.namespace[ref_ns][ref_api][ref_kind][ref_name])
+}
+
+# not indexed_by(field), without the function call. object.get, not a reference: OPA evaluates
+# a reference in a `not` before the negation, so a missing index would fail the body.
+has_other(field, kinds, _) if {
+	not is_object(object.get(data.inventory, ["rollguard_workloads", field], null))
+	some w in workloads(kinds)
+	identity(w) != reviewed
+}
+
+indexed_by(field) if is_object(data.inventory.rollguard_workloads[field])
+
 indexed(kinds, refs) := [w |
 	some ref in {r | some r in refs; is_array(r); count(r) == 4}
 	ref[2] in kinds
@@ -57,9 +82,25 @@ display(w) := sprintf("%s %s/%s", [w.kind, w.namespace, w.name])
 # Kind, namespace and name of the object under review, and of an inventory entry: the object
 # under review is in the inventory too. A rule, not a function of the entry: regorus reused
 # such a function's results across the documents of one call (the corpus parity test showed it).
-reviewed := [k8s.kind, k8s.namespace, k8s.name]
+# The first body reads what an admission review always gives (the same values as the library's
+# kind, namespace and name rules, which fall back on the object when it does not).
+reviewed := [kind, namespace, name] if {
+	kind := input.review.kind.kind
+	is_string(kind)
+	namespace := input.review.namespace
+	is_string(namespace)
+	namespace != ""
+	name := input.review.object.metadata.name
+	is_string(name)
+} else := [k8s.kind, k8s.namespace, k8s.name]
 
 identity(w) := [w.kind, w.namespace, w.name]
+
+# labels(k8s.obj), from the library's rule for the pod template labels of the object under review.
+obj_labels := object.union(k8s.obj_pod_labels, own) if {
+	own := k8s.obj.metadata.labels
+	is_object(own)
+} else := k8s.obj_pod_labels
 
 # Labels of the object and of its pod template; the object's own win.
 labels(obj) := object.union(k8s.pod_labels(obj), own) if {

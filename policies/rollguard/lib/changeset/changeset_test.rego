@@ -67,3 +67,23 @@ test_migrations_skip_malformed_documents if {
 	[changeset.migration_name(d) | some d in changeset.migrations] == ["V1__a.sql"] with data.rollguard.changeset.migration as docs
 	count(changeset.migrations) == 0
 }
+
+test_reviewed_falls_back_on_the_object_like_the_library if {
+	obj := deployment("shop", "web", "web:1")
+	changeset.reviewed == ["Deployment", "shop", "web"] with input as testing.create_review(obj, {})
+	changeset.reviewed == ["Deployment", "shop", "web"] with input as {"review": {"object": obj}}
+	changeset.reviewed == ["Deployment", "default", "web"] with input as {"review": {"object": {"kind": "Deployment", "metadata": {"name": "web"}}, "namespace": ""}}
+	changeset.reviewed == ["Deployment", "shop", "api"] with input as {"review": {"object": {"kind": "Deployment"}, "kind": {"kind": "Deployment"}, "namespace": "shop", "name": "api"}}
+}
+
+test_has_other_reads_the_index_and_skips_the_object_under_review if {
+	web := deployment("shop", "web", "reg.io/web:1")
+	job := workload("Job", "shop", "migrate", "reg.io/web:1", {})
+	ref_web := ["shop", "apps/v1", "Deployment", "web"]
+	ref_job := ["shop", "batch/v1", "Job", "migrate"]
+	inventory := object.union(testing.inventory([web, job]), {"rollguard_workloads": {"images": {"web": [ref_web, ref_job, "oops", ["shop"]]}}})
+	changeset.has_other("images", {"Deployment", "Job"}, "web") with input as testing.create_review(web, {}) with data.inventory as inventory
+	not changeset.has_other("images", {"Deployment"}, "web") with input as testing.create_review(web, {}) with data.inventory as inventory
+	not changeset.has_other("images", {"Deployment", "Job"}, "api") with input as testing.create_review(web, {}) with data.inventory as inventory
+	changeset.has_other("images", {"Job"}, "anything") with input as testing.create_review(web, {}) with data.inventory as testing.inventory([web, job])
+}

@@ -22,23 +22,28 @@ workload_kinds := template_kinds | {"Pod", "CronJob"}
 # The object under review.
 obj := input.review.object
 
-kind := input.review.kind.kind if {
-	is_string(input.review.kind.kind)
+kind := k if {
+	k := input.review.kind.kind
+	is_string(k)
 } else := obj.kind
 
 # Namespace of the object under review; "default" when none is given.
-namespace := input.review.namespace if {
-	is_string(input.review.namespace)
-	input.review.namespace != ""
-} else := obj.metadata.namespace if {
-	is_string(obj.metadata.namespace)
-	obj.metadata.namespace != ""
+namespace := ns if {
+	ns := input.review.namespace
+	is_string(ns)
+	ns != ""
+} else := ns if {
+	ns := obj.metadata.namespace
+	is_string(ns)
+	ns != ""
 } else := "default"
 
-name := obj.metadata.name if {
-	is_string(obj.metadata.name)
-} else := input.review.name if {
-	is_string(input.review.name)
+name := n if {
+	n := obj.metadata.name
+	is_string(n)
+} else := n if {
+	n := input.review.name
+	is_string(n)
 } else := ""
 
 # Pod spec of a workload object, whatever its kind.
@@ -85,20 +90,87 @@ all_containers(obj) := array.concat(containers(obj), [c |
 ])
 
 # The same helpers applied to the object under review. As rules (not function calls) they
-# are computed once per document and shared by every policy judging it.
-obj_pod_spec := pod_spec(obj)
+# are computed once per document and shared by every policy judging it. One clause per kind
+# (the kinds of template_kinds, written out): OPA's rule index picks the clause of the kind
+# under review instead of trying each in turn, the cheapest way to the pod spec.
+obj_pod_spec := input.review.object.spec if input.review.object.kind == "Pod"
 
-obj_containers := containers(obj)
+obj_pod_spec := input.review.object.spec.jobTemplate.spec.template.spec if input.review.object.kind == "CronJob"
 
-obj_all_containers := all_containers(obj)
+obj_pod_spec := s if {
+	input.review.object.kind == "Deployment"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "StatefulSet"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "DaemonSet"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "ReplicaSet"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "ReplicationController"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "Job"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "DeploymentConfig"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_pod_spec := s if {
+	input.review.object.kind == "Rollout"
+	s := input.review.object.spec.template.spec
+	is_object(s)
+}
+
+obj_containers := [c |
+	list := obj_pod_spec.containers
+	is_array(list)
+	some c in list
+	is_object(c)
+]
+
+# Most pods have neither init nor ephemeral containers: then all of them are obj_containers.
+obj_all_containers := obj_containers if {
+	not obj_pod_spec.initContainers
+	not obj_pod_spec.ephemeralContainers
+} else := array.concat(obj_containers, [c |
+	some field in ["initContainers", "ephemeralContainers"]
+	list := obj_pod_spec[field]
+	is_array(list)
+	some c in list
+	is_object(c)
+])
 
 # Where the pod spec of the object under review is, as a path for `details.path` (a finding
 # names the line of the field it is about).
-obj_pod_spec_path := "spec" if {
-	obj.kind == "Pod"
-} else := "spec.jobTemplate.spec.template.spec" if {
-	obj.kind == "CronJob"
-} else := "spec.template.spec"
+default obj_pod_spec_path := "spec.template.spec"
+
+obj_pod_spec_path := "spec" if input.review.object.kind == "Pod"
+
+obj_pod_spec_path := "spec.jobTemplate.spec.template.spec" if input.review.object.kind == "CronJob"
 
 # The path of each container of the object under review, by name: `spec.template.spec.containers[1]`.
 # The API server keeps names unique across a pod's containers, init and ephemeral containers; a
@@ -123,15 +195,43 @@ container_path_list := [{"name": c.name, "path": sprintf("%s.%s[%d]", [obj_pod_s
 container_field_path(c, field) := sprintf("%s.%s", [obj_container_paths[c.name], field])
 
 # Where the pod template's metadata (the pods' labels and annotations) is: `spec.template.metadata`.
-obj_pod_metadata_path := "metadata" if {
-	obj.kind == "Pod"
-} else := "spec.jobTemplate.spec.template.metadata" if {
-	obj.kind == "CronJob"
-} else := "spec.template.metadata"
+default obj_pod_metadata_path := "spec.template.metadata"
 
-obj_pod_labels := pod_labels(obj)
+obj_pod_metadata_path := "metadata" if input.review.object.kind == "Pod"
 
-obj_replicas := replicas(obj)
+obj_pod_metadata_path := "spec.jobTemplate.spec.template.metadata" if input.review.object.kind == "CronJob"
+
+# pod_labels(obj), by kind like obj_pod_spec.
+obj_pod_labels := labels if {
+	labels := obj_template_labels
+	is_object(labels)
+} else := {}
+
+obj_template_labels := input.review.object.metadata.labels if input.review.object.kind == "Pod"
+
+obj_template_labels := input.review.object.spec.jobTemplate.spec.template.metadata.labels if input.review.object.kind == "CronJob"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "Deployment"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "StatefulSet"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "DaemonSet"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "ReplicaSet"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "ReplicationController"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "Job"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "DeploymentConfig"
+
+obj_template_labels := input.review.object.spec.template.metadata.labels if input.review.object.kind == "Rollout"
+
+# replicas(obj) of the object under review; the quick form first.
+obj_replicas := r if {
+	r := input.review.object.spec.replicas
+	is_number(r)
+} else := replicas(obj)
 
 # Desired replicas; Kubernetes defaults an unset value to 1.
 replicas(obj) := obj.spec.replicas if {
@@ -141,14 +241,19 @@ replicas(obj) := obj.spec.replicas if {
 has_replicas_field(obj) if is_number(obj.spec.replicas)
 
 # matchLabels/matchExpressions selector against a label map (Kubernetes semantics).
+# A malformed selector (matchLabels not an object, matchExpressions not an array, as in a
+# neighbour object of the inventory nobody validated) matches nothing: the types are checked
+# before count(), which would otherwise stop the whole evaluation with an error.
 selector_matches(selector, labels) if {
 	is_object(selector)
-	count(object.get(selector, "matchLabels", {})) + count(object.get(selector, "matchExpressions", [])) > 0
-	is_object(labels)
 	match_labels := object.get(selector, "matchLabels", {})
 	is_object(match_labels)
+	match_expressions := object.get(selector, "matchExpressions", [])
+	is_array(match_expressions)
+	count(match_labels) + count(match_expressions) > 0
+	is_object(labels)
 	object.subset(labels, match_labels)
-	every expr in object.get(selector, "matchExpressions", []) {
+	every expr in match_expressions {
 		expression_matches(expr, labels)
 	}
 }
@@ -243,11 +348,26 @@ pod_services(candidates, labels) := [by_name[n] | some n in sort(object.keys(by_
 	}
 }
 
+# The Services of its namespace that select the pods of the object under review (pod_services).
+obj_services := pod_services(selector_candidates(namespace, "Service", obj_pod_labels), obj_pod_labels)
+
+# The serving containers of the object under review (serving_container). The quick test comes
+# first, so that a workload whose containers declare ports needs no look-up of its Services.
+obj_serving_containers := [c | some c in obj_containers; obj_serving(c)]
+
+obj_serving(c) := true if {
+	kind != "Pod"
+	declares_ports(c)
+} else := true if {
+	serving_container(c, kind, obj_containers, obj_services)
+}
+
 # Whether container `c` says it listens. Kubernetes treats the ports list as information (a
 # container may listen without one), but a container that declares a port means to serve on it.
 declares_ports(c) if {
-	is_array(c.ports)
-	count(c.ports) > 0
+	ports := c.ports
+	is_array(ports)
+	ports != []
 }
 
 # Whether Service `svc` sends traffic to container `c` of a pod whose containers are

@@ -44,6 +44,30 @@ test_label_selector_semantics if {
 	not k8s.map_selector_matches({"app": "web", "zone": "a"}, labels)
 }
 
+# A neighbour's malformed selector matches nothing instead of stopping the evaluation.
+test_malformed_selectors_match_nothing if {
+	labels := {"app": "web"}
+	not k8s.selector_matches(5, labels)
+	not k8s.selector_matches("app=web", labels)
+	not k8s.selector_matches({"matchLabels": 5}, labels)
+	not k8s.selector_matches({"matchLabels": "app=web"}, labels)
+	not k8s.selector_matches({"matchLabels": null}, labels)
+	not k8s.selector_matches({"matchExpressions": 5}, labels)
+	not k8s.selector_matches({"matchExpressions": "app In (web)"}, labels)
+	not k8s.selector_matches({"matchLabels": {"app": "web"}, "matchExpressions": 5}, labels)
+	not k8s.selector_matches({"matchLabels": 5, "matchExpressions": [{"key": "app", "operator": "Exists"}]}, labels)
+}
+
+test_a_malformed_selector_leaves_the_others_matching if {
+	selectors := {
+		"number": {"matchLabels": 7},
+		"string": {"matchExpressions": "app"},
+		"good": {"matchLabels": {"app": "web"}},
+	}
+	matching := {name | some name, s in selectors; k8s.selector_matches(s, {"app": "web", "tier": "front"})}
+	matching == {"good"}
+}
+
 test_scaled_values_round_like_kubernetes if {
 	k8s.scaled_value("25%", 3, true) == 1
 	k8s.scaled_value("25%", 3, false) == 0

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from rollguard.inputs.pipeline.environments import (
 from rollguard.inputs.pipeline.github import _github
 from rollguard.inputs.pipeline.gitlab import _GITLAB_GLOBALS, _gitlab
 from rollguard.inputs.pipeline.reading import _parse, _Unusable
+from rollguard.inputs.sniff import is_pipeline_name, might_be_pipeline
 from rollguard.model import Artifact, InputProblem, Resource
 
 __all__ = [
@@ -43,13 +43,6 @@ __all__ = [
     "parse_image",
     "system_of",
 ]
-
-
-def _is_pipeline_name(name: str) -> bool:
-    posix = name.replace("\\", "/")
-    return (
-        posix.endswith(".gitlab-ci.yml") or posix.endswith(".gitlab-ci.yaml") or "/.github/workflows/" in ("/" + posix)
-    )
 
 
 def system_of(doc: Any) -> str | None:
@@ -77,16 +70,14 @@ def system_of(doc: Any) -> str | None:
 
 def is_pipeline(name: str, text: str) -> bool:
     """Whether a YAML input is a CI pipeline definition, decided from its content (and, for broken YAML, its name)."""
-    if name.lower().endswith((".json", ".sql")):
-        return False
-    named = _is_pipeline_name(name)
-    if not named and not re.search(r"^(?:jobs|stages)\s*:|^[ \t]+(?:script|extends|trigger)\s*:", text, re.M):
-        return False  # cheap: most manifests have none of these keys
+    if not might_be_pipeline(name, text):
+        return False  # cheap: most manifests have none of the keys a pipeline has
+    named = is_pipeline_name(name)
     try:
         doc = _parse(text)
     except _Unusable:
         return named
-    return system_of(doc) is not None or _is_pipeline_name(name)
+    return system_of(doc) is not None or is_pipeline_name(name)
 
 
 def load_text(
@@ -102,7 +93,7 @@ def load_text(
         return [], [InputProblem(name, exc.line, f"invalid YAML in a pipeline definition: {exc.message}{exc.advice}")]
     system = system_of(doc)
     if system is None:
-        if _is_pipeline_name(name):
+        if is_pipeline_name(name):
             system = "github" if "/.github/workflows/" in "/" + name.replace("\\", "/") else "gitlab"
         if not isinstance(doc, dict):
             found = "an empty file" if doc is None else f"a {type(doc).__name__}"
