@@ -7,7 +7,8 @@ the shared k8s corpus, side by side:
 - threads: N threads in one process, each with its own gate and engine, each judging the whole
   change, against one thread doing the same once (evaluation throughput, start-up excluded);
 - processes, evaluation only: the same with N spawned processes (each timed after its start-up);
-- processes, whole command: `rollguard check --jobs N` against `--jobs 1`.
+- the whole command: `rollguard check --jobs N` against `--jobs 1` (threads on OPA, processes on
+  regorus).
 
 Figures are ratios of throughput (2.0 would be perfect scaling on two cores), medians of --runs,
 written to docs/performance.md between the bench-parallel markers.
@@ -104,8 +105,9 @@ def processes_ratio(corpus: str, engine: str, n: int, alone: float) -> float:
     return n * alone / together
 
 
-def command_seconds(corpus: str, jobs: int) -> float:
+def command_seconds(corpus: str, jobs: int, engine: str) -> float:
     cmd = [sys.executable, "-m", "rollguard.cli", "check", corpus, "--release-by", "none", "--jobs", str(jobs)]
+    cmd += ["--engine", engine]
     cmd += ["--format", "json", "--output", os.devnull]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -132,8 +134,8 @@ def main() -> int:
         rows["alone"].append(alone)
         rows["threads"].append(threads)
         rows["processes"].append(processes_ratio(corpus, args.engine, n, alone))
-        rows["jobs1"].append(command_seconds(corpus, 1))
-        rows["jobsN"].append(command_seconds(corpus, n))
+        rows["jobs1"].append(command_seconds(corpus, 1, args.engine))
+        rows["jobsN"].append(command_seconds(corpus, n, args.engine))
         print(
             f"run {run + 1}: judge alone {alone:.2f}s  threads x{threads:.2f}  processes x{rows['processes'][-1]:.2f}  "
             f"check --jobs 1 {rows['jobs1'][-1]:.2f}s  --jobs {n} {rows['jobsN'][-1]:.2f}s",
@@ -153,7 +155,8 @@ def main() -> int:
         f"takes {med['alone']:.2f} s |",
         f"| {n} processes, evaluation only | {med['processes']:.2f}x "
         f"({spread['processes'][0]:.2f}–{spread['processes'][1]:.2f}) | start-up, YAML and compile excluded |",
-        f"| `check --jobs {n}` against `--jobs 1`, whole command | {med['jobs1'] / med['jobsN']:.2f}x | "
+        f"| `check --jobs {n}` against `--jobs 1`, whole command ({'threads' if args.engine == 'opa' else 'processes'}) "
+        f"| {med['jobs1'] / med['jobsN']:.2f}x | "
         f"{med['jobs1']:.2f} s against {med['jobsN']:.2f} s |",
         END,
     ]

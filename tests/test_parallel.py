@@ -61,3 +61,27 @@ def test_cli_jobs_option_and_stdin_reach_the_workers(tmp_path: Path) -> None:
     assert result.exit_code == 1
     bad = CliRunner().invoke(main, ["check", "--jobs", "0", "-"])
     assert bad.exit_code == 2 and "positive number" in bad.output
+
+
+def test_opa_judges_on_threads_of_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # OPA's evaluation releases the GIL, so two jobs are two threads with an engine each and no
+    # worker process; the decision is the single-process one (test above).
+    import rollguard.parallel as parallel
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("OPA jobs started a process")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_processes)
+    engines: list[str] = []
+    real = parallel.create_engine
+    monkeypatch.setattr(parallel, "create_engine", lambda name, **kw: engines.append(name) or real(name, **kw))
+    job = Job(
+        policies=PolicySources(base=POLICIES),
+        settings=Config().resolve(None),
+        engine="opa",
+        now=NOW,
+        paths=(str(FIXTURES / "demo"),),
+    )
+    decision = judge(job, jobs=2).decision
+    assert engines == ["opa", "opa"]
+    assert decision.findings and decision.resources == judge(job, jobs=1).decision.resources

@@ -1,5 +1,7 @@
-"""Judge a large change on several cores: spawned workers each read the same inputs, build the
-same inventory and judge their share of the documents; the parent merges and decides.
+"""Judge a large change on several cores. On OPA, threads of this process judge a share of the
+documents each with its own engine (OPA's evaluation releases the GIL); on the other engines,
+spawned workers each read the same inputs, build the same inventory and judge their share of
+the documents. The parent merges and decides.
 
 Workers are started with `spawn`, never `fork`: the OPA bridge's Go runtime does not survive a
 fork. Reading the inputs in every worker costs less than shipping parsed documents and the
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from rollguard.contract import build_changeset, build_inventory
@@ -131,14 +133,22 @@ class Judgement:
     decision: Decision
 
 
+# Engines whose evaluation releases the GIL: with these, `jobs` threads in this process, one
+# engine each, judge faster than processes, which read the inputs and start up again
+# (`make bench-parallel`, docs/performance.md).
+THREADED_ENGINES = frozenset({"opa"})
+
+
 def judge(job: Job, *, jobs: int) -> Judgement:
-    """Judge the change described by `job` on `jobs` processes (this one included)."""
+    """Judge the change described by `job` on `jobs` threads or processes (this one included)."""
     if jobs <= 1:
         gate, change, artifacts, releases = _prepare(job)
         judged = _judged(job, artifacts)
         scope = None if job.unchanged is None else judged
         decision = gate.judge(change, inventory=gate.inventory, releases=releases, judged=scope)
         return Judgement(gate, change, _scoped(job, decision, artifacts, judged))
+    if job.engine in THREADED_ENGINES:
+        return _judge_threads(job, jobs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
         # Workers start first so their start-up overlaps this process's own share.
@@ -148,6 +158,22 @@ def judge(job: Job, *, jobs: int) -> Judgement:
         findings = _evaluate(gate, change, judged[0::jobs], releases)
         for future in futures:
             findings.extend(future.result())
+    decision = gate.decide(change, findings, judged=None if job.unchanged is None else judged)
+    decision = replace(decision, releases=releases) if len(releases) > 1 else decision
+    return Judgement(gate, change, _scoped(job, decision, artifacts, judged))
+
+
+def _judge_threads(job: Job, jobs: int) -> Judgement:
+    """`judge` on `jobs` threads: the inputs are read once, and each thread judges every
+    `jobs`-th document with its own engine (an engine is not shared between threads)."""
+    gate, change, artifacts, releases = _prepare(job)
+    judged = _judged(job, artifacts)
+    gates = [gate] + [
+        replace(gate, engine=create_engine(job.engine, **dict(job.engine_options))) for _ in range(1, jobs)
+    ]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rollguard-judge") as pool:
+        shares = pool.map(lambda rank: _evaluate(gates[rank], change, judged[rank::jobs], releases), range(jobs))
+        findings = [f for share in shares for f in share]
     decision = gate.decide(change, findings, judged=None if job.unchanged is None else judged)
     decision = replace(decision, releases=releases) if len(releases) > 1 else decision
     return Judgement(gate, change, _scoped(job, decision, artifacts, judged))
