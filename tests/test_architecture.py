@@ -32,6 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "releases",
             "plan",
             "simulate",
+            "canary",
             "migrate",
             "scanners",
             "baseline",

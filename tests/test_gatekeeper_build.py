@@ -42,7 +42,8 @@ from rollguard.policy.config import Config, load_config
 from .conftest import FIXTURES, POLICIES, ROOT, assert_current, make_gate
 
 BUNDLE = load_bundle(POLICIES)
-K8S = [p for p in BUNDLE.policies if p.domain == "k8s"]
+# The policies Gatekeeper runs: those reading the rollout simulation are left out of its tree.
+K8S = [p for p in BUNDLE.policies if p.domain == "k8s" and not p.needs_simulation]
 COMMITTED = ROOT / "gatekeeper"
 # RFC 1123 subdomain (object names) and label (what Gatekeeper also accepts for constraint names).
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -304,6 +305,12 @@ def test_structural_check_catches_what_gatekeeper_refuses() -> None:
     assert "parameters.x: array without items" in structural_problems(
         {"type": "object", "properties": {"x": {"type": "array"}}}
     )
+
+
+def test_policies_that_need_the_simulation_are_left_out(built: GeneratedTree) -> None:
+    left_out = [p for p in BUNDLE.policies if p.domain == "k8s" and p.needs_simulation]
+    assert {p.id for p in left_out} == {"k8s.progress_feasible", "k8s.quota_headroom"}
+    assert not [path for path in built if path.split("/")[0] in {p.name for p in left_out}]
 
 
 def test_sync_config_lists_every_kind_the_policies_read(built: GeneratedTree) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from rollguard.cli import main
 from rollguard.inputs import load_change_set
-from rollguard.plan import DependencyCycleError, parse_requirements, plan_order
+from rollguard.plan import DependencyCycleError, parse_requirements, plan_order, render_text
 
 from .conftest import FIXTURES
 
@@ -152,11 +152,13 @@ def test_cli_text_and_json(tmp_path: Path) -> None:
     runner = CliRunner()
     text = runner.invoke(main, ["plan", "order", str(path)])
     assert text.exit_code == 0, text.output
+    # One pod each, started in the 10 s image pull allowance (no probes): 10 s a wave.
     assert text.output.splitlines() == [
-        "1. roll out",
+        "1. roll out  (10 s)",
         f"   Deployment shop/orders 1.8.0  {path.as_posix()}:{second_document_line(path)}",
-        "2. roll out",
+        "2. roll out  (10 s)",
         f"   Deployment shop/web 1.0.0  {path.as_posix()}:1  (after shop/orders)",
+        "rollouts take 20 s one wave after another, by the simulation (docs/simulation.md)",
         "",
         "needs providers outside this change (deploy them first):",
         "   Deployment shop/web needs billing/payments>=2  (annotation rollguard.io/depends-on)",
@@ -228,3 +230,110 @@ def test_an_unreadable_config_dependency_is_a_config_error_naming_the_key(tmp_pa
     )
     assert result.exit_code == 2
     assert f"{config}:5: dependencies.shop/web[1]: cannot read 'orders>2'" in result.output
+
+
+def sized(name: str, *, cpu: str = "500m", replicas: int = 3) -> dict:
+    """A Deployment of `replicas` pods requesting `cpu`, rolled one surge pod at a time."""
+    doc = workload(name)
+    doc["spec"].update(
+        replicas=replicas,
+        selector={"matchLabels": {"app": name}},
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+    )
+    doc["spec"]["template"]["metadata"] = {"labels": {"app": name}}
+    doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
+    return doc
+
+
+def quota(cpu: float) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": "shop"},
+        "spec": {"hard": {"requests.cpu": f"{cpu:g}"}},
+    }
+
+
+def surge_cpu(tmp_path: Path, doc: dict) -> tuple[float, float]:
+    """(at rest, extra at the peak) CPU of one workload, as the simulation plays it."""
+    from rollguard.simulate import SimulationOptions, simulate_change
+
+    [w] = simulate_change(
+        load_change_set([str(write(tmp_path, [doc], "one.yaml"))]), options=SimulationOptions()
+    ).workloads
+    rest = w.pod_requests.cpu * w.replicas
+    return rest, w.pod_requests.cpu * w.peak_pods_with_terminating - rest
+
+
+def test_waves_are_split_where_the_quota_cannot_hold_every_surge(tmp_path: Path) -> None:
+    from rollguard.simulate import SimulationOptions
+
+    docs = [sized("cart"), sized("orders"), sized("search")]
+    rest, extra = surge_cpu(tmp_path, docs[0])
+    assert extra > 0
+    at_rest = 3 * rest
+    expected = {
+        3: [["cart", "orders", "search"]],  # room for every surge at once
+        2: [["cart", "orders"], ["search"]],
+        1: [["cart"], ["orders"], ["search"]],
+    }
+    for surges, waves in expected.items():
+        change = load_change_set([str(write(tmp_path, [*docs, quota(at_rest + surges * extra)]))])
+        plan = plan_order(change, simulation=SimulationOptions())
+        assert [[s.name.split("/")[1] for s in wave] for wave in plan.waves()] == waves
+        notes = [plan.notes[wave[0].wave] for wave in plan.waves()]
+        assert all(n.duration_seconds is not None and n.duration_seconds > 0 for n in notes)
+        assert [n.split for n in notes] == (
+            [None]
+            if len(waves) == 1
+            else ["split: the surges of the whole wave do not fit ResourceQuota shop/compute requests.cpu"] * len(waves)
+        )
+        assert plan.duration_seconds() == sum(n.duration_seconds or 0 for n in notes)
+
+
+def test_running_pods_from_the_cluster_take_room_and_a_surge_that_never_fits_is_named(tmp_path: Path) -> None:
+    from rollguard.simulate import SimulationOptions
+
+    docs = [sized("cart"), sized("orders")]
+    rest, extra = surge_cpu(tmp_path, docs[0])
+    change = load_change_set([str(write(tmp_path, [*docs, quota(2 * rest + 2 * extra)]))])
+    assert len(plan_order(change, simulation=SimulationOptions()).waves()) == 1
+
+    # A running pod of another app holding one surge's CPU leaves room for one surge at a time; the
+    # rolled workloads' own pods are not counted twice.
+    def pod(name: str, app: str, cpu: float) -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+            "spec": {"containers": [{"name": "c", "image": "x:1", "resources": {"requests": {"cpu": f"{cpu:g}"}}}]},
+            "status": {"phase": "Running"},
+        }
+
+    own = [pod(f"cart-{i}", "cart", 0.5) for i in range(3)]
+    plan = plan_order(change, simulation=SimulationOptions(), outside=[*own, pod("batch-1", "batch", extra)])
+    assert [[s.name for s in wave] for wave in plan.waves()] == [["shop/cart"], ["shop/orders"]]
+    # A quota with no room for even one surge: each workload alone, and said so.
+    tight = load_change_set([str(write(tmp_path, [*docs, quota(2 * rest + extra / 2)]))])
+    plan = plan_order(tight, simulation=SimulationOptions())
+    assert [plan.notes[w[0].wave].over_quota for w in plan.waves()] == [
+        ("Deployment shop/cart",),
+        ("Deployment shop/orders",),
+    ]
+    text = render_text(plan)
+    assert "does not fit the quota even alone: Deployment shop/cart; see k8s.quota_headroom" in text
+
+
+def test_plan_order_cli_reads_the_namespace_usage(tmp_path: Path) -> None:
+    docs = [sized("cart"), sized("orders")]
+    rest, extra = surge_cpu(tmp_path, docs[0])
+    path = write(tmp_path, docs)
+    usage = write(tmp_path, [quota(2 * rest + extra)], "usage.yaml")
+    out = CliRunner().invoke(main, ["plan", "order", str(path), "--namespace-usage", str(usage), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert [(s["wave"], s["name"]) for s in data["steps"]] == [(0, "shop/cart"), (1, "shop/orders")]
+    assert [w["split"] for w in data["waves"]] == [
+        "split: the surges of the whole wave do not fit ResourceQuota shop/compute requests.cpu"
+    ] * 2
+    assert data["duration_seconds"] == sum(w["duration_seconds"] for w in data["waves"])

@@ -28,7 +28,7 @@ from rollguard.audit.store import open_store
 from rollguard.contract import build_inventory, review_for
 from rollguard.engine import create_engine
 from rollguard.gate import Gate
-from rollguard.gatekeeper import constraint_template, inventory_kinds
+from rollguard.gatekeeper import constraint_template, gatekeeper_policies, inventory_kinds
 from rollguard.gatekeeper.evaluate import TemplateEvaluator
 from rollguard.gatekeeper.tree import fixture_parameters
 from rollguard.inputs import load_change_set
@@ -186,10 +186,14 @@ def test_cli_webhook_and_gatekeeper_decide_alike(case: Case, webhook: Webhook) -
         # The object under review is not in the cluster yet: the inventory holds the others.
         others = [o.document for o in change.artifacts if o is not artifact and o.document["kind"] in read]
         cli = [{"msg": f.message, "details": dict(f.details)} for f in decision.findings if f.is_about(artifact)]
-        gatekeeper = evaluator(case.info).violations(
-            review_for(artifact), parameters, build_inventory(others, index=False)
-        )
-        assert as_set(gatekeeper) == as_set(cli), f"Gatekeeper vs CLI: {artifact.resource.display()}"
+        if case.info.needs_simulation:
+            # Gatekeeper cannot compute the rollout simulation: the policy is left out of its tree.
+            assert case.info not in gatekeeper_policies(BUNDLE, gate.settings)
+        else:
+            gatekeeper = evaluator(case.info).violations(
+                review_for(artifact), parameters, build_inventory(others, index=False)
+            )
+            assert as_set(gatekeeper) == as_set(cli), f"Gatekeeper vs CLI: {artifact.resource.display()}"
         webhook.use(case, others)
         uid = f"{case.info.name}/{case.fixture.stem}/{n}"
         answer = webhook.validate(admission_review(artifact, uid))

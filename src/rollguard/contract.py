@@ -97,16 +97,21 @@ def _add_ref(index: dict[str, Any], key: str, ref: list[str]) -> None:
         refs.append(ref)
 
 
-def build_changeset(artifacts: Iterable[Artifact]) -> dict[str, list[Mapping[str, Any]]]:
+def build_changeset(
+    artifacts: Iterable[Artifact], *, simulation: list[Mapping[str, Any]] | None = None
+) -> dict[str, list[Mapping[str, Any]]]:
     """`data.rollguard.changeset`: the documents of every non-Kubernetes artifact, by artifact kind.
 
     Kubernetes objects are in `data.inventory` already; rules that look across a whole change
-    (a destructive migration shipped with new pods) read both.
+    (a destructive migration shipped with new pods) read both. `simulation` (when a policy needs
+    it) is every workload's simulated rollout (`simulate.policy_input`).
     """
     changeset: dict[str, list[Mapping[str, Any]]] = {}
     for a in artifacts:
         if a.kind != "k8s":
             changeset.setdefault(a.kind, []).append(a.document)
+    if simulation is not None:
+        changeset["simulation"] = simulation
     return changeset
 
 

@@ -20,6 +20,7 @@ from rollguard.engine import create_engine
 from rollguard.errors import ConfigError, InputError
 from rollguard.gate import Gate
 from rollguard.inputs import load_change_set
+from rollguard.model import Artifact
 from rollguard.policy.bundle import PolicyBundle
 from rollguard.policy.config import Config
 
@@ -41,10 +42,11 @@ class EventCounts:
     by_policy: Mapping[str, int]
 
 
-def count_events(gate: Gate, review: Mapping[str, Any]) -> int:
-    """Trace events of judging the document `review` with the gate's policies (an OPA gate)."""
+def count_events(gate: Gate, artifact: Artifact, review: Mapping[str, Any]) -> int:
+    """Trace events of judging the document `review` of `artifact` with the gate's policies (an OPA
+    gate), with its simulated rollout when a policy reads one, as the webhook judges it."""
     bridge = gate.engine._bridge  # type: ignore[attr-defined]  # tracing is OPA-only
-    bridge.eval_query(_QUERY, {"review": dict(review)}, trace=True)
+    bridge.eval_query(_QUERY, gate.admission_input(artifact, review), trace=True)
     return len(bridge.last_trace or [])
 
 
@@ -69,7 +71,7 @@ def measure_events(bundle: PolicyBundle, file: Path, *, kind: str, now: dt.datet
             now=now,
             inventory=inventory,
         )
-        return count_events(gate, review)
+        return count_events(gate, target, review)
 
     # A selection of no policy at all is refused by the settings check, so the entry module's
     # own cost is measured with the policies that do not apply to the kind.

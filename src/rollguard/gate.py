@@ -27,6 +27,7 @@ from rollguard.policy.bundle import ANY_KUBERNETES_KIND, PolicyBundle, PolicyInf
 from rollguard.policy.config import Settings
 from rollguard.policy.entry import ENTRY_FILE, ENTRY_PACKAGE, bind_parameters, entry_module
 from rollguard.policy.waivers import applied, apply_waivers
+from rollguard.simulate import SimulationOptions, policy_simulation
 
 # Documents judged per engine call. Larger windows save little time (a call costs about a
 # millisecond besides its documents) and the engine's working memory grows with them.
@@ -62,6 +63,13 @@ class Gate:
     # first): only the policies that judge one of them, and with an environment those on the
     # ChangeRequest, are compiled. None compiles every selected policy (the webhook).
     kinds: frozenset[str] | None = None
+    # Controller steps one admission request may simulate per rollout (`admission.simulation_steps`);
+    # None is the model's own bound (the command line). A longer rollout is reported as not judged
+    # by the policies that read the simulation, so a request cannot hold a worker for seconds.
+    simulation_steps: int | None = None
+    # Objects of the cluster outside the change (`--namespace-usage`: running Pods, ResourceQuotas,
+    # LimitRanges): in every inventory the gate builds from a change, never judged themselves.
+    outside: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         self.settings.check(self.bundle)
@@ -87,6 +95,12 @@ class Gate:
         for info in self.compiled:
             modules[info.file] = bind_parameters(info, modules[info.file])
         modules[ENTRY_FILE] = entry_module(self.compiled)
+        # Simulated only when a compiled policy reads it: it costs a simulation per workload.
+        self.simulation: SimulationOptions | None = (
+            SimulationOptions.from_config(self.settings.simulation)
+            if any(p.needs_simulation for p in self.compiled)
+            else None
+        )
         self.engine.load(modules)
         self._loaded: tuple[Any, ...] | None = None
         self._set_data(
@@ -169,6 +183,7 @@ class Gate:
                 "error": history.error if history is not None else None,
             },
             "now_ns": int(self.now.timestamp() * 1_000_000_000),
+            "slo": [dict(layer) for layer in s.slo],
         }
 
     def _warm(self) -> None:
@@ -203,8 +218,8 @@ class Gate:
             findings = self.evaluate_releases(share, change, releases)
             return replace(self.decide(change, findings, judged=judged), releases=tuple(releases))
         if inventory is None:
-            inventory = build_inventory(a.document for a in change.artifacts if a.kind == "k8s")
-        changeset = self.changeset if self.changeset is not None else build_changeset(change.artifacts)
+            inventory = self.inventory_of(change.artifacts)
+        changeset = self.changeset if self.changeset is not None else self.changeset_for(change.artifacts)
         findings = self.evaluate(share, inventory=inventory, changeset=changeset)
         return self.decide(change, findings, judged=judged)
 
@@ -223,11 +238,37 @@ class Gate:
         for release in releases:
             mine = [a for a in release.artifacts if id(a) in wanted]
             if mine:
-                parts.append(_Part(mine, build_inventory(a.document for a in release.artifacts)))
+                simulated = self._simulate(release.artifacts) if self.simulation is not None else None
+                parts.append(_Part(mine, self.inventory_of(release.artifacts), simulated))
         others = [a for a in share if a.kind != "k8s"]
         if others:
-            parts.append(_Part(others, build_inventory(a.document for a in change.artifacts if a.kind == "k8s")))
-        return self._evaluate_parts(parts, changeset=build_changeset(change.artifacts))
+            parts.append(_Part(others, self.inventory_of(change.artifacts)))
+        return self._evaluate_parts(parts, changeset=self.changeset_for(change.artifacts))
+
+    def inventory_of(self, artifacts: Iterable[Artifact]) -> dict[str, Any]:
+        """`data.inventory` for a change judged alone: its Kubernetes objects and the `outside` ones."""
+        return build_inventory([*self.outside, *(a.document for a in artifacts if a.kind == "k8s")])
+
+    def changeset_for(self, artifacts: Iterable[Artifact]) -> dict[str, Any]:
+        """`data.rollguard.changeset` of a change: its artifacts by kind, and the simulation of its
+        workloads when a compiled policy needs it."""
+        if self.simulation is None:
+            return build_changeset(artifacts)
+        artifacts = tuple(artifacts)
+        return build_changeset(artifacts, simulation=self._simulate(artifacts))
+
+    def _simulate(
+        self, artifacts: Iterable[Artifact], *, limit_ranges: tuple[Mapping[str, Any], ...] = ()
+    ) -> list[Mapping[str, Any]]:
+        """The simulated rollouts of `artifacts` for the policies (`policy_simulation`), within the
+        gate's step budget when it has one (the webhook)."""
+        assert self.simulation is not None
+        options = self.simulation
+        if self.simulation_steps is not None:
+            options = replace(options, max_instants=self.simulation_steps)
+        if not limit_ranges and self.outside:
+            limit_ranges = tuple(o for o in self.outside if o.get("kind") == "LimitRange")
+        return policy_simulation(artifacts, options=options, limit_ranges=limit_ranges)
 
     def _evaluate_parts(self, parts: Sequence[_Part], *, changeset: Mapping[str, Any]) -> list[Finding]:
         """Raw findings for several parts, each against its own inventory, in one engine call:
@@ -245,6 +286,7 @@ class Gate:
                 "inventory": part.inventory,
                 "reviews": [review_for(a) for a in part.artifacts if a.kind == "k8s"],
                 "artifacts": [a.document for a in part.artifacts if a.kind != "k8s"],
+                **({"simulation": _simulation_of(part, changeset)} if self.simulation is not None else {}),
             }
             for part in parts
         ]
@@ -256,7 +298,13 @@ class Gate:
             return [
                 f
                 for part in parts
-                for f in self.evaluate(part.artifacts, inventory=part.inventory, changeset=changeset)
+                for f in self.evaluate(
+                    part.artifacts,
+                    inventory=part.inventory,
+                    changeset={**changeset, "simulation": _simulation_of(part, changeset)}
+                    if self.simulation is not None
+                    else changeset,
+                )
             ]
         results = batch.get("releases") if isinstance(batch, dict) else None
         if not isinstance(results, list) or len(results) != len(parts):
@@ -311,7 +359,7 @@ class Gate:
         except EngineError:
             # A document raised a builtin error: each list on its own, and one by one within it.
             return self._evaluate_all(
-                "results", objects, [{"review": r} for r in reviews], window
+                "results", objects, [self._review_input(r) for r in reviews], window
             ) + self._evaluate_all("artifact_results", others, [{"artifact": d} for d in documents], window)
         if not isinstance(batch, dict):
             raise EngineError(
@@ -334,6 +382,17 @@ class Gate:
             # One document raised a builtin error: judge one by one to name it, keep the rest.
             return [f for a, i in zip(artifacts, inputs, strict=True) for f in self._judge_alone(a, i)]
         return self._collect(artifacts, results)
+
+    def _review_input(self, review: Mapping[str, Any]) -> dict[str, Any]:
+        """`input` for one review judged on its own: with its simulated rollout when one was loaded
+        (what the entry module's `review_input` gives it in a batch)."""
+        assert self._loaded is not None
+        simulated = self._loaded[3].get("simulation") if self.simulation is not None else None
+        key = (review.get("namespace"), (review.get("kind") or {}).get("kind"), review.get("name"))
+        for s in simulated or ():
+            if (s.get("namespace"), s.get("kind"), s.get("name")) == key:
+                return {"review": review, "simulation": s}
+        return {"review": review}
 
     def _collect(self, artifacts: Sequence[Artifact], results: Any) -> list[Finding]:
         """Findings from the entry module's per-document results, in the order of `artifacts`."""
@@ -361,12 +420,13 @@ class Gate:
         policy on OPA: far too slow for an admission deadline). `now` is the request's time,
         for waiver expiry (default: the gate's).
         """
+        policy_input = self.admission_input(artifact, review)
         try:
-            by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", {"review": review})
+            by_policy = self.engine.evaluate(f"{ENTRY_PACKAGE}.judged", policy_input)
         except EngineError:
             if not isolate:
                 raise
-            findings = self._judge_alone(artifact, {"review": review})
+            findings = self._judge_alone(artifact, policy_input)
         else:
             if by_policy is not None and not isinstance(by_policy, dict):
                 raise EngineError(f"entry module returned {type(by_policy).__name__} for one document")
@@ -374,6 +434,18 @@ class Gate:
         if self.synced_kinds is not None:
             findings = self._flag_unsynced(artifact, findings, self.synced_kinds)
         return self.decide(ChangeSet(artifacts=(artifact,)), findings, now=now)
+
+    def admission_input(self, artifact: Artifact, review: Mapping[str, Any]) -> dict[str, Any]:
+        """`input` for one admission request: the review, and when a compiled policy needs it the
+        object's simulated rollout, with the LimitRanges of its namespace from the inventory."""
+        if self.simulation is None or review.get("operation") == "DELETE":
+            return {"review": review}
+        assert self._loaded is not None
+        namespace = review.get("namespace") or "default"
+        by_api = self._loaded[0].get("namespace", {}).get(namespace, {})
+        limit_ranges = [o for kinds in by_api.values() for o in (kinds.get("LimitRange") or {}).values()]
+        simulated = self._simulate([artifact], limit_ranges=tuple(limit_ranges))
+        return {"review": review, "simulation": simulated[0]} if simulated else {"review": review}
 
     def _flag_unsynced(self, artifact: Artifact, findings: list[Finding], synced: frozenset[str]) -> list[Finding]:
         """Replace the findings of policies that read kinds the inventory lacks with one that says so."""
@@ -544,6 +616,13 @@ class _Part:
 
     artifacts: Sequence[Artifact]
     inventory: Mapping[str, Any]
+    # The release's simulated rollouts, when a policy needs them; else the change's.
+    simulation: list[Mapping[str, Any]] | None = None
+
+
+def _simulation_of(part: _Part, changeset: Mapping[str, Any]) -> Any:
+    """The simulated rollouts a part is judged with: its release's, else the whole change's."""
+    return part.simulation if part.simulation is not None else changeset.get("simulation", [])
 
 
 def _judges_any(info: PolicyInfo, kinds: frozenset[str], environment: str | None) -> bool:

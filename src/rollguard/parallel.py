@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
-from rollguard.contract import build_changeset, build_inventory
+from rollguard.contract import build_inventory
 from rollguard.engine import create_engine
 from rollguard.gate import Gate, document_kind
 from rollguard.inputs import MigrationOptions, PipelineOptions, ReadOptions, iter_input_files, load_change_set
@@ -47,6 +49,8 @@ class Job:
     problems: tuple[InputProblem, ...] = ()  # met before the job (stdin that is not text)
     release_by: str = "auto"  # releases.group_releases
     unchanged: UnchangedInputs | None = None  # `--since`: inputs that only give context, not judged
+    # `--namespace-usage`: the cluster's Pods, ResourceQuotas and LimitRanges, inventory only.
+    outside: tuple[Mapping[str, Any], ...] = ()
 
 
 def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, ...]]:
@@ -67,10 +71,10 @@ def _prepare(job: Job) -> tuple[Gate, ChangeSet, list[Artifact], tuple[Release, 
         engine=create_engine(job.engine, **dict(job.engine_options)),
         settings=job.settings,
         now=job.now,
-        inventory=build_inventory(a.document for a in artifacts if a.kind == "k8s"),
-        changeset=build_changeset(artifacts),
+        inventory=build_inventory([*job.outside, *(a.document for a in artifacts if a.kind == "k8s")]),
         warm=False,
         kinds=frozenset(document_kind(a) for a in artifacts),
+        outside=job.outside,
     )
     return gate, change, artifacts, releases
 
@@ -107,7 +111,8 @@ def _work(job: Job, rank: int, jobs: int) -> list[Finding]:
 def _evaluate(gate: Gate, change: ChangeSet, share: list[Artifact], releases: tuple[Release, ...]) -> list[Finding]:
     if len(releases) > 1:
         return gate.evaluate_releases(share, change, releases)
-    return gate.evaluate(share)
+    # Built here, not with the gate: the simulation it may hold depends on the policies compiled.
+    return gate.evaluate(share, changeset=gate.changeset_for(change.artifacts))
 
 
 def auto_jobs(job: Job) -> int:

@@ -13,11 +13,14 @@ import graphlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollguard.errors import InputError
 from rollguard.kube.workloads import WORKLOAD_KINDS, pod_template, workload_of
 from rollguard.model import Artifact, ChangeSet, InputProblem
+
+if TYPE_CHECKING:
+    from rollguard.simulate.pods import SimulationOptions
 
 DEPENDS_ON = "rollguard.io/depends-on"
 # Kinds that run a service other workloads can depend on; the plan orders every WORKLOAD_KIND.
@@ -96,12 +99,38 @@ class Step:
 
 
 @dataclass(frozen=True)
+class WaveNote:
+    """What the simulation says of a rollout wave: how long it takes, and why it was split."""
+
+    duration_seconds: float | None  # the longest rollout of the wave; None when one has no end
+    unbounded: tuple[str, ...] = ()  # the workloads without an end the files can tell
+    split: str | None = None
+    over_quota: tuple[str, ...] = ()  # workloads whose surge does not fit even alone
+
+    def to_json(self) -> dict[str, Any]:
+        """The simulation's part of an entry of `plan order --format json`'s `waves`."""
+        return {
+            "duration_seconds": self.duration_seconds,
+            "unbounded": list(self.unbounded),
+            "split": self.split,
+            "over_quota": list(self.over_quota),
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     """The waves of a change and the dependencies it leaves to what is already deployed."""
 
     steps: tuple[Step, ...]
     external: tuple[tuple[str, Requirement], ...] = ()  # (consumer, requirement) on providers outside the change
     problems: tuple[InputProblem, ...] = field(default=())
+    notes: Mapping[int, WaveNote] = field(default_factory=dict)  # rollout wave → what the simulation says
+
+    def duration_seconds(self) -> float | None:
+        """The rollout waves one after another; None without a simulation or when one has no end."""
+        if not self.notes or any(n.duration_seconds is None for n in self.notes.values()):
+            return None
+        return sum(n.duration_seconds or 0.0 for n in self.notes.values())
 
     def waves(self) -> list[list[Step]]:
         """Steps grouped by wave, in order."""
@@ -114,6 +143,15 @@ class Plan:
         """`plan order --format json`."""
         return {
             "steps": [s.to_json() for s in self.steps],
+            "waves": [
+                {
+                    "wave": number,
+                    "phase": wave[0].phase,
+                    **(self.notes[number].to_json() if number in self.notes else {}),
+                }
+                for number, wave in ((w[0].wave, w) for w in self.waves())
+            ],
+            "duration_seconds": self.duration_seconds(),
             "external": [
                 {"consumer": consumer, "provider": r.provider, "minimum": r.minimum, "source": r.source}
                 for consumer, r in self.external
@@ -157,8 +195,18 @@ def _requirements(
     return found, problems
 
 
-def plan_order(change: ChangeSet, *, dependencies: Mapping[str, Sequence[str]] | None = None) -> Plan:
-    """The safe order of `change`; raises DependencyCycleError naming the cycle."""
+def plan_order(
+    change: ChangeSet,
+    *,
+    dependencies: Mapping[str, Sequence[str]] | None = None,
+    simulation: SimulationOptions | None = None,
+    outside: Sequence[Mapping[str, Any]] = (),
+) -> Plan:
+    """The safe order of `change`; raises DependencyCycleError naming the cycle.
+
+    With `simulation`, each rollout wave says how long it takes, and a wave whose surges do not
+    fit a namespace's ResourceQuota together (the change's, or `outside`: the cluster's quotas,
+    running Pods and LimitRanges) is split into waves that do (rollguard.simulate.waves)."""
     dependencies = dependencies or {}
     workloads = [a for a in change.artifacts if a.kind == "k8s" and a.resource.kind in WORKLOAD_KINDS]
     migrations = [a for a in change.artifacts if a.document.get("kind") == "MigrationFile"]
@@ -184,6 +232,11 @@ def plan_order(change: ChangeSet, *, dependencies: Mapping[str, Sequence[str]] |
                 external.append((a.resource.display(), r))
     waves = _waves(graph)
     by_id = {_workload_id(a): a for a in workloads}
+    notes: dict[int, WaveNote] = {}
+    if simulation is not None:
+        waves, timed = _fitted(waves, by_id, change, simulation, outside)
+    else:
+        timed = []
     steps: list[Step] = []
     expand = [m for m in migrations if m.document.get("phase") != "contract"]
     contract = [m for m in migrations if m.document.get("phase") == "contract"]
@@ -204,9 +257,49 @@ def plan_order(change: ChangeSet, *, dependencies: Mapping[str, Sequence[str]] |
                     after=tuple(sorted(needs[wid])),
                 )
             )
+    notes = {first + offset: note for offset, note in enumerate(timed)}
     last = first + len(waves)
     steps.extend(_migration_step(m, last, "contract") for m in contract)
-    return Plan(steps=tuple(steps), external=tuple(external), problems=tuple(problems))
+    return Plan(steps=tuple(steps), external=tuple(external), problems=tuple(problems), notes=notes)
+
+
+def _fitted(
+    waves: list[list[str]],
+    by_id: Mapping[str, Artifact],
+    change: ChangeSet,
+    options: SimulationOptions,
+    outside: Sequence[Mapping[str, Any]],
+) -> tuple[list[list[str]], list[WaveNote]]:
+    """The dependency waves split to fit the quotas, and each one's simulated duration."""
+    from rollguard.simulate import SIMULATED_KINDS
+    from rollguard.simulate import waves as fit
+
+    keys = {wid: fit.workload_key(a) for wid, a in by_id.items()}
+    sims = fit.simulate_workloads(list(by_id.values()), change, options, outside)
+    rooms = fit.namespace_rooms(change, outside, sims)
+    fitted: list[list[str]] = []
+    notes: list[WaveNote] = []
+    for wave in waves:
+        for part in fit.split_wave(wave, keys, sims, rooms):
+            simulated = [sims[keys[wid]] for wid in part.ids if keys[wid] in sims]
+            # A workload the simulation cannot read (`rollguard simulate` says why) has no known end either.
+            unknown = [
+                f"{by_id[wid].resource.display()} (not simulated)"
+                for wid in part.ids
+                if keys[wid] not in sims and by_id[wid].resource.kind in SIMULATED_KINDS
+            ]
+            unbounded = (*(w.display() for w in simulated if w.duration_seconds is None), *unknown)
+            durations = [w.duration_seconds for w in simulated if w.duration_seconds is not None]
+            fitted.append(list(part.ids))
+            notes.append(
+                WaveNote(
+                    duration_seconds=None if unbounded else max(durations, default=0.0),
+                    unbounded=unbounded,
+                    split=part.split,
+                    over_quota=part.alone,
+                )
+            )
+    return fitted, notes
 
 
 def _workload_id(a: Artifact) -> str:
@@ -244,16 +337,43 @@ def render_text(plan: Plan) -> str:
     lines: list[str] = []
     titles = {"expand": "expand migrations", "rollout": "roll out", "contract": "contract migrations"}
     for number, wave in enumerate(plan.waves(), start=1):
-        lines.append(f"{number}. {titles[wave[0].phase]}")
+        note = plan.notes.get(wave[0].wave)
+        lines.append(f"{number}. {titles[wave[0].phase]}{_took(note)}")
+        if note is not None and note.split:
+            lines.append(f"   ({note.split})")
+        if note is not None and note.over_quota:
+            lines.append(
+                f"   (does not fit the quota even alone: {', '.join(note.over_quota)}; see k8s.quota_headroom)"
+            )
         for step in wave:
             version = f" {step.version}" if step.version else ""
             after = f"  (after {', '.join(step.after)})" if step.after else ""
             lines.append(f"   {step.display()}{version}  {step.file}:{step.line}{after}")
     if not plan.steps:
         lines.append("nothing to roll out: no workloads or migrations in the change")
+    elif plan.notes:
+        total = plan.duration_seconds()
+        lines.append(
+            f"rollouts take {_minutes(total)} one wave after another, by the simulation (docs/simulation.md)"
+            if total is not None
+            else "rollouts have no end the files can tell: a wave waits for a manual step"
+        )
     if plan.external:
         lines.append("")
         lines.append("needs providers outside this change (deploy them first):")
         for consumer, r in plan.external:
             lines.append(f"   {consumer} needs {r.display()}  ({r.source})")
     return "\n".join(lines) + "\n"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _took(note: WaveNote | None) -> str:
+    """`  (about 20.5 min)` after a rollout wave's title; nothing without a simulation."""
+    if note is None:
+        return ""
+    if note.duration_seconds is None:
+        return f"  (no end the files can tell: {', '.join(note.unbounded)})"
+    return f"  ({_minutes(note.duration_seconds)})"

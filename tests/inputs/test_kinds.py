@@ -16,7 +16,7 @@ from rollguard.model import ARTIFACT_KINDS
 from ..conftest import FIXTURES
 
 # Modules of the package that read no input kind of their own.
-_NOT_LOADERS = {"kinds", "jsontext", "yamltext", "pending", "render", "sniff"}
+_NOT_LOADERS = {"kinds", "jsontext", "yamltext", "pending", "render", "sniff", "usage"}
 
 
 def test_every_loader_module_is_a_registered_kind_and_every_kind_has_its_module() -> None:

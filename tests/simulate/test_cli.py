@@ -90,6 +90,15 @@ def test_unusable_input_is_exit_2_naming_file_line_and_field(tmp_path: Path) -> 
     assert [w["name"] for w in json.loads(out)["workloads"]] == ["web"]  # the rest is still simulated
 
 
+def test_an_unusable_only_workload_is_not_reported_as_nothing_to_simulate(tmp_path: Path) -> None:
+    path = write(tmp_path, deployment(3, "5", "25%"))
+    code, out, err = run("simulate", path)
+    assert code == 2 and "Deployment shop/web: spec.strategy.rollingUpdate" in err
+    assert "to simulate" not in out
+    empty = write(tmp_path, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"}})
+    assert run("simulate", empty)[1] == "no Deployment, StatefulSet, DaemonSet or Rollout to simulate\n"
+
+
 def test_hostile_counts_are_refused_quickly(tmp_path: Path) -> None:
     docs = [deployment(10**12), deployment(True) | {"metadata": {"name": "b", "namespace": "shop"}}]
     docs.append(deployment(3, startup=10**9) | {"metadata": {"name": "c", "namespace": "shop"}})

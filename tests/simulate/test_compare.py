@@ -85,3 +85,57 @@ def test_the_cli_adds_comparisons_to_every_format(tmp_path: Path) -> None:
     )
     without = CliRunner().invoke(main, ["simulate", path, "--format", "json"]).stdout
     assert json.loads(without)["comparisons"] == []
+
+
+def test_the_advice_meets_the_rollout_objectives_or_says_which_it_misses() -> None:
+    from rollguard.simulate.compare import Limits
+
+    docs = change(deployment(10, startup=10))
+    slo = [{"match": "shop/web", "objectives": {"max_rollout_minutes": 5}, "where": "slo.services.shop/web"}]
+    (c,) = compare_change(docs, options=SimulationOptions(), limits=Limits(slo=slo))
+    by_name = {k.name: k.simulation for k in c.candidates}
+    assert (by_name["canary 10/25/50/100"].duration_seconds or 0) > 300
+    assert c.recommended != "canary 10/25/50/100"
+    assert (by_name[c.recommended].duration_seconds or 0) <= 300
+    assert "canary 10/25/50/100 misses the 5 min rollout of slo.services.shop/web" in c.reason
+    # A pattern for other workloads does not apply: the canary is advised again.
+    other = [{**slo[0], "match": "shop/web-*"}]
+    (c,) = compare_change(docs, options=SimulationOptions(), limits=Limits(slo=other))
+    assert c.recommended == "canary 10/25/50/100"
+
+
+def test_the_advice_fits_the_quota_room() -> None:
+    from rollguard.simulate.compare import Limits
+    from rollguard.simulate.waves import Room, surge_need
+
+    docs = change(deployment(10, startup=10))
+    (free,) = compare_change(docs, options=SimulationOptions())
+    needs = {k.name: surge_need(k.simulation, "requests.cpu") for k in free.candidates}
+    room = needs["rolling 1/0"]
+    assert needs["canary 10/25/50/100"] > room  # the canary's 25% surge is more than one pod
+    limits = Limits(rooms={"shop": [Room("compute", "requests.cpu", "requests.cpu", room)]})
+    (c,) = compare_change(docs, options=SimulationOptions(), limits=limits)
+    assert needs[c.recommended] <= room
+    assert "canary 10/25/50/100 misses ResourceQuota shop/compute requests.cpu" in c.reason
+    # No room at all: every candidate misses it, which is said, and the rest of the advice stands.
+    none = Limits(rooms={"shop": [Room("compute", "requests.cpu", "requests.cpu", -1.0)]})
+    (c,) = compare_change(docs, options=SimulationOptions(), limits=none)
+    assert c.recommended == "canary 10/25/50/100"
+    assert "no candidate fits ResourceQuota shop/compute requests.cpu" in c.reason
+
+
+def test_the_cli_takes_the_objectives_of_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, deployment(10, startup=10))
+    config = tmp_path / "rollguard.yaml"
+    config.write_text("version: 1\nenvironments:\n  prod:\n    slo: {max_rollout_minutes: 5}\n  dev: {}\n")
+    runs = {
+        env: CliRunner().invoke(
+            main, ["simulate", path, "--compare", "--config", str(config), "--env", env, "--format", "json"]
+        )
+        for env in ("prod", "dev")
+    }
+    assert all(r.exit_code == 0 for r in runs.values()), {e: r.output for e, r in runs.items()}
+    (prod,) = json.loads(runs["prod"].stdout)["comparisons"]
+    (dev,) = json.loads(runs["dev"].stdout)["comparisons"]
+    assert "misses the 5 min rollout of environments.prod.slo" in prod["reason"]
+    assert prod["recommended"] != dev["recommended"] == "canary 10/25/50/100"

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollguard.simulate import SimulationOptions
+from rollguard.simulate import SimulationOptions, simulate_change
 from rollguard.simulate.pods import PodInputError, parse_quantity, pod_resources, pod_times
 
-from .manifests import deployment, only
+from .manifests import change, deployment, only
 
 
 @pytest.mark.parametrize(
@@ -117,3 +117,43 @@ def test_containers_without_requests_are_said() -> None:
     w = only(doc)
     assert w.pod_requests.cpu == 0
     assert any("set no requests" in e for e in w.estimates)
+
+
+def limit_range(namespace: str = "shop", **container: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "container-defaults", "namespace": namespace},
+        "spec": {"limits": [{"type": "Pod", "max": {"cpu": "8"}}, {"type": "Container", **container}]},
+    }
+
+
+def test_limit_range_defaults_fill_in_what_containers_leave_out() -> None:
+    doc = deployment(2)
+    doc["spec"]["template"]["spec"]["containers"] = [
+        {"name": "bare", "resources": {}},
+        {"name": "limited", "resources": {"limits": {"cpu": "2"}}},
+        {"name": "requested", "resources": {"requests": {"memory": "64Mi"}}},
+    ]
+    ranges = limit_range(default={"cpu": "1", "memory": "512Mi"}, defaultRequest={"cpu": "100m"})
+    w = only(doc, ranges)
+    # bare: request 100m (defaultRequest) and memory 512Mi (the default limit, no defaultRequest);
+    # limited: its own limit is its request; requested: 64Mi and the default 100m.
+    assert (w.pod_requests.cpu, w.pod_requests.memory) == (0.1 + 2 + 0.1, 512 * 2**20 + 512 * 2**20 + 64 * 2**20)
+    assert (w.pod_limits.cpu, w.pod_limits.memory) == (1 + 2 + 1, 3 * 512 * 2**20)
+    assert (
+        "1 container(s) set no requests: the defaults of LimitRange container-defaults filled in (cpu 100m, memory 512Mi)"
+        in w.estimates
+    )
+    # Another namespace's LimitRange does not apply.
+    assert only(doc, limit_range("other", default={"cpu": "1"})).pod_limits.cpu == 2.0
+
+
+def test_limit_ranges_from_outside_the_change_apply_unless_the_change_has_its_own() -> None:
+    doc = deployment(1)
+    doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    cluster = (limit_range(defaultRequest={"cpu": "300m"}),)
+    report = simulate_change(change(doc), limit_ranges=cluster)
+    assert report.workloads[0].pod_requests.cpu == 0.3
+    report = simulate_change(change(doc, limit_range(defaultRequest={"cpu": "200m"})), limit_ranges=cluster)
+    assert report.workloads[0].pod_requests.cpu == 0.2

@@ -38,7 +38,17 @@ from ..conftest import FIXTURES, POLICIES
 
 BASELINE = FIXTURES / "k8s" / "readiness_probe" / "allowed_deployment.yaml"
 NO_PROBE = FIXTURES / "k8s" / "readiness_probe" / "disallowed_no_probe.yaml"
-SYNCED = frozenset({"Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Namespace"})
+SYNCED = frozenset(
+    {
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "Namespace",
+        "ResourceQuota",
+        "LimitRange",
+    }
+)
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -205,7 +215,10 @@ def test_an_optional_inventory_kind_unsynced_is_judged_without_its_exemption(tmp
     # synced a compliant Deployment is still allowed, and a one-replica one still reported (a warning:
     # replicas_minimum is medium, below the default fail_on).
     svc = make_service(tmp_path, inventory_docs=[])
-    kinds = frozenset({"Namespace", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Service"})
+    kinds = frozenset(
+        {"Namespace", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy", "Service"}
+        | {"ResourceQuota", "LimitRange"}
+    )
     svc.inventory = lambda: (build_inventory([]), kinds)
     assert svc.reload("test")
     single = the_deployment(BASELINE)

@@ -23,8 +23,8 @@ from rollguard.model import AppliedWaiver, Artifact, Decision, Resource, Severit
 
 RECORD_SCHEMA = 1
 GENESIS = "0" * 64
-Source = Literal["ci", "admission", "audit"]
-SOURCES: tuple[Source, ...] = ("ci", "admission", "audit")
+Source = Literal["ci", "admission", "audit", "canary"]
+SOURCES: tuple[Source, ...] = ("ci", "admission", "audit", "canary")
 
 
 class DescribedPolicy(Protocol):

@@ -24,6 +24,7 @@ _COMMANDS = {
     "scan": "scan:scan_command",
     "plan": "plan:plan",
     "simulate": "simulate:simulate",
+    "canary": "canary:canary",
 }
 
 

@@ -21,6 +21,7 @@ from rollguard.cli.options import (
     fail_on_option,
     found_config,
     migration_format_option,
+    namespace_usage_option,
     parse_now,
     pending_changes,
     pending_options,
@@ -93,6 +94,7 @@ class Judging:
     all_namespaces: bool
     data_dirs: Sequence[Path]
     combine: bool
+    namespace_usage: Sequence[str]
 
     def external(self, config: Config) -> ExternalPolicies:
         """The Conftest and Gatekeeper options (with the config's `policies.gatekeeper`)."""
@@ -216,6 +218,7 @@ class Judged:
     help="Conftest: YAML/JSON files (or folders of them) loaded under `data`, as `conftest --data`; repeatable.",
 )
 @click.option("--combine", is_flag=True, help="Conftest: judge all documents as one input, as `conftest --combine`.")
+@namespace_usage_option
 def check(
     formats: Sequence[str],
     outputs: Sequence[str],
@@ -299,6 +302,12 @@ def judge(judging: Judging, *, store: str, record: bool) -> Judged:
     )
     extra = [kustomize(d) for d in judging.kustomize_dirs]
     read_problems: list[InputProblem] = []
+    outside: tuple[Mapping[str, Any], ...] = ()
+    if judging.namespace_usage:
+        from rollguard.inputs.usage import read_namespace_usage
+
+        outside, usage_problems = read_namespace_usage(judging.namespace_usage, max_bytes=judging.max_input_size)
+        read_problems.extend(usage_problems)
     if "-" in paths:  # workers cannot read this process's stdin: pass the text along
         text, problem = read_input("<stdin>", None, max_bytes=judging.max_input_size)
         if text is not None:
@@ -336,6 +345,7 @@ def judge(judging: Judging, *, store: str, record: bool) -> Judged:
         unchanged=unchanged_since(since_ref, paths, kustomize=judging.kustomize_dirs)
         if since_ref is not None
         else None,
+        outside=outside,
     )
     workers = parallel.auto_jobs(job) if judging.jobs == "auto" else int(judging.jobs)
     if workers > 1 and job.engine == "opa-server":

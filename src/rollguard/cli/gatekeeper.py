@@ -55,7 +55,7 @@ def gatekeeper_build(
     Waivers of whole namespaces become the constraints' excludedNamespaces; the others are
     listed on stderr with the reason Gatekeeper cannot carry them.
     """
-    from rollguard.gatekeeper import build_tree, default_fixtures, gatekeeper_policies
+    from rollguard.gatekeeper import build_tree, default_fixtures, gatekeeper_policies, simulation_policies
     from rollguard.gatekeeper.waivers import constraint_waivers
 
     try:
@@ -71,4 +71,10 @@ def gatekeeper_build(
         fail(exc)
     for left in constraint_waivers(gatekeeper_policies(bundle, settings), settings, now=now).left_out:
         click.echo(f"rollguard: {left.display()}", err=True)
+    for info in simulation_policies(bundle, settings):
+        click.echo(
+            f"rollguard: {info.id} is not in the Gatekeeper tree: it reads the rollout simulation, "
+            "which only rollguard check and rollguard serve compute",
+            err=True,
+        )
     click.echo(f"wrote {len(changes.written)} and removed {len(changes.removed)} of {len(files)} files in {out}")

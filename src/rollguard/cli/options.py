@@ -314,3 +314,14 @@ def pending_changes(
         path for _, path in iter_input_files([p for p in paths if p != "-"]) if path and path.suffix.lower() == ".sql"
     )
     return select_pending(pending_from=pending_from, since=since_ref, dsn=history_dsn, files=sql, dsn_option=dsn_flag)
+
+
+namespace_usage_option = click.option(
+    "--namespace-usage",
+    "namespace_usage",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="What already runs where the change rolls: the cluster's Pods, ResourceQuotas and LimitRanges "
+    "(kubectl get pods,resourcequotas,limitranges -n NS -o yaml), counted against the quotas, never judged; repeatable.",
+)

@@ -14,6 +14,7 @@ from rollguard.cli.options import (
     fail,
     found_config,
     migration_format_option,
+    namespace_usage_option,
     report_options,
     write_reports,
 )
@@ -31,22 +32,43 @@ def plan() -> None:
 @config_option()
 @report_options(["text", "json"])
 @migration_format_option
+@namespace_usage_option
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Nodes a DaemonSet runs on, for its duration (default 3).",
+)
 def plan_order_command(
     paths: Sequence[str],
     config_path: Path | None,
     formats: Sequence[str],
     outputs: Sequence[str],
     migration_format: str,
+    namespace_usage: Sequence[str],
+    nodes: int | None,
 ) -> None:
     """Print the safe rollout order of a change: expand migrations, providers before consumers, contract
-    migrations. Exit 2 on a dependency cycle or unreadable input."""
+    migrations; each rollout wave with its simulated duration, and split where the namespace's
+    ResourceQuota cannot hold the surges of the whole wave. Exit 2 on a dependency cycle or
+    unreadable input."""
     from rollguard.inputs import MigrationOptions, load_change_set
+    from rollguard.inputs.usage import read_namespace_usage
     from rollguard.plan import plan_order, render_text
+    from rollguard.simulate import SimulationOptions
 
     try:
         config = found_config(config_path)
-        change = load_change_set(list(paths), migrations=MigrationOptions(tool=migration_format))
-        result = plan_order(change, dependencies=config.dependencies)
+        outside, usage_problems = read_namespace_usage(namespace_usage) if namespace_usage else ((), ())
+        change = load_change_set(
+            list(paths), migrations=MigrationOptions(tool=migration_format), problems=usage_problems
+        )
+        result = plan_order(
+            change,
+            dependencies=config.dependencies,
+            simulation=SimulationOptions.from_config(config.simulation, nodes=nodes),
+            outside=outside,
+        )
         write_reports(
             formats,
             outputs,

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from rollguard.cli.options import config_option, fail, found_config, report_options, write_reports
+from rollguard.cli.options import (
+    config_option,
+    env_option,
+    fail,
+    found_config,
+    namespace_usage_option,
+    report_options,
+    write_reports,
+)
 from rollguard.errors import RollguardError
 from rollguard.model import EXIT_ERROR, EXIT_INPUT
 from rollguard.simulate.change import MAX_NODES
@@ -37,6 +45,8 @@ from rollguard.simulate.render import RENDERERS
     show_default=True,
     help="With --compare: extra pods at the peak a recommended strategy may need, in percent of the replicas.",
 )
+@env_option(help="With --compare: the environment whose rollout objectives (`slo:`) the advice must meet.")
+@namespace_usage_option
 @config_option()
 @report_options(list(RENDERERS))
 def simulate(
@@ -44,6 +54,8 @@ def simulate(
     nodes: int | None,
     compare: bool,
     surge_budget: int,
+    environment: str | None,
+    namespace_usage: Sequence[str],
     config_path: Path | None,
     formats: Sequence[str],
     outputs: Sequence[str],
@@ -52,23 +64,26 @@ def simulate(
     lowest availability, rounds, duration, rollback time and peak resources (docs/simulation.md).
     Exit 2 on unusable input, 3 when the simulation itself fails."""
     from rollguard.inputs import load_change_set
+    from rollguard.inputs.usage import read_namespace_usage
     from rollguard.simulate import SimulationOptions, simulate_change
-    from rollguard.simulate.pods import DEFAULT_IMAGE_PULL_SECONDS
 
     try:
         config = found_config(config_path)
         settings = config.simulation
-        options = SimulationOptions(
-            nodes=nodes,
-            startup_seconds=dict(settings.get("startup_seconds") or {}),
-            image_pull_seconds=float(settings.get("image_pull_seconds", DEFAULT_IMAGE_PULL_SECONDS)),
-        )
-        change = load_change_set(list(paths))
-        report = simulate_change(change, options=options)
+        options = SimulationOptions.from_config(settings, nodes=nodes)
+        outside, usage_problems = read_namespace_usage(namespace_usage) if namespace_usage else ((), ())
+        change = load_change_set(list(paths), problems=usage_problems)
+        limit_ranges = tuple(o for o in outside if o.get("kind") == "LimitRange")
+        report = simulate_change(change, options=options, limit_ranges=limit_ranges)
         if compare:
-            from rollguard.simulate.compare import compare_change
+            from rollguard.simulate.compare import Limits, compare_change
+            from rollguard.simulate.waves import namespace_rooms
 
-            comparisons = compare_change(change, options=options, surge_budget=surge_budget)
+            sims = {(w.namespace, w.kind, w.name): w for w in report.workloads}
+            limits = Limits(rooms=namespace_rooms(change, outside, sims), slo=config.resolve(environment).slo)
+            comparisons = compare_change(
+                change, options=options, surge_budget=surge_budget, limits=limits, limit_ranges=limit_ranges
+            )
             report = dataclasses.replace(report, comparisons=comparisons)
         write_reports(formats, outputs, lambda name, _color: RENDERERS[name](report))
     except RollguardError as exc:

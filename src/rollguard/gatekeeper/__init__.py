@@ -23,6 +23,7 @@ from rollguard.gatekeeper.tree import (
     default_fixtures,
     gatekeeper_policies,
     render,
+    simulation_policies,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "default_fixtures",
     "evaluate_template",
     "gatekeeper_policies",
+    "simulation_policies",
     "inventory_kinds",
     "openapi_schema",
     "render",

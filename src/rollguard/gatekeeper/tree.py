@@ -75,13 +75,27 @@ def gatekeeper_policies(bundle: PolicyBundle, settings: Settings) -> list[Policy
     return [
         p
         for p in bundle.policies
-        if p.domain not in WHOLE_CHANGE_DOMAINS and not set(p.applies_to) & ARTIFACT_KINDS and settings.selects(p.id)
+        if p.domain not in WHOLE_CHANGE_DOMAINS
+        and not set(p.applies_to) & ARTIFACT_KINDS
+        and not p.needs_simulation
+        and settings.selects(p.id)
+    ]
+
+
+def simulation_policies(bundle: PolicyBundle, settings: Settings) -> list[PolicyInfo]:
+    """The selected Kubernetes policies left out of the tree because they read the rollout
+    simulation (METADATA `needs: [simulation]`), which only rollguard computes."""
+    return [
+        p
+        for p in bundle.policies
+        if p.domain not in WHOLE_CHANGE_DOMAINS and p.needs_simulation and settings.selects(p.id)
     ]
 
 
 # Domains whose policies judge an object against the rest of the change (other artifacts, the
-# environment's history): Gatekeeper sees one object at a time, so it cannot run them.
-WHOLE_CHANGE_DOMAINS = frozenset({"changeset", "governance"})
+# environment's history, the alerting rules shipped with it): Gatekeeper sees one object at a
+# time, so it cannot run them.
+WHOLE_CHANGE_DOMAINS = frozenset({"changeset", "governance", "observability"})
 
 
 def default_fixtures(policy_dir: Path) -> Path | None:

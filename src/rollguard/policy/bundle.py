@@ -14,6 +14,9 @@ import yaml
 from rollguard.errors import PolicyError
 from rollguard.model import ENFORCEMENTS, Severity
 
+# What a policy may declare it needs (METADATA `custom.needs`) beyond documents and inventory.
+NEEDS = ("simulation",)
+
 _PACKAGE = re.compile(r"^package\s+([\w.]+)\s*$", re.MULTILINE)
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 _POLICY_PACKAGE = re.compile(r"^rollguard\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -95,6 +98,18 @@ class PolicyInfo:
             return ()
         kinds = needs.get(kind, needs.get("*", []))
         return tuple(k for k in kinds if isinstance(k, str)) if isinstance(kinds, list) else ()
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """What the policy reads beyond the documents and the inventory (METADATA `custom.needs`):
+        `simulation`, the rollout simulation as `input.simulation` (docs/simulation.md)."""
+        needs = self.custom.get("needs")
+        return frozenset(n for n in needs if isinstance(n, str)) if isinstance(needs, list) else frozenset()
+
+    @property
+    def needs_simulation(self) -> bool:
+        """Whether the policy reads the rollout simulation, which only rollguard computes (not Gatekeeper)."""
+        return "simulation" in self.needs
 
     @property
     def declared_parameters(self) -> tuple[str, ...]:
@@ -390,6 +405,9 @@ def _policy_info(rel: str, source: str, *, defaults: bool = False) -> PolicyInfo
             file=rel,
             line=package_line,
         )
+    needs = custom.get("needs", [])
+    if not isinstance(needs, list) or any(n not in NEEDS for n in needs):
+        raise PolicyError(f"METADATA custom.needs must list some of: {', '.join(NEEDS)}", file=rel, line=line)
     enforcement = custom.get("enforcement", "deny")
     if enforcement not in ENFORCEMENTS:
         raise PolicyError(f"METADATA custom.enforcement must be one of {', '.join(ENFORCEMENTS)}", file=rel, line=line)

@@ -138,6 +138,10 @@ class Settings:
     key_lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
     # `pipelines.environments`: patterns that name a deploy job's environment when it declares none.
     pipeline_environments: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # `simulation:` (docs/simulation.md), for the policies that read the simulated rollout.
+    simulation: Mapping[str, Any] = field(default_factory=dict)
+    # The rollout objectives of the environment, lowest precedence first (`slo_layers`).
+    slo: tuple[Mapping[str, Any], ...] = ()
 
     def line_of(self, *path: Any) -> int | None:
         """The config file's line for a key path, or None (no file, or a default)."""
@@ -271,6 +275,10 @@ class Config:
     drift_ignore: tuple[str, ...] = ()  # JSON Pointers that `rollguard drift` leaves out
     # `simulation:` (docs/simulation.md): start-up seconds per workload, the image pull allowance.
     simulation: Mapping[str, Any] = field(default_factory=dict)
+    # `canary:` (docs/canary.md), read and checked by `rollguard canary`.
+    canary: Mapping[str, Any] = field(default_factory=dict)
+    # `slo:`, the rollout objectives of every environment (docs/simulation.md).
+    slo: Mapping[str, Any] = field(default_factory=dict)
     vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
     promotion: tuple[str, ...] = ()  # environments in the order a change moves through them
     # Consumer (`namespace/name` or `name`) → what it needs (docs/dependencies.md).
@@ -337,7 +345,31 @@ class Config:
             dependencies=self.dependencies,
             key_lines=self.key_lines,
             pipeline_environments=self.pipeline_environments,
+            simulation=self.simulation,
+            slo=slo_layers(self.slo, env.get("slo") or {}, environment),
         )
+
+
+_OBJECTIVES = ("max_rollout_minutes", "max_rollback_minutes", "min_capacity_percent")
+
+
+def slo_layers(
+    every: Mapping[str, Any], own: Mapping[str, Any], environment: str | None
+) -> tuple[Mapping[str, Any], ...]:
+    """The rollout objectives that apply in `environment`, lowest precedence first: `slo:`, its
+    `services`, the environment's `slo:`, its `services`. Each layer is `match` (a workload
+    pattern, or None for every workload), `objectives` and `where` (the config key, for messages);
+    governance.rollout_slo takes each objective from the last layer that matches and sets it."""
+    layers: list[Mapping[str, Any]] = []
+    for block, prefix in ((every, "slo"), (own, f"environments.{environment}.slo")):
+        objectives = {k: block[k] for k in _OBJECTIVES if k in block}
+        if objectives:
+            layers.append({"match": None, "objectives": objectives, "where": prefix})
+        for pattern, entry in (block.get("services") or {}).items():
+            objectives = {k: entry[k] for k in _OBJECTIVES if k in entry}
+            if objectives:
+                layers.append({"match": pattern, "objectives": objectives, "where": f"{prefix}.services.{pattern}"})
+    return tuple(layers)
 
 
 @lru_cache(maxsize=1)
@@ -464,6 +496,8 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         admission=raw.get("admission") or {},
         drift_ignore=tuple((raw.get("drift") or {}).get("ignore") or ()),
         simulation=raw.get("simulation") or {},
+        canary=raw.get("canary") or {},
+        slo=raw.get("slo") or {},
         vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
         promotion=_promotion(raw, path, node),
         dependencies=_dependencies(raw, path, node),

@@ -30,7 +30,7 @@ documents := input.documents if {
 # Many documents, each as input.review.
 results := [r |
 \tsome review in documents.reviews
-\tr := judged with input as {"review": review}
+\tr := judged with input as {REVIEW_INPUT}
 ]
 
 # Other artifacts (migrations, scans, pipelines) as input.artifact.
@@ -55,7 +55,7 @@ release_batches := [b |
 	some release in data.rollguard.releases
 	b := {"results": results, "artifact_results": artifact_results} with data.inventory as release.inventory
 		with data.rollguard.reviews as release.reviews
-		with data.rollguard.artifacts as release.artifacts
+		with data.rollguard.artifacts as release.artifacts{RELEASE_SIMULATION}
 ]
 
 # One document as input.review (the admission webhook, and isolating a failing document).
@@ -90,8 +90,32 @@ _SUBJECT = {True: "input.review.kind.kind", False: "input.artifact.kind"}
 _INPUT_PARAMETERS = re.compile(r"\binput\.parameters\b")
 
 
+# With a policy that needs the simulation, each workload's simulated rollout goes with it as
+# input.simulation, found through an index built once per query (not a scan per document).
+_SIMULATION = """
+# The simulated rollouts of the change by [namespace, kind, name], for input.simulation.
+simulations := {[s.namespace, s.kind, s.name]: s |
+\tsome s in data.rollguard.changeset.simulation
+}
+
+review_input(review) := {"review": review, "simulation": s} if {
+\ts := simulations[[review.namespace, review.kind.kind, review.name]]
+} else := {"review": review}
+"""
+
+
 def entry_module(policies: Iterable[PolicyInfo]) -> str:
     """Rego source of the entry module for `policies`, dispatching on each one's `applies_to`."""
+    policies = list(policies)
+    simulation = any(p.needs_simulation for p in policies)
+    header = _HEADER.replace("{REVIEW_INPUT}", "review_input(review)" if simulation else '{"review": review}')
+    # Each release's own simulated rollouts: the same workload may be in several releases.
+    header = header.replace(
+        "{RELEASE_SIMULATION}",
+        "\n\t\twith data.rollguard.changeset.simulation as release.simulation" if simulation else "",
+    )
+    if simulation:
+        header += _SIMULATION
     by_kind: dict[str, list[PolicyInfo]] = {}
     for p in policies:
         for kind in p.applies_to:
@@ -104,7 +128,7 @@ def entry_module(policies: Iterable[PolicyInfo]) -> str:
         entries = "\n".join(f'\t"{p.id}": data.{p.package}.violation,' for p in infos)
         subject = _SUBJECT[kind not in ARTIFACT_KINDS]
         clauses.append(_KIND_CLAUSE.format(entries=entries, kind=json.dumps(kind), subject=subject))
-    return _HEADER + "".join(clauses)
+    return header + "".join(clauses)
 
 
 def bind_parameters(info: PolicyInfo, source: str) -> str:

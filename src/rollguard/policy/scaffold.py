@@ -36,6 +36,7 @@ DOMAIN_KINDS: dict[str, tuple[str, ...]] = {
     "governance": ("ChangeRequest",),
     "image": ("ImageScan",),
     "migration": ("MigrationFile",),
+    "observability": ("PrometheusRule",),
     "pipeline": ("PipelineDefinition",),
     "terraform": ("TerraformPlan",),
 }

@@ -3,7 +3,13 @@ played on the pods of a change, in pure Python and without I/O (docs/simulation.
 
 from __future__ import annotations
 
-from rollguard.simulate.change import SIMULATED_KINDS, simulate_change, simulate_workload
+from rollguard.simulate.change import (
+    SIMULATED_KINDS,
+    policy_input,
+    policy_simulation,
+    simulate_change,
+    simulate_workload,
+)
 from rollguard.simulate.fenceposts import FencepostError, resolve_fenceposts, scaled_value
 from rollguard.simulate.pods import SimulationOptions
 from rollguard.simulate.result import (
@@ -25,6 +31,8 @@ __all__ = [
     "TimelineEvent",
     "Unbounded",
     "WorkloadSimulation",
+    "policy_input",
+    "policy_simulation",
     "resolve_fenceposts",
     "scaled_value",
     "simulate_change",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rollguard.model import Artifact, ChangeSet, InputProblem
@@ -17,7 +17,7 @@ from rollguard.simulate.controllers import (
 )
 from rollguard.simulate.fenceposts import FencepostError, deployment_max_unavailable, resolve_fenceposts, scaled_value
 from rollguard.simulate.fleet import PodTiming, StuckError
-from rollguard.simulate.pods import PodInputError, SimulationOptions, pod_resources, pod_times
+from rollguard.simulate.pods import ContainerDefaults, PodInputError, SimulationOptions, pod_resources, pod_times
 from rollguard.simulate.result import SimulationReport, Unbounded, WorkloadSimulation
 from rollguard.simulate.rollouts import (
     DEFAULT_SCALE_DOWN_DELAY,
@@ -63,6 +63,8 @@ class ChangeFacts:
     hpa_min: Mapping[tuple[str, str, str], int] = field(default_factory=dict)  # (namespace, kind, name)
     analysis: Mapping[str, float | None] = field(default_factory=dict)  # template name → seconds
     deployments: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    # namespace → the Container defaults of its LimitRanges, filled into containers that lack them.
+    limit_ranges: Mapping[str, ContainerDefaults] = field(default_factory=dict)
 
 
 def _namespace(doc: Mapping[str, Any]) -> str:
@@ -70,11 +72,30 @@ def _namespace(doc: Mapping[str, Any]) -> str:
     return ns if isinstance(ns, str) and ns else "default"
 
 
+def limit_range_defaults(limit_ranges: Iterable[Mapping[str, Any]]) -> dict[str, ContainerDefaults]:
+    """namespace → the Container defaults of its LimitRanges (a later one fills what earlier ones leave)."""
+    found: dict[str, ContainerDefaults] = {}
+    for doc in limit_ranges:
+        ns, own = _namespace(doc), ContainerDefaults.of(doc)
+        if not own:
+            continue
+        before = found.get(ns)
+        found[ns] = (
+            own
+            if before is None
+            else ContainerDefaults(
+                {**own.limits, **before.limits}, {**own.requests, **before.requests}, f"{before.source}, {own.source}"
+            )
+        )
+    return found
+
+
 def change_facts(artifacts: tuple[Artifact, ...], problems: list[InputProblem]) -> ChangeFacts:
-    """The HPAs, AnalysisTemplates and Deployments of the change that other workloads refer to."""
+    """The HPAs, AnalysisTemplates, Deployments and LimitRanges of the change that workloads refer to."""
     hpa_min: dict[tuple[str, str, str], int] = {}
     analysis: dict[str, float | None] = {}
     deployments: dict[tuple[str, str], Mapping[str, Any]] = {}
+    limit_ranges = limit_range_defaults(a.document for a in artifacts if a.resource.kind == "LimitRange")
     for a in artifacts:
         doc, kind = a.document, a.resource.kind
         if kind == "HorizontalPodAutoscaler":
@@ -91,19 +112,28 @@ def change_facts(artifacts: tuple[Artifact, ...], problems: list[InputProblem]) 
                 problems.append(InputProblem(a.file, a.line, f"{a.resource.display()}: {exc}"))
         elif kind == "Deployment":
             deployments[(_namespace(doc), a.resource.name)] = doc
-    return ChangeFacts(hpa_min, analysis, deployments)
+    return ChangeFacts(hpa_min, analysis, deployments, limit_ranges)
 
 
-def simulate_change(change: ChangeSet, *, options: SimulationOptions | None = None) -> SimulationReport:
+def simulate_change(
+    change: ChangeSet,
+    *,
+    options: SimulationOptions | None = None,
+    limit_ranges: tuple[Mapping[str, Any], ...] = (),
+) -> SimulationReport:
     """Simulate the rollout of every Deployment, StatefulSet, DaemonSet and Rollout of `change`.
 
     A workload whose fields cannot be simulated becomes a problem naming its file, line and field;
-    the others are still simulated.
+    the others are still simulated. `limit_ranges` are LimitRanges from outside the change (the
+    cluster's): their defaults apply where the change has no LimitRange of its own in a namespace.
     """
     options = options or SimulationOptions()
     problems = list(change.problems)
     k8s = tuple(a for a in change.artifacts if a.kind == "k8s")
     facts = change_facts(k8s, problems)
+    if limit_ranges:
+        outside = limit_range_defaults(limit_ranges)
+        facts = replace(facts, limit_ranges={**outside, **facts.limit_ranges})
     found: list[WorkloadSimulation] = []
     failures: list[InputProblem] = []
     for a in k8s:
@@ -141,14 +171,15 @@ def simulate_workload(
         replicas = _replicas(spec, (namespace, kind, name), facts, estimates)
     times, timing_notes = pod_times(doc, kind=kind, namespace=namespace, name=name, options=options)
     estimates.extend(timing_notes)
-    requests, limits, resource_notes = pod_resources(doc)
+    requests, limits, resource_notes = pod_resources(doc, facts.limit_ranges.get(namespace))
     estimates.extend(resource_notes)
     cold = PodTiming(times.startup, times.min_ready, times.termination)
     cached = PodTiming(times.startup - times.image_pull, times.min_ready, times.termination)
     strategy, surge, unavailable, make = _builder(kind, spec, replicas, facts, estimates)
-    outcome = play(make((cold, cold), False), new_version=_new_version(kind, spec))
+    version, most, timeline = _new_version(kind, spec), options.max_instants, options.timeline
+    outcome = play(make((cold, cold), False), new_version=version, max_instants=most, timeline=timeline)
     # Rolling back runs the previous version, whose image the nodes already hold.
-    back = play(make((cached, cold), True), new_version=_new_version(kind, spec))
+    back = play(make((cached, cold), True), new_version=version, max_instants=most, timeline=timeline)
     unbounded = outcome.unbounded or _manual(kind, spec)
     fleet = outcome.fleet
     return WorkloadSimulation(
@@ -381,3 +412,53 @@ def _promotion_analysis(raw: Any, field_name: str, facts: ChangeFacts, estimates
     if any(k is None for k in known):
         return None
     return max((k for k in known if k is not None), default=0.0)
+
+
+def policy_simulation(
+    artifacts: Iterable[Artifact],
+    *,
+    options: SimulationOptions,
+    limit_ranges: tuple[Mapping[str, Any], ...] = (),
+) -> list[Mapping[str, Any]]:
+    """The simulated rollout of every workload among `artifacts`, as policies read it
+    (`data.rollguard.changeset.simulation`, and the reviewed workload's as `input.simulation`).
+
+    The JSON of `rollguard simulate` without the timeline, which no policy reads and which grows
+    with the replicas; one entry per namespace, kind and name. A workload that cannot be simulated
+    (a field the model cannot read, a rollout that never ends, more steps than `options` allow)
+    has an entry of its namespace, kind, name and `not_simulated`: why. The policies that need the
+    simulation report it as not judged where they would have judged it, never as a pass.
+    `limit_ranges` are LimitRanges from outside the change (the cluster's) for the others.
+    """
+    k8s = tuple(a for a in artifacts if a.kind == "k8s")
+    report = simulate_change(
+        ChangeSet(artifacts=k8s), options=replace(options, timeline=False), limit_ranges=limit_ranges
+    )
+    found: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for w in report.workloads:
+        # The same object twice is an input problem of its own; the later one replaces the first,
+        # as in the inventory.
+        found[(w.namespace, w.kind, w.name)] = {k: v for k, v in w.to_json().items() if k != "timeline"}
+    reasons = {(p.file, p.line): p.message for p in (*report.problems, *report.failures)}
+    for a in k8s:
+        key = (_namespace(a.document), a.resource.kind, a.resource.name)
+        if a.resource.kind in SIMULATED_KINDS and key not in found:
+            reason = reasons.get((a.file, a.line), "it could not be simulated")
+            found[key] = {
+                "namespace": key[0],
+                "kind": key[1],
+                "name": key[2],
+                "not_simulated": reason.removeprefix(f"{a.resource.display()}: "),
+            }
+    return list(found.values())
+
+
+def policy_input(
+    artifacts: Iterable[Artifact],
+    *,
+    options: SimulationOptions,
+    limit_ranges: tuple[Mapping[str, Any], ...] = (),
+) -> list[Mapping[str, Any]]:
+    """The simulated workloads of `policy_simulation`, those that could not be simulated left out."""
+    entries = policy_simulation(artifacts, options=options, limit_ranges=limit_ranges)
+    return [e for e in entries if "not_simulated" not in e]

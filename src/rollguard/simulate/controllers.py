@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rollguard.simulate.fenceposts import new_rs_replicas
-from rollguard.simulate.fleet import Fleet, Pod, PodTiming, StuckError
+from rollguard.simulate.fleet import MAX_INSTANTS, Fleet, Pod, PodTiming, StuckError
 from rollguard.simulate.result import Unbounded
 
 # Passes of one controller over one instant; a real sync settles in a few (scale up, scale down, scale up).
@@ -38,9 +38,11 @@ class Outcome:
     rounds: int
 
 
-def play(controller: Controller, *, new_version: str = "new") -> Outcome:
-    """Run `controller` from its start until nothing is due any more."""
-    fleet = Fleet()
+def play(
+    controller: Controller, *, new_version: str = "new", max_instants: int = MAX_INSTANTS, timeline: bool = True
+) -> Outcome:
+    """Run `controller` from its start until nothing is due any more (`max_instants` at most)."""
+    fleet = Fleet(max_instants=max_instants, timeline=timeline)
     controller.start(fleet)
     _settle(controller, fleet)
     while fleet.advance():

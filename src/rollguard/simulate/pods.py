@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rollguard.kube.workloads import pod_spec, pod_template
+from rollguard.simulate.fleet import MAX_INSTANTS
 from rollguard.simulate.result import PodTimes, Resources
 
 STARTUP_ANNOTATION = "rollguard.io/startup-seconds"
@@ -36,6 +37,19 @@ class SimulationOptions:
     nodes: int | None = None
     startup_seconds: Mapping[str, float] = field(default_factory=dict)
     image_pull_seconds: float = DEFAULT_IMAGE_PULL_SECONDS
+    # Controller steps one rollout may take to simulate (the webhook allows fewer than the model's
+    # own bound), and whether to keep the timeline (the policies do not read it).
+    max_instants: int = MAX_INSTANTS
+    timeline: bool = True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, nodes: int | None = None) -> SimulationOptions:
+        """The options of rollguard.yaml's `simulation:` section (validated with the config)."""
+        return cls(
+            nodes=nodes,
+            startup_seconds=dict(config.get("startup_seconds") or {}),
+            image_pull_seconds=float(config.get("image_pull_seconds", DEFAULT_IMAGE_PULL_SECONDS)),
+        )
 
     def configured_startup(self, namespace: str, name: str, kind: str) -> float | None:
         """The config's start-up seconds for this workload: by `namespace/name`, `Kind/name` or `name` (globs allowed)."""
@@ -210,12 +224,51 @@ def parse_quantity(value: Any, what: str) -> Decimal:
     return number
 
 
-def _container_resources(c: Mapping[str, Any], key: str) -> Resources:
-    resources = _mapping(c.get("resources"))
-    values = _mapping(resources.get(key))
-    if key == "requests":
-        # The API server defaults a request to its limit when only the limit is set.
-        values = {**_mapping(resources.get("limits")), **values}
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """A LimitRange's `type: Container` defaults, which its admission plugin writes into containers
+    that leave a resource out: `default` (limits) and `defaultRequest` (requests)."""
+
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    requests: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @classmethod
+    def of(cls, limit_range: Mapping[str, Any]) -> ContainerDefaults:
+        """The Container defaults of a LimitRange object (a later item overrides an earlier one)."""
+        limits: dict[str, Any] = {}
+        requests: dict[str, Any] = {}
+        for item in _list(_mapping(limit_range.get("spec")).get("limits")):
+            if isinstance(item, Mapping) and item.get("type") == "Container":
+                limits.update(_mapping(item.get("default")))
+                # Without defaultRequest, the LimitRange's default limit is the default request too.
+                requests.update({**_mapping(item.get("default")), **_mapping(item.get("defaultRequest"))})
+        name = _mapping(limit_range.get("metadata")).get("name")
+        return cls(limits, requests, f"LimitRange {name}")
+
+    def __bool__(self) -> bool:
+        return bool(self.limits or self.requests)
+
+
+def _with_defaults(
+    resources: Mapping[str, Any], defaults: ContainerDefaults | None
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(requests, limits) of a container as admitted: LimitRange defaults for the resources it leaves
+    out (limits first, then requests), and a request defaulted to its limit by the API server."""
+    limits = dict(_mapping(resources.get("limits")))
+    requests = dict(_mapping(resources.get("requests")))
+    if defaults:
+        for name, value in defaults.limits.items():
+            limits.setdefault(name, value)
+        for name, value in defaults.requests.items():
+            if name not in requests and name not in _mapping(resources.get("limits")):
+                requests[name] = value
+    return {**limits, **requests}, limits
+
+
+def _container_resources(c: Mapping[str, Any], key: str, defaults: ContainerDefaults | None = None) -> Resources:
+    requests, limits = _with_defaults(_mapping(c.get("resources")), defaults)
+    values = requests if key == "requests" else limits
     where = f"container {c.get('name', '?')} resources.{key}"
     cpu = parse_quantity(values["cpu"], f"{where}.cpu") if "cpu" in values else Decimal(0)
     memory = parse_quantity(values["memory"], f"{where}.memory") if "memory" in values else Decimal(0)
@@ -230,9 +283,12 @@ def _max(a: Resources, b: Resources) -> Resources:
     return Resources(max(a.cpu, b.cpu), max(a.memory, b.memory))
 
 
-def pod_resources(doc: Mapping[str, Any]) -> tuple[Resources, Resources, list[str]]:
+def pod_resources(
+    doc: Mapping[str, Any], defaults: ContainerDefaults | None = None
+) -> tuple[Resources, Resources, list[str]]:
     """(requests, limits) of one pod as the scheduler and the quota count them: its containers and
-    sidecars summed, or an init container's when larger; and what was left out."""
+    sidecars summed, or an init container's when larger, with the namespace's LimitRange
+    `defaults` filled in as its admission plugin does; and what was left out or filled in."""
     spec = pod_spec(doc)
     found: dict[str, Resources] = {}
     missing = 0
@@ -243,12 +299,12 @@ def pod_resources(doc: Mapping[str, Any]) -> tuple[Resources, Resources, list[st
             if not isinstance(c, Mapping):
                 continue
             if c.get("restartPolicy") == "Always":
-                running = _add(running, _container_resources(c, key))
+                running = _add(running, _container_resources(c, key, defaults))
             else:
-                init_peak = _max(init_peak, _add(running, _container_resources(c, key)))
+                init_peak = _max(init_peak, _add(running, _container_resources(c, key, defaults)))
         for c in _list(spec.get("containers")):
             if isinstance(c, Mapping):
-                running = _add(running, _container_resources(c, key))
+                running = _add(running, _container_resources(c, key, defaults))
                 if (
                     key == "requests"
                     and not _mapping(_mapping(c.get("resources")).get("requests"))
@@ -256,7 +312,10 @@ def pod_resources(doc: Mapping[str, Any]) -> tuple[Resources, Resources, list[st
                 ):
                     missing += 1
         found[key] = _max(running, init_peak)
-    notes = (
-        [f"{missing} container(s) set no requests: counted as 0 (a LimitRange default may apply)"] if missing else []
-    )
+    notes: list[str] = []
+    if missing and defaults:
+        filled = ", ".join(f"{k} {v}" for k, v in sorted(defaults.requests.items()))
+        notes.append(f"{missing} container(s) set no requests: the defaults of {defaults.source} filled in ({filled})")
+    elif missing:
+        notes.append(f"{missing} container(s) set no requests: counted as 0 (a LimitRange default may apply)")
     return found["requests"], found["limits"], notes

@@ -62,7 +62,8 @@ def render_text(report: SimulationReport) -> str:
         if w.estimates:
             lines.append("  estimated:")
             lines.extend(f"    - {e}" for e in w.estimates)
-    if not report.workloads:
+    if not report.workloads and not report.problems and not report.failures:
+        # When inputs could not be used, the errors say why nothing was simulated.
         lines.append("no Deployment, StatefulSet, DaemonSet or Rollout to simulate")
     for c in report.comparisons:
         lines += ["", f"Strategies for {c.workload}:"]

@@ -1,4 +1,4 @@
-"""The ASGI app: `/validate`, `/mutate`, `/healthz`, `/readyz` and `/metrics` over one AdmissionService."""
+"""The ASGI app: `/validate`, `/mutate`, the probes, `/metrics` and `/canary/*` over one AdmissionService."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from rollguard.webhook.canary import MAX_BODY_BYTES as CANARY_BODY_BYTES
+from rollguard.webhook.canary import CanaryEndpoints, Outcome
 from rollguard.webhook.review import MAX_BODY_BYTES, AdmissionRequest, BadReview, parse_review
 from rollguard.webhook.service import AdmissionService, Answer, log_event
 
@@ -72,12 +74,12 @@ def _declared_size(request: Request) -> int | None:
     return int(declared) if declared is not None and declared.isdigit() else None
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refusing more than MAX_BODY_BYTES without reading it all into memory first."""
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refusing more than `limit` bytes without reading it all into memory first."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
@@ -167,6 +169,30 @@ def create_app(
         metrics.invalid.labels(code="413").inc()
         return _AsciiJSONResponse({"error": f"request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
 
+    canary = CanaryEndpoints(service)
+
+    def canary_endpoint(work: Callable[[bytes], Awaitable[Outcome]]) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            declared = _declared_size(request)
+            try:
+                if declared is not None and declared > CANARY_BODY_BYTES:
+                    raise _TooLarge
+                body = await _read_body(request, CANARY_BODY_BYTES)
+            except _TooLarge:
+                return _AsciiJSONResponse(
+                    {"error": f"request body is larger than {CANARY_BODY_BYTES} bytes"}, status_code=413
+                )
+            except ClientDisconnect:
+                return _AsciiJSONResponse({"error": "client disconnected"}, status_code=400)
+            try:
+                outcome = await work(body)
+            except Exception:
+                logging.getLogger("rollguard.webhook").exception("could not answer %s", request.url.path)
+                return _AsciiJSONResponse({"error": "internal error; see the server log"}, status_code=500)
+            return _AsciiJSONResponse(outcome.body, status_code=outcome.status)
+
+        return handle
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -195,6 +221,8 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/canary/judge", canary_endpoint(canary.argo), methods=["POST"]),
+            Route("/canary/flagger", canary_endpoint(canary.flagger), methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rollguard.webhook")
 
 MIB = 1024 * 1024
+# Controller steps a request may simulate per rollout (`admission.simulation_steps`): about 30 ms of
+# a worker, and as much for the rollback; some 300 pods replaced one at a time (docs/simulation.md).
+ADMISSION_SIMULATION_STEPS = 1_000
 # A worker reads its setup and requests on stdin and answers on its original stdout.
 WORKER_COMMAND = (sys.executable, "-c", "from rollguard.webhook.evaluation import main; main()")
 _HEADER = struct.Struct("!Q")  # every message is its pickled length, then the pickle
@@ -556,6 +559,7 @@ def build_gate(setup: WorkerSetup) -> Gate:
         inventory=setup.inventory,
         synced_kinds=setup.synced,
         domains=setup.domains,
+        simulation_steps=int(setup.config.admission.get("simulation_steps", ADMISSION_SIMULATION_STEPS)),
     )
     gate.warm_review()
     return gate

@@ -52,13 +52,21 @@ _CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 _CONFIGMAP_LIMIT = 1024 * 1024  # bytes the API server stores in one object
 
 
+# Policy domains the webhook loads: an admission request is one object, not a whole change, so
+# the change-set, governance and observability rules (which need the whole change) are not run.
+CLUSTER_DOMAINS = frozenset({"k8s"})
+
+
 def judged_kinds(bundle: PolicyBundle, config: Config) -> list[str]:
-    """Every Kubernetes kind that a policy switched on by `config` judges (METADATA applies_to), sorted.
+    """Every Kubernetes kind that a policy the webhook runs (`CLUSTER_DOMAINS`) and `config` switches
+    on judges (METADATA applies_to), sorted.
 
     Migrations, scans and other artifacts never reach the API server.
     """
     settings = config.resolve(None)
-    kinds = {kind for p in bundle.policies if settings.selects(p.id) for kind in p.applies_to}
+    kinds = {
+        kind for p in bundle.policies if p.domain in CLUSTER_DOMAINS and settings.selects(p.id) for kind in p.applies_to
+    }
     return sorted(kinds - ARTIFACT_KINDS)
 
 

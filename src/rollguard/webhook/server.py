@@ -160,7 +160,17 @@ def build_service(options: ServeOptions) -> tuple[AdmissionService, Any]:
 
 
 # Kinds a static inventory stands for in full, besides the kinds its files contain.
-STATIC_KINDS = frozenset({"Namespace", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"})
+STATIC_KINDS = frozenset(
+    {
+        "Namespace",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "LimitRange",
+    }
+)
 
 
 def static_inventory(paths: tuple[str, ...]) -> Any:

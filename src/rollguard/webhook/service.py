@@ -32,6 +32,7 @@ from rollguard.policy.config import Config, Settings
 from rollguard.webhook.cache import DEFAULT_SIZE, MISS, CacheKey, DecisionCache, Lookup, request_key, volatile_fields
 from rollguard.webhook.evaluation import EvaluationAbandoned, EvaluationPool, PoolOptions, WorkerSetup
 from rollguard.webhook.limits import StructuralLimits
+from rollguard.webhook.manifest import CLUSTER_DOMAINS
 from rollguard.webhook.metrics import Metrics
 from rollguard.webhook.recorder import DecisionRecorder, utc_now
 from rollguard.webhook.review import AdmissionRequest, request_artifact, review_response
@@ -40,7 +41,6 @@ log = logging.getLogger("rollguard.webhook")
 
 FailureMode = Literal["closed", "open"]
 DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public")
-CLUSTER_DOMAINS = frozenset({"k8s"})  # an admission request is one object, not a whole change
 DEFAULT_DEADLINE_SECONDS = 2.0  # below the API server's default webhook timeout (10 s) and our manifest's 5 s
 KEY_OFF_LOOP_BYTES = 64 * 1024  # larger requests are checked and keyed in a thread, not on the event loop
 
