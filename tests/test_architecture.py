@@ -33,6 +33,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "plan",
             "simulate",
             "canary",
+            "fleet",
             "migrate",
             "scanners",
             "baseline",
@@ -40,7 +41,7 @@ LAYERS: tuple[frozenset[str], ...] = (
         }
     ),
     frozenset({"gate", "parallel", "eval_events"}),
-    frozenset({"audit", "webhook", "gatekeeper", "external"}),
+    frozenset({"audit", "webhook", "gatekeeper", "external", "dashboard"}),
     frozenset({"cli"}),
 )
 

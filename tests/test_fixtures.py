@@ -30,7 +30,7 @@ _SUFFIXES = {kind.domain: kind.fixture_suffix.removeprefix(".") for kind in INPU
 _EXCEPTIONS = re.compile(r"^#\s*exceptions:(.*)$", re.MULTILINE)
 # A folder fixture with a rollguard.yaml is judged with that config; its `expect` file may name the
 # `# environment:`, the decision time (`# now:`), an `# approval:` reference and the decision store's
-# `# history:` (JSON: passed_digests, deployed) that governance policies read.
+# `# history:` (JSON: passed_digests, deployed, rollouts) that governance policies read.
 _GOVERNANCE = re.compile(r"^#\s*(environment|now|approval|history):(.*)$", re.MULTILINE)
 
 
@@ -122,7 +122,9 @@ def governed_gate(path: Path, engine: str, bundle, parameters: dict[str, object]
         settings,
         approval=headers.get("approval"),
         history=History(
-            passed_digests=tuple(history.get("passed_digests", [])), deployed=tuple(history.get("deployed", []))
+            passed_digests=tuple(history.get("passed_digests", [])),
+            deployed=tuple(history.get("deployed", [])),
+            rollouts=tuple(history.get("rollouts", [])),
         )
         if history is not None
         else None,

@@ -26,6 +26,7 @@ SIMULATION_POLICIES = {
     "k8s.quota_headroom",
     "governance.rollout_slo",
     "governance.rollout_fits_window",
+    "governance.team_quota",
 }
 
 

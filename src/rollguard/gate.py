@@ -176,6 +176,7 @@ class Gate:
             "dependencies": {consumer: list(entries) for consumer, entries in s.dependencies.items()},
             "store": history is not None,
             "deployed": list(history.deployed) if history is not None else [],
+            "rollouts": list(history.rollouts) if history is not None else [],
             "promotion": {
                 "previous": s.previous,
                 "store": history is not None,
@@ -184,6 +185,7 @@ class Gate:
             },
             "now_ns": int(self.now.timestamp() * 1_000_000_000),
             "slo": [dict(layer) for layer in s.slo],
+            "quotas": [dict(q) for q in s.quotas],
         }
 
     def _warm(self) -> None:
@@ -479,7 +481,7 @@ class Gate:
         judged = list(change.artifacts if judged is None else judged)
         artifacts = list(judged)
         problems = list(change.problems)
-        findings = self._apply_waivers(findings, artifacts, problems, now=when)
+        findings = self._apply_waivers([*findings, *self._parity_findings(problems)], artifacts, problems, now=when)
         request = self._change_request(artifacts, findings)
         approval = self.settings.approval
         if request is not None:
@@ -502,6 +504,21 @@ class Gate:
             unjudged=tuple(a.resource for a in judged if not self.policies_for(document_kind(a))),
             change_request=request,
         )
+
+    def _parity_findings(self, problems: list[InputProblem]) -> list[Finding]:
+        """governance.region_parity on the config's `parity.sets` (docs/fleet.md), when the change was
+        read up front (`kinds` known: `check`, `baseline create`); a set that cannot be read is added
+        to `problems`. The webhook and the cluster audit judge objects one at a time and hold no
+        renderings to compare."""
+        s = self.settings
+        if not s.parity.sets or self.kinds is None:
+            return []
+        from rollguard.fleet.parity import PARITY_POLICY, parity_findings
+
+        if not s.selects(PARITY_POLICY):
+            return []
+        found = parity_findings(s.parity, source=s.source, problems=problems)
+        return [replace(f, enforcement=s.enforcement_for(f.policy, f.enforcement)) for f in found]
 
     def _change_request(self, artifacts: Sequence[Artifact], findings: Sequence[Finding]) -> Artifact | None:
         """The ChangeRequest of a change to the selected environment, if any policy judges one."""

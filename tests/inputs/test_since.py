@@ -216,7 +216,7 @@ def test_a_changed_workload_is_judged_against_its_unchanged_service(repo: Path) 
         text.rstrip()
         .splitlines()[-1]
         .endswith(
-            "in 1 resource, 72 policies, engine regorus; judged 1 changed file of 3 since HEAD; "
+            "in 1 resource, 74 policies, engine regorus; judged 1 changed file of 3 since HEAD; "
             "2 unchanged files (4 resources) gave context"
         )
     ), text

@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -60,6 +61,10 @@ def test_argo_web_metric_gets_the_judgement(
 
 def test_flagger_continues_on_a_pass_and_halts_on_a_fail(server: Server, prometheus: RecordedPrometheus) -> None:
     payload = {"name": "checkout", "namespace": "shop", "phase": "Progressing", "metadata": FLAGGER_SIDES}
+    # The server is shared by this module's tests and records in the background: only this test's
+    # records count, and the wait is for all three of them.
+    with open_store(server.store) as store:
+        before = max((r.seq for r in store.records()), default=0)
     prometheus.scenario = "healthy"
     passed = server.post("/canary/flagger", payload)
     assert passed.status_code == 200
@@ -73,10 +78,17 @@ def test_flagger_continues_on_a_pass_and_halts_on_a_fail(server: Server, prometh
     nodata = server.post("/canary/flagger", payload)
     assert nodata.status_code == 412 and nodata.json()["verdict"] == "fail"
     with open_store(server.store) as store:
-        wait_for(lambda: len([r for r in store.records() if r.body["source"] == "canary"]) >= 3)
-        records = [r.body for r in store.records() if r.body["source"] == "canary"]
+
+        def mine() -> list[dict[str, Any]]:
+            return [
+                dict(r.body)
+                for r in store.records()
+                if r.seq > before and r.body["source"] == "canary" and r.body["actor"] == "flagger"
+            ]
+
+        wait_for(lambda: len(mine()) >= 3)
+        flagger = mine()
         assert store.verify().ok
-    flagger = [r for r in records if r["actor"] == "flagger"]
     assert [r["verdict"] for r in flagger] == ["pass", "fail", "fail"]
     assert flagger[1]["resources"] == [
         {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "namespace": "shop", "name": "checkout"}

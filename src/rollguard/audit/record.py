@@ -23,8 +23,8 @@ from rollguard.model import AppliedWaiver, Artifact, Decision, Resource, Severit
 
 RECORD_SCHEMA = 1
 GENESIS = "0" * 64
-Source = Literal["ci", "admission", "audit", "canary"]
-SOURCES: tuple[Source, ...] = ("ci", "admission", "audit", "canary")
+Source = Literal["ci", "admission", "audit", "canary", "rollout"]
+SOURCES: tuple[Source, ...] = ("ci", "admission", "audit", "canary", "rollout")
 
 
 class DescribedPolicy(Protocol):
@@ -49,12 +49,15 @@ class History:
 
     `passed_digests`: image digests of passed, non-dry-run decisions in the previous environment;
     `deployed`: the latest version of each workload passed in this environment; `error`: why
-    the store could not be read (then both are empty and promotion cannot be verified).
+    the store could not be read (then both are empty and promotion cannot be verified);
+    `rollouts`: rollouts started in this environment that recorded no finish
+    (`governance.rollouts.open_rollouts`), for governance.concurrent_rollouts.
     """
 
     passed_digests: tuple[str, ...] = ()
     deployed: tuple[Mapping[str, Any], ...] = ()
     error: str | None = None
+    rollouts: tuple[Mapping[str, Any], ...] = ()
 
 
 def canonical_json(value: Any) -> str:
@@ -134,7 +137,7 @@ class StoredRecord:
 
     @property
     def source(self) -> str:
-        """`ci`, `admission` or `audit`."""
+        """`ci`, `admission`, `audit`, `canary` or `rollout` (SOURCES)."""
         return str(self.body["source"])
 
     def to_json(self) -> dict[str, Any]:

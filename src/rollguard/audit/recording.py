@@ -105,12 +105,14 @@ def record_decision(
     images: Sequence[str] | None = None,
     description: str | None = None,
     ci: Mapping[str, str] | None = None,
+    rollout: Mapping[str, Any] | None = None,
 ) -> StoredRecord:
     """Append `decision` to the store at `store_url` and return the stored record.
 
     A cluster audit keeps no artifacts: it passes the judged `resources` and the `images`
     they run instead, and a `description` of what was audited. `ci` is the CI run's own
     account of itself (`audit.record.ci_run`), from which the report links commit and run.
+    `rollout` marks the decision as a rollout's start (`governance.rollouts.Rollout.to_json`).
     """
     change = ChangeIdentity(
         commit=commit,
@@ -133,6 +135,8 @@ def record_decision(
         resources=resources,
         config_digest=config_digest(gate.settings, gate.policies),
     )
+    if rollout is not None:
+        body["rollout"] = dict(rollout)
     with open_store(store_url) as store:
         return store.append(body)
 

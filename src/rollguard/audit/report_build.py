@@ -117,6 +117,9 @@ def build_report(
     """The report of `records` (already selected for the period and environment)."""
     parsed = [_parse(r) for r in records]
     decisions = tuple(p.entry for p in parsed)
+    # Rollout start and finish records (`rollguard rollout`) are listed and chained like the
+    # others, but judge nothing: the totals, the days and the environments count gate decisions.
+    judged = tuple(d for d in decisions if d.source != "rollout")
     return Report(
         generated_at=format_time(now),
         rollguard_version=rollguard_version,
@@ -124,10 +127,10 @@ def build_report(
         period=Period(format_time(since) if since else None, format_time(until) if until else None, note=period_note),
         environment=environment,
         config=config,
-        totals=_totals(decisions),
-        daily=_daily(decisions, since=since, until=until),
-        environments=_environments(decisions),
-        top_policies=_top_policies(decisions),
+        totals=_totals(judged),
+        daily=_daily(judged, since=since, until=until),
+        environments=_environments(judged),
+        top_policies=_top_policies(judged),
         decisions=decisions,
         waivers=_waivers(parsed, config_waivers, environment=environment, now=now),
         controls=_controls(parsed),

@@ -25,6 +25,9 @@ _COMMANDS = {
     "plan": "plan:plan",
     "simulate": "simulate:simulate",
     "canary": "canary:canary",
+    "rollout": "rollout:rollout",
+    "compare": "compare:compare",
+    "dashboard": "dashboard:dashboard",
 }
 
 

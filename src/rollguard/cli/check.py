@@ -59,7 +59,9 @@ def _check_jobs(value: str) -> str:
 
 # `check`'s own options: its reports, its record and its baseline. `baseline create` takes every
 # other one (`judging_params`) and judges with `judge`, so both judge a change alike.
-CHECK_ONLY_OPTIONS = frozenset({"formats", "outputs", "color", "record", "actor", "commit", "run_id", "baseline_path"})
+CHECK_ONLY_OPTIONS = frozenset(
+    {"formats", "outputs", "color", "record", "actor", "commit", "run_id", "baseline_path", "rollout_id"}
+)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,13 @@ class Judged:
 @click.option("--commit", default=None, help="Commit being deployed (default: from the CI environment or git).")
 @click.option("--run-id", default=None, help="Pipeline run id (default: from the CI environment).")
 @click.option(
+    "--rollout-id",
+    default=None,
+    metavar="ID",
+    help="With --record and --env: record this decision, if it passes, as the start of rollout ID "
+    "(finish it with `rollguard rollout finish`); governance.concurrent_rollouts reads open rollouts.",
+)
+@click.option(
     "--scan-images", is_flag=True, help="Scan every image the manifests deploy with Trivy and judge the reports."
 )
 @click.option(
@@ -229,17 +238,20 @@ def check(
     commit: str | None,
     run_id: str | None,
     baseline_path: Path | None = None,
+    rollout_id: str | None = None,
     **options: Any,
 ) -> None:
     """Judge manifests and migrations (files, directories, `-` for stdin) and exit 0/1/2/3."""
     from rollguard.baseline import read_baseline
 
     judging = Judging.from_params(options)
+    if rollout_id is not None and (not record or judging.environment is None or not rollout_id.strip()):
+        raise click.UsageError("--rollout-id records the start of a rollout: give a non-empty ID, --record and --env")
     report_targets(formats, outputs)  # a usage error before any work
     try:
         # Read before judging: a baseline that cannot be used fails at once, not after the run.
         baseline = read_baseline(baseline_path) if baseline_path is not None else None
-        judged = judge(judging, store=store, record=record)
+        judged = judge(judging, store=store, record=record, rollout_id=rollout_id)
         store, judgement = judged.store, judged.judgement
         if baseline is not None:
             judgement = _with_baseline(judgement, baseline, max_age=judged.config.baseline_max_age)
@@ -253,7 +265,9 @@ def check(
     not_recorded: RollguardError | None = None
     if record:
         try:
-            recorded = _record_check(judgement, store=store, actor=actor, commit=commit, run_id=run_id)
+            recorded = _record_check(
+                judgement, store=store, actor=actor, commit=commit, run_id=run_id, rollout_id=rollout_id
+            )
         except RollguardError as exc:
             not_recorded = exc
     try:
@@ -279,10 +293,11 @@ def judging_params() -> list[click.Parameter]:
     return [p for p in check.params if p.name not in CHECK_ONLY_OPTIONS]
 
 
-def judge(judging: Judging, *, store: str, record: bool) -> Judged:
+def judge(judging: Judging, *, store: str, record: bool, rollout_id: str | None = None) -> Judged:
     """Read and judge the change `judging` describes, as `check` does, Checkov's findings included.
 
-    `store` is the `--store` given; `record` says the decision will be recorded into it. Shared
+    `store` is the `--store` given; `record` says the decision will be recorded into it;
+    `rollout_id` is the rollout this check starts (not one that conflicts with it). Shared
     with `baseline create`, so a baseline holds exactly the findings a check reports.
     """
     from rollguard import parallel
@@ -298,7 +313,10 @@ def judge(judging: Judging, *, store: str, record: bool) -> Judged:
     # A named store is read even when it cannot be (governance.promotion then says why); the
     # default one only when it exists or this check records into it.
     settings = _governance_settings(
-        settings, approval=judging.approval, store=chosen.url if record or chosen.found else None
+        settings,
+        approval=judging.approval,
+        store=chosen.url if record or chosen.found else None,
+        rollout_id=rollout_id,
     )
     extra = [kustomize(d) for d in judging.kustomize_dirs]
     read_problems: list[InputProblem] = []
@@ -409,15 +427,20 @@ def _byte_size(value: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
-def _governance_settings(settings: Settings, *, approval: str | None, store: str | None) -> Settings:
-    """`settings` with this run's approval reference and, with an environment and a store, its history."""
+def _governance_settings(
+    settings: Settings, *, approval: str | None, store: str | None, rollout_id: str | None = None
+) -> Settings:
+    """`settings` with this run's approval reference and, with an environment and a store, its history
+    (the open rollouts but `rollout_id`, the one this check starts)."""
     from dataclasses import replace
 
     history = None
     if store is not None and settings.environment is not None:
         from rollguard.governance.history import read_history
 
-        history = read_history(store, environment=settings.environment, previous=settings.previous)
+        history = read_history(
+            store, environment=settings.environment, previous=settings.previous, rollout_id=rollout_id
+        )
     return replace(settings, approval=approval.strip() if approval and approval.strip() else None, history=history)
 
 
@@ -443,7 +466,13 @@ def _add_checkov(
 
 
 def _record_check(
-    judgement: parallel.Judgement, *, store: str, actor: str | None, commit: str | None, run_id: str | None
+    judgement: parallel.Judgement,
+    *,
+    store: str,
+    actor: str | None,
+    commit: str | None,
+    run_id: str | None,
+    rollout_id: str | None = None,
 ) -> StoredRecord:
     from rollguard.audit.record import ci_identity, ci_run
     from rollguard.audit.recording import record_decision
@@ -460,4 +489,30 @@ def _record_check(
         commit=commit or env_commit,
         run_id=run_id or env_run,
         ci=ci_run(),
+        rollout=_rollout_start(judgement, rollout_id) if rollout_id is not None else None,
     )
+
+
+def _rollout_start(judgement: parallel.Judgement, rollout_id: str) -> dict[str, Any] | None:
+    """The `rollout` a passing decision starts: the change's workloads and its longest simulated rollout.
+
+    A failing decision starts nothing (no rollout follows it), so it carries none.
+    """
+    from rollguard.governance.rollouts import rollout_of
+    from rollguard.kube.workloads import workloads_of
+    from rollguard.simulate import SimulationOptions
+    from rollguard.simulate.change import policy_input
+
+    decision, gate = judgement.decision, judgement.gate
+    if decision.verdict != "pass" or gate.settings.environment is None:
+        return None
+    artifacts = judgement.change.artifacts
+    simulated = policy_input(artifacts, options=SimulationOptions.from_config(gate.settings.simulation))
+    durations = [s["duration_seconds"] for s in simulated if isinstance(s.get("duration_seconds"), int | float)]
+    rollout = rollout_of(
+        workloads_of(a.document for a in artifacts if a.kind == "k8s"),
+        rollout_id=rollout_id.strip(),
+        environment=gate.settings.environment,
+        duration_seconds=max(durations) if durations else None,
+    )
+    return rollout.to_json("start")

@@ -1,4 +1,4 @@
-"""What the decision store knows about earlier deployments, for governance.promotion and `deployed`."""
+"""What the decision store knows about earlier deployments and open rollouts, for the governance policies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from rollguard.audit.record import History, StoredRecord
 from rollguard.audit.store import NoDecisionLog, open_store
 from rollguard.errors import StoreError
+from rollguard.governance.rollouts import open_rollouts
 
 
 def passed_digests(records: Iterable[StoredRecord]) -> tuple[str, ...]:
@@ -42,8 +43,10 @@ def latest_versions(records: Iterable[StoredRecord]) -> tuple[dict[str, Any], ..
     return tuple(latest[key] for key in sorted(latest))
 
 
-def read_history(store_url: str, *, environment: str, previous: str | None) -> History:
-    """Passed digests of `previous` and the deployed versions of `environment` from the store.
+def read_history(store_url: str, *, environment: str, previous: str | None, rollout_id: str | None = None) -> History:
+    """Passed digests of `previous`, the deployed versions and the open rollouts of `environment` from the store.
+
+    `rollout_id` is the rollout this check starts: its own earlier start is not another rollout.
 
     A store that does not exist yet holds no decisions. One that cannot be read gives a History
     with the error, so the check still judges and reports (governance.promotion says it could
@@ -52,10 +55,14 @@ def read_history(store_url: str, *, environment: str, previous: str | None) -> H
     try:
         with open_store(store_url, create=False) as store:
             digests = passed_digests(store.passed(previous)) if previous else ()
-            deployed = latest_versions(store.passed(environment))
+            here = list(store.passed(environment))
     except NoDecisionLog as exc:
         # Nothing recorded yet is no history; an emptied file or dropped tables is an error.
         return History() if exc.absent else History(error=str(exc))
     except StoreError as exc:
         return History(error=str(exc))
-    return History(passed_digests=digests, deployed=deployed)
+    return History(
+        passed_digests=digests,
+        deployed=latest_versions(here),
+        rollouts=open_rollouts(here, exclude=rollout_id),
+    )

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 CONFIG_NAMES = ("rollguard.yaml", "rollguard.yml", ".rollguard.yaml")
 
-# Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`):
-# waivers and enforcement may name them although no policy of the bundle has such an id.
-EXTERNAL_POLICY_PREFIXES = ("checkov.", "conftest.", "gatekeeper.")
+# Id prefixes of findings that scanners run beside the policies add (`check --with-checkov`), and
+# governance.region_parity, which `check` computes from `parity.sets` (docs/fleet.md): waivers
+# and enforcement may name them although no policy of the bundle has such an id.
+EXTERNAL_POLICY_PREFIXES = ("checkov.", "conftest.", "gatekeeper.", "governance.region_parity")
 
 
 class _ConfigLoader(SafeLoader):
@@ -111,6 +112,29 @@ class VulnerabilityException:
 
 
 @dataclass(frozen=True)
+class ParitySet:
+    """`parity.sets[]`: renderings of one service (one per region or environment) that must stay alike."""
+
+    name: str
+    paths: tuple[Path, ...]  # relative to the config file's folder; the first is the reference
+    allowed: tuple[str, ...] = ()  # pointer globs that may differ in this set, beside `parity.allowed`
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Parity:
+    """`parity:` (docs/fleet.md): what may differ between renderings of one service, and the sets checked."""
+
+    allowed: tuple[str, ...] = ()  # JSON Pointer globs
+    allowed_image_registry: bool = False  # image references may differ in their registry host only
+    sets: tuple[ParitySet, ...] = ()
+
+    def allowed_in(self, parity_set: ParitySet | None) -> tuple[str, ...]:
+        """The pointer globs that may differ: the common ones, then the set's own."""
+        return self.allowed + (parity_set.allowed if parity_set is not None else ())
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration resolved for one environment: what the gate actually applies."""
 
@@ -142,6 +166,10 @@ class Settings:
     simulation: Mapping[str, Any] = field(default_factory=dict)
     # The rollout objectives of the environment, lowest precedence first (`slo_layers`).
     slo: tuple[Mapping[str, Any], ...] = ()
+    # `quotas:` entries that apply in the environment, quantities as numbers (`_quotas`).
+    quotas: tuple[Mapping[str, Any], ...] = ()
+    # `parity:` (docs/fleet.md): with `sets`, `check` reports governance.region_parity on them.
+    parity: Parity = Parity()
 
     def line_of(self, *path: Any) -> int | None:
         """The config file's line for a key path, or None (no file, or a default)."""
@@ -279,6 +307,8 @@ class Config:
     canary: Mapping[str, Any] = field(default_factory=dict)
     # `slo:`, the rollout objectives of every environment (docs/simulation.md).
     slo: Mapping[str, Any] = field(default_factory=dict)
+    # `quotas:`, rollout quotas per team (docs/fleet.md), quantities as numbers.
+    quotas: tuple[Mapping[str, Any], ...] = ()
     vulnerability_exceptions: tuple[VulnerabilityException, ...] = ()
     promotion: tuple[str, ...] = ()  # environments in the order a change moves through them
     # Consumer (`namespace/name` or `name`) → what it needs (docs/dependencies.md).
@@ -296,6 +326,7 @@ class Config:
     gatekeeper_paths: tuple[Path, ...] = ()
     # `store:`: the decision store URL when no --store is given (audit.store.locate.choose_store).
     store: str | None = None
+    parity: Parity = Parity()  # `parity:` (docs/fleet.md), read by `rollguard compare` and `check`
 
     def previous(self, environment: str) -> str | None:
         """The environment before `environment` on the promotion path, if any."""
@@ -347,6 +378,12 @@ class Config:
             pipeline_environments=self.pipeline_environments,
             simulation=self.simulation,
             slo=slo_layers(self.slo, env.get("slo") or {}, environment),
+            quotas=tuple(
+                q
+                for q in self.quotas
+                if environment is not None and environment in (q.get("environments") or [environment])
+            ),
+            parity=self.parity,
         )
 
 
@@ -498,6 +535,7 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         simulation=raw.get("simulation") or {},
         canary=raw.get("canary") or {},
         slo=raw.get("slo") or {},
+        quotas=_quotas(raw, path, node),
         vulnerability_exceptions=_vulnerability_exceptions(raw, path, node),
         promotion=_promotion(raw, path, node),
         dependencies=_dependencies(raw, path, node),
@@ -507,6 +545,7 @@ def _build(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Config:
         builtin_policies=bool(policies.get("builtin", True)),
         gatekeeper_paths=tuple(_relative_to(path, d) for d in policies.get("gatekeeper") or ()),
         store=raw.get("store"),
+        parity=_parity(raw, path, node),
         schedules={name: _schedule(name, env, path, node) for name, env in (raw.get("environments") or {}).items()},
         key_lines=all_lines(node),
         environment_lines={
@@ -589,6 +628,50 @@ def _dependencies(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> di
                 ) from None
         found[str(consumer)] = tuple(entries)
     return found
+
+
+def _quotas(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> tuple[Mapping[str, Any], ...]:
+    """`quotas:` with `max_surge_cpu` in cores and `max_surge_memory` in bytes; a quantity that
+    cannot be read names its line."""
+    from rollguard.simulate.pods import PodInputError, parse_quantity
+
+    found = []
+    for i, entry in enumerate(raw.get("quotas") or ()):
+        quota = {k: v for k, v in entry.items()}
+        quota["where"] = f"quotas[{i}]"
+        for key in ("max_surge_cpu", "max_surge_memory"):
+            if key in entry:
+                try:
+                    quota[key] = float(parse_quantity(entry[key], key))
+                except PodInputError as exc:
+                    raise ConfigError(
+                        f"quotas[{i}].{exc}; write e.g. 4, 500m or 8Gi",
+                        file=str(path),
+                        line=_line_of(node, ["quotas", i, key]),
+                    ) from None
+        found.append(quota)
+    return tuple(found)
+
+
+def _parity(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> Parity:
+    """`parity:`; set names are unique, and set paths are relative to the config file's folder."""
+    value = raw.get("parity") or {}
+    sets: list[ParitySet] = []
+    for i, entry in enumerate(value.get("sets") or ()):
+        line = _line_of(node, ["parity", "sets", i])
+        if any(s.name == entry["name"] for s in sets):
+            raise ConfigError(
+                f"parity.sets[{i}]: a set named {entry['name']!r} is defined twice; give each set its own name",
+                file=str(path),
+                line=line,
+            )
+        paths = tuple(_relative_to(path, p) for p in entry["paths"])
+        sets.append(ParitySet(name=entry["name"], paths=paths, allowed=tuple(entry.get("allowed") or ()), line=line))
+    return Parity(
+        allowed=tuple(value.get("allowed") or ()),
+        allowed_image_registry=bool(value.get("allowed_image_registry", False)),
+        sets=tuple(sets),
+    )
 
 
 def _promotion(raw: dict[str, Any], path: Path, node: yaml.Node | None) -> tuple[str, ...]:
