@@ -71,6 +71,13 @@ def test_pointer_globs_take_any_text(tokens: list[str], pattern: list[str]) -> N
     pointer_matches("".join("/" + p for p in pattern), pointer)
 
 
+def test_a_key_with_glob_characters_matches_itself() -> None:
+    # Found by the property above: `[0]` as a glob is a character class that matches only `0`.
+    assert pointer_matches("/metadata/annotations/[0]", "/metadata/annotations/[0]")
+    assert pointer_matches("/metadata/annotations/[0]", "/metadata/annotations/0")
+    assert not pointer_matches("/metadata/annotations/[0]", "/metadata/annotations/1")
+
+
 def test_rendered_files_exact_differences() -> None:
     parity = Parity(allowed=("/spec/replicas",), allowed_image_registry=True)
     comparison = compare_sides(

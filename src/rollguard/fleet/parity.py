@@ -282,7 +282,8 @@ def comparison_findings(comparison: Comparison) -> list[Finding]:
 
 def pointer_matches(pattern: str, pointer: str) -> bool:
     """Whether the glob `pattern` covers `pointer` or a field above it: tokens match with shell
-    wildcards (`*`, `?`), and a `**` token matches any number of tokens."""
+    wildcards (`*`, `?`, `[...]`) or literally (a key such as `[0]` matches itself), and a `**`
+    token matches any number of tokens."""
     return _glob_prefix(tuple(_tokens(pattern)), tuple(_tokens(pointer)))
 
 
@@ -293,7 +294,9 @@ def _glob_prefix(pattern: tuple[str, ...], tokens: tuple[str, ...]) -> bool:
         if part == "**":
             reach = set(range(min(reach), len(tokens) + 1))
         else:
-            reach = {j + 1 for j in reach if j < len(tokens) and fnmatch.fnmatchcase(tokens[j], part)}
+            reach = {
+                j + 1 for j in reach if j < len(tokens) and (tokens[j] == part or fnmatch.fnmatchcase(tokens[j], part))
+            }
         if not reach:
             return False
     return True
